@@ -1,0 +1,82 @@
+// Package results is what a run leaves behind and everything that reads it:
+// per-worker latency recording (HDR histograms), per-phase measurements
+// (operation latency and counts, device counters and amplification, space,
+// CPU and memory, time series), the versioned JSON result file, and the
+// readers that only analyse files: report tables, plots and compare.
+//
+// Collect, then analyse: workloads fill a Run through Recorders and phases;
+// report, plot and compare never run anything.
+//
+// It is not a workload driver and never touches a device or an engine except
+// to read counters (device.Counting) and space (Engine.Space) in PhaseMeter.
+//
+// # Well-known names (the contract with workloads)
+//
+// Report tables work for any phase and any Phase.Metrics key. The headline
+// table, plots and compare additionally look for the names below; a name
+// that is absent shows as "-", a Run or Phase marked unsupported as
+// "unsupported". Names are case-sensitive.
+//
+// Metric keys (Phase.Metrics) end with their unit; report turns the suffix
+// into the column header unit:
+//
+//	_s, _ms, _us, _ns   seconds, milli-, micro-, nanoseconds   "burst_s"
+//	_bytes              bytes (shown in MiB)                    "space_per_clone_bytes"
+//	_pct                percent                                 "hit_pct"
+//	_per_s              per second                              "clones_per_s"
+//	(no suffix)         a plain count or ratio                  "clones", "fanout"
+//
+// Operation kinds (Phase.Ops keys) are the Op constants: read, write,
+// flush, create, snapshot, clone, delete, merge, expire, replica, boot.
+//
+// Scenarios (Run.Scenario): snaptree, clonebush, overwrite, chainread,
+// exhaust. The engine named "raw" is the baseline that compare divides
+// timings by.
+//
+// Sweeps: a Run that is one point of a sweep sets
+//
+//	Run.Params["sweep_param"] = "fanout"   // the swept parameter's name
+//	Run.Params["fanout"]      = "100"      // its value in this run (a number)
+//
+// and the file is named <scenario>-<engine>-<param><value>.json (FileName).
+// Plots draw each phase's key metrics against the swept value (log x axis
+// for fanout, depth and chunk-size-like parameters spanning a decade).
+//
+// Headline table (one row per engine), and where each cell comes from:
+//
+//	base write cost vs fan-out
+//	    phases named "overwrite" (any scenario, normally scenario
+//	    "overwrite"); fan-out = Metrics["fanout"], else the run's
+//	    Params["fanout"]; cost = Ops["write"].P50. Shown: p50 at the lowest
+//	    and the highest fan-out and their ratio.
+//	clone burst time
+//	    scenario "clonebush", phase "burst": Metrics["burst_s"] (else the
+//	    phase's Seconds), over Metrics["clones"] clones (else
+//	    Ops["clone"].Count).
+//	boot-storm p99
+//	    scenario "clonebush", phase "boot": Ops["read"].P99 and
+//	    Ops["write"].P99 (Ops["boot"].P99, one clone's whole boot, shown
+//	    when present).
+//	space per clone
+//	    scenario "clonebush": Metrics["space_per_clone_bytes"] of phase
+//	    "burst", else of any phase ("boot" after the storm is preferred
+//	    when both exist: it includes the clones' private writes).
+//	chain-depth read cost
+//	    scenario "chainread", every phase with a depth: Metrics["depth"],
+//	    else the run's Params["depth"]; cost = Ops["read"].P50. Shown: p50 at
+//	    the lowest and highest depth and their ratio.
+//	template deleted
+//	    scenario "clonebush": Metrics["template_deleted"] of any phase, 1 =
+//	    yes, 0 = no; a phase named "delete-template" that is Unsupported
+//	    shows "unsupported".
+//
+// Series (Phase.Series) are plotted as given, one line per engine, one chart
+// per (scenario, phase, series name). Conventional names:
+//
+//	"base_write_p99"  XUnit "live snapshots", YUnit "ns"  (snaptree)
+//	"live_snapshots"  XUnit "s",              YUnit "snapshots"
+//	"space_data"      XUnit "s",              YUnit "bytes"
+//
+// Units understood for plotting are "ns", "us", "ms", "s", "bytes" and
+// anything else verbatim.
+package results

@@ -1,0 +1,112 @@
+package results
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+// PhaseMeter measures one phase: wall time, device counters, CPU time and
+// space, from Begin to End. Operation latencies come from the Recorders the
+// workers filled. Not safe for concurrent use (one per phase, owned by the
+// scenario's coordinator).
+type PhaseMeter struct {
+	name     string
+	start    time.Time
+	dev      *device.Counting
+	eng      strategies.Engine
+	devAt    device.Counters
+	ruAt     syscall.Rusage
+	space    strategies.Space
+	kinds    map[string]KindSpace
+	Metrics  map[string]float64
+	Series   []Series
+	samplers []*sampler
+}
+
+// BeginPhase starts measuring a phase named name. dev is the counting device
+// under the engine (may be nil), eng the engine (may be nil).
+func BeginPhase(name string, dev *device.Counting, eng strategies.Engine) *PhaseMeter {
+	m := &PhaseMeter{name: name, dev: dev, eng: eng, Metrics: make(map[string]float64)}
+	if dev != nil {
+		m.devAt = dev.Counters()
+	}
+	if eng != nil {
+		m.space = eng.Space()
+		m.kinds = KindsOf(eng.Volumes())
+	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &m.ruAt)
+	m.start = time.Now()
+	return m
+}
+
+// End closes the phase with the merged recorder of its workers (may be nil)
+// and the logical IO the workload did. It stops the phase's samplers.
+func (m *PhaseMeter) End(rec *Recorder, logical LogicalIO) (Phase, error) {
+	elapsed := time.Since(m.start)
+	m.stopSamplers()
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	p := Phase{Name: m.name, Started: m.start, Seconds: elapsed.Seconds(), Ops: make(map[Op]OpStats),
+		Logical: logical, Metrics: m.Metrics, Series: m.Series}
+	if m.dev != nil {
+		p.Device = m.dev.Counters().Sub(m.devAt)
+	}
+	if m.eng != nil {
+		p.Space = SpaceChange{Before: m.space, After: m.eng.Space(),
+			KindsBefore: m.kinds, KindsAfter: KindsOf(m.eng.Volumes())}
+	}
+	p.CPU = CPU{
+		UserSeconds: tvSeconds(ru.Utime) - tvSeconds(m.ruAt.Utime),
+		SysSeconds:  tvSeconds(ru.Stime) - tvSeconds(m.ruAt.Stime),
+		PeakRSS:     ru.Maxrss * 1024,
+	}
+	if rec != nil {
+		for op, o := range rec.Ops() {
+			s, err := Summarise(o)
+			if err != nil {
+				return Phase{}, err
+			}
+			p.Ops[op] = s
+		}
+	}
+	return p, nil
+}
+
+func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+
+// Elapsed is the time since the phase began.
+func (m *PhaseMeter) Elapsed() time.Duration { return time.Since(m.start) }
+
+// AddPoint appends (x, y) to the series named name, creating it with the
+// given units. Use it for series keyed by scenario events, e.g. base write
+// p99 (YUnit "ns") at each live snapshot count (XUnit "live snapshots").
+func (m *PhaseMeter) AddPoint(name, xUnit, yUnit string, x, y float64) {
+	for i := range m.Series {
+		if m.Series[i].Name == name {
+			m.Series[i].Points = append(m.Series[i].Points, [2]float64{x, y})
+			return
+		}
+	}
+	m.Series = append(m.Series, Series{Name: name, XUnit: xUnit, YUnit: yUnit, Points: [][2]float64{{x, y}}})
+}
+
+// KindsOf sums the volumes' private space by kind.
+func KindsOf(vols []strategies.VolumeInfo) map[string]KindSpace {
+	if len(vols) == 0 {
+		return nil
+	}
+	out := make(map[string]KindSpace, 4)
+	for _, v := range vols {
+		k := out[v.Kind.String()]
+		k.Volumes++
+		k.PrivateBytes += v.PrivateBytes
+		if !v.Valid {
+			k.Invalid++
+		}
+		out[v.Kind.String()] = k
+	}
+	return out
+}

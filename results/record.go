@@ -1,0 +1,107 @@
+package results
+
+import (
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Op is a kind of timed operation.
+type Op string
+
+// The operation kinds every engine and scenario share.
+const (
+	OpRead     Op = "read"
+	OpWrite    Op = "write"
+	OpFlush    Op = "flush"
+	OpCreate   Op = "create"
+	OpSnapshot Op = "snapshot"
+	OpClone    Op = "clone"
+	OpDelete   Op = "delete"
+	OpMerge    Op = "merge"  // consolidating deltas (linked)
+	OpExpire   Op = "expire" // retention expiry of a snapshot
+	OpReplica  Op = "replica"
+	OpBoot     Op = "boot" // one clone's whole boot in a boot storm
+)
+
+// Histogram range: 100 ns to 1 hour, 3 significant digits.
+const (
+	histMin    = 100
+	histMax    = int64(time.Hour)
+	histDigits = 3
+)
+
+// NewHistogram returns an empty latency histogram in nanoseconds with the
+// range and precision used everywhere in snapbench.
+func NewHistogram() *hdr.Histogram { return hdr.New(histMin, histMax, histDigits) }
+
+// OpRecord accumulates one operation kind.
+type OpRecord struct {
+	Hist   *hdr.Histogram
+	Count  int64
+	Bytes  int64
+	Errors int64
+	Total  time.Duration // sum of the latencies recorded (unclamped)
+}
+
+// Recorder accumulates latencies for one worker. It is NOT safe for
+// concurrent use (neither is an HDR histogram): give each worker its own and
+// Merge them at the end of the phase. Record does not allocate once an
+// operation kind has been seen.
+type Recorder struct {
+	ops map[Op]*OpRecord
+}
+
+// NewRecorder returns an empty recorder.
+func NewRecorder() *Recorder { return &Recorder{ops: make(map[Op]*OpRecord, 4)} }
+
+func (r *Recorder) rec(op Op) *OpRecord {
+	o := r.ops[op]
+	if o == nil {
+		o = &OpRecord{Hist: NewHistogram()}
+		r.ops[op] = o
+	}
+	return o
+}
+
+// Record adds one successful operation of kind op that took d and moved
+// bytes bytes. Latencies outside the histogram range are clamped.
+func (r *Recorder) Record(op Op, d time.Duration, bytes int64) {
+	o := r.rec(op)
+	ns := int64(d)
+	if ns < histMin {
+		ns = histMin
+	} else if ns > histMax {
+		ns = histMax
+	}
+	_ = o.Hist.RecordValue(ns)
+	o.Total += d
+	o.Count++
+	o.Bytes += bytes
+}
+
+// RecordError counts a failed operation of kind op (not in the histogram).
+func (r *Recorder) RecordError(op Op) { r.rec(op).Errors++ }
+
+// Merge adds o's records into r.
+func (r *Recorder) Merge(o *Recorder) {
+	for op, src := range o.ops {
+		dst := r.rec(op)
+		dst.Hist.Merge(src.Hist)
+		dst.Count += src.Count
+		dst.Bytes += src.Bytes
+		dst.Errors += src.Errors
+		dst.Total += src.Total
+	}
+}
+
+// Ops returns the records by kind (read-only view).
+func (r *Recorder) Ops() map[Op]*OpRecord { return r.ops }
+
+// Reset empties the recorder, keeping its histograms' memory.
+func (r *Recorder) Reset() {
+	for _, o := range r.ops {
+		o.Hist.Reset()
+		o.Count, o.Bytes, o.Errors, o.Total = 0, 0, 0, 0
+	}
+}

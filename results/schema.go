@@ -1,0 +1,181 @@
+package results
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+// SchemaVersion is the version of the JSON result file this build writes.
+// Readers refuse files of a newer schema with a clear error.
+const SchemaVersion = 1
+
+// Status of a run.
+const (
+	StatusOK          = "ok"
+	StatusUnsupported = "unsupported" // the engine's caps exclude the scenario
+	StatusIncomplete  = "incomplete"  // interrupted (Ctrl-C); what was measured is kept
+	StatusFailed      = "failed"      // an error, including a verification mismatch
+)
+
+// Run is one result file: one engine, one scenario, one run.
+type Run struct {
+	Schema        int               `json:"schema"`
+	Engine        string            `json:"engine"`
+	EngineOptions string            `json:"engine_options"`
+	Scenario      string            `json:"scenario"`
+	Params        map[string]string `json:"params"` // the full scenario config, as strings
+	Seed          uint64            `json:"seed"`
+	Started       time.Time         `json:"started"`
+	Seconds       float64           `json:"seconds"`
+	Env           Env               `json:"env"`
+	Device        device.Info       `json:"device"`
+	Status        string            `json:"status"`
+	Reason        string            `json:"reason,omitempty"` // why unsupported, incomplete or failed
+	Phases        []Phase           `json:"phases"`
+	// Config is the full structured scenario configuration when the
+	// workload has one (Params carries it flattened as strings).
+	Config json.RawMessage `json:"config,omitempty"`
+	// Warnings are problems that did not stop the run or the write (for
+	// example a metric that was not a finite number and was dropped).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Env is the environment a run was measured in.
+type Env struct {
+	Version   string `json:"snapbench_version"`
+	Commit    string `json:"commit,omitempty"`
+	GoVersion string `json:"go_version"`
+	Kernel    string `json:"kernel"`
+	CPU       string `json:"cpu"`
+	Cores     int    `json:"cores"`
+	MemBytes  int64  `json:"mem_bytes"`
+	Hostname  string `json:"hostname,omitempty"`
+}
+
+// Phase is one named phase of a scenario and everything measured in it.
+type Phase struct {
+	Name    string             `json:"name"`
+	Started time.Time          `json:"started,omitzero"` // wall clock at BeginPhase
+	Seconds float64            `json:"seconds"`
+	Ops     map[Op]OpStats     `json:"ops"`
+	Device  device.Counters    `json:"device"` // device operations during the phase
+	Logical LogicalIO          `json:"logical"`
+	Space   SpaceChange        `json:"space"`
+	CPU     CPU                `json:"cpu"`
+	Metrics map[string]float64 `json:"metrics,omitempty"` // scenario-specific values, named with their unit: "burst_s", "clones"
+	Series  []Series           `json:"series,omitempty"`
+	// Unsupported is set when the phase could not run on this engine
+	// (the reason); its measurements are then empty.
+	Unsupported string `json:"unsupported,omitempty"`
+}
+
+// LogicalIO is what the workload asked of the volumes.
+type LogicalIO struct {
+	ReadBytes  int64 `json:"read_bytes"`
+	WriteBytes int64 `json:"write_bytes"`
+	Reads      int64 `json:"reads"`
+	Writes     int64 `json:"writes"`
+}
+
+// WriteAmp is device bytes written per logical byte written (0 if none).
+func (p Phase) WriteAmp() float64 {
+	if p.Logical.WriteBytes == 0 {
+		return 0
+	}
+	return float64(p.Device.WriteBytes) / float64(p.Logical.WriteBytes)
+}
+
+// ReadAmp is device bytes read per logical byte read (0 if none).
+func (p Phase) ReadAmp() float64 {
+	if p.Logical.ReadBytes == 0 {
+		return 0
+	}
+	return float64(p.Device.ReadBytes) / float64(p.Logical.ReadBytes)
+}
+
+// SpaceChange is the engine's space before and after a phase, in total and
+// per volume kind ("base", "snapshot", "clone", "internal").
+type SpaceChange struct {
+	Before      strategies.Space     `json:"before"`
+	After       strategies.Space     `json:"after"`
+	KindsBefore map[string]KindSpace `json:"kinds_before,omitempty"`
+	KindsAfter  map[string]KindSpace `json:"kinds_after,omitempty"`
+}
+
+// KindSpace is the space held by the volumes of one kind.
+type KindSpace struct {
+	Volumes      int64 `json:"volumes"`
+	PrivateBytes int64 `json:"private_bytes"` // sum of VolumeInfo.PrivateBytes
+	Invalid      int64 `json:"invalid,omitempty"`
+}
+
+// CPU is the process's CPU time during a phase and its peak memory.
+type CPU struct {
+	UserSeconds float64 `json:"user_s"`
+	SysSeconds  float64 `json:"sys_s"`
+	PeakRSS     int64   `json:"peak_rss_bytes"` // of the process, since it started
+}
+
+// Series is a named time series, e.g. base write p99 against live snapshot
+// count. X and Y carry their units in XUnit and YUnit.
+type Series struct {
+	Name   string       `json:"name"`
+	XUnit  string       `json:"x_unit"`
+	YUnit  string       `json:"y_unit"`
+	Points [][2]float64 `json:"points"`
+}
+
+// OpStats summarises one operation kind in a phase. Latencies are in
+// nanoseconds; Hist is the HDR histogram in its standard V2 compressed
+// encoding (base64), readable by every HdrHistogram implementation.
+type OpStats struct {
+	Count  int64   `json:"count"`
+	Bytes  int64   `json:"bytes"`
+	Errors int64   `json:"errors"`
+	Total  int64   `json:"total_ns,omitempty"` // sum of the recorded latencies
+	Mean   float64 `json:"mean_ns"`
+	P50    int64   `json:"p50_ns"`
+	P90    int64   `json:"p90_ns"`
+	P99    int64   `json:"p99_ns"`
+	P999   int64   `json:"p999_ns"`
+	Max    int64   `json:"max_ns"`
+	Hist   string  `json:"hdr,omitempty"`
+}
+
+// Summarise turns an OpRecord into OpStats, encoding its histogram.
+func Summarise(o *OpRecord) (OpStats, error) {
+	s := OpStats{Count: o.Count, Bytes: o.Bytes, Errors: o.Errors, Total: int64(o.Total)}
+	if o.Hist.TotalCount() > 0 {
+		h := o.Hist
+		s.Mean, s.Max = h.Mean(), h.Max()
+		s.P50, s.P90 = h.ValueAtQuantile(50), h.ValueAtQuantile(90)
+		s.P99, s.P999 = h.ValueAtQuantile(99), h.ValueAtQuantile(99.9)
+		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return OpStats{}, fmt.Errorf("results: encode histogram: %w", err)
+		}
+		s.Hist = string(enc)
+	}
+	return s, nil
+}
+
+// Histogram decodes the stored histogram (nil if none was stored).
+func (s OpStats) Histogram() (*hdr.Histogram, error) {
+	if s.Hist == "" {
+		return nil, nil
+	}
+	if _, err := base64.StdEncoding.DecodeString(s.Hist); err != nil {
+		return nil, fmt.Errorf("results: histogram is not base64: %w", err)
+	}
+	h, err := hdr.Decode([]byte(s.Hist))
+	if err != nil {
+		return nil, fmt.Errorf("results: decode histogram: %w", err)
+	}
+	return h, nil
+}

@@ -1,0 +1,70 @@
+package strategies
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/snapbench/snapbench/device"
+)
+
+// Factory is how an engine registers itself.
+type Factory struct {
+	Name   string  // short lower-case name: "raw", "row", ...
+	Doc    string  // one line: what the engine models
+	Params []Param // engine-specific options with defaults
+	// Format lays a new, empty engine on dev (the part of the device after
+	// the snapbench superblock) with resolved options, durable on return.
+	Format func(dev device.Device, opts Options) (Engine, error)
+	// Open finds the engine that Format laid on dev.
+	Open func(dev device.Device, opts Options) (Engine, error)
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Factory{}
+)
+
+// Register adds an engine. It panics on a duplicate or incomplete factory:
+// both are programming errors caught at init.
+func Register(f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if f.Name == "" || f.Format == nil || f.Open == nil {
+		panic("strategies: Register of an incomplete factory")
+	}
+	if len(f.Name) > superNameLen {
+		panic("strategies: engine name too long: " + f.Name)
+	}
+	if _, dup := registry[f.Name]; dup {
+		panic("strategies: engine registered twice: " + f.Name)
+	}
+	registry[f.Name] = f
+}
+
+// Lookup returns the factory of a registered engine.
+func LookupFactory(name string) (Factory, error) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	f, ok := registry[name]
+	if !ok {
+		return Factory{}, fmt.Errorf("engine %q: %w (registered: %v)", name, ErrInvalidArgument, namesLocked())
+	}
+	return f, nil
+}
+
+// Names returns the registered engine names, sorted.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

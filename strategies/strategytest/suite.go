@@ -1,0 +1,115 @@
+package strategytest
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+var (
+	flagLong = flag.Bool("strategytest.long", false, "run 100x more random sequences and crash points")
+	flagSeed = flag.Uint64("strategytest.seed", 0, "replay one random sequence (and crash point) with this seed, verbosely")
+)
+
+// Config selects an engine and the suite's budget. Zero values take defaults.
+type Config struct {
+	Engine  string
+	Options strategies.Options
+	// DeviceSize of the memory device (default 48 MiB).
+	DeviceSize int64
+	// SectorSize of the memory device (default 512, so sub-chunk writes and
+	// read-modify-write paths are exercised).
+	SectorSize int
+	// MaxVolumeChunks bounds the size of created volumes (default 8 chunks).
+	MaxVolumeChunks int
+	// MaxVolumes bounds live volumes in random sequences (default 10).
+	MaxVolumes int
+	// Sequences, OpsPerSequence and CrashPoints set the random budget
+	// (defaults 500, 40 and 200; 100x with -strategytest.long).
+	Sequences      int
+	OpsPerSequence int
+	CrashPoints    int
+}
+
+func (c Config) withDefaults() Config {
+	if c.DeviceSize == 0 {
+		c.DeviceSize = 48 << 20
+	}
+	if c.SectorSize == 0 {
+		c.SectorSize = 512
+	}
+	if c.Options.ChunkSize == 0 {
+		c.Options.ChunkSize = strategies.DefaultChunkSize
+	}
+	if c.MaxVolumeChunks == 0 {
+		c.MaxVolumeChunks = 8
+	}
+	if c.MaxVolumes == 0 {
+		c.MaxVolumes = 10
+	}
+	if c.Sequences == 0 {
+		c.Sequences = 500
+	}
+	if c.OpsPerSequence == 0 {
+		c.OpsPerSequence = 40
+	}
+	if c.CrashPoints == 0 {
+		c.CrashPoints = 200
+	}
+	if long() {
+		c.Sequences *= 100
+		c.CrashPoints *= 100
+	}
+	if testing.Short() {
+		c.Sequences = max(c.Sequences/10, 1)
+		c.CrashPoints = max(c.CrashPoints/10, 1)
+	}
+	return c
+}
+
+func long() bool { return *flagLong || os.Getenv("SNAPBENCH_LONG") != "" }
+
+// Run runs the whole suite against cfg.Engine.
+func Run(t *testing.T, cfg Config) {
+	cfg = cfg.withDefaults()
+	if _, err := strategies.LookupFactory(cfg.Engine); err != nil {
+		t.Fatalf("strategytest: %v", err)
+	}
+	t.Run("Scripted", func(t *testing.T) { runScripted(t, cfg) })
+	t.Run("Random", func(t *testing.T) { runRandom(t, cfg) })
+	t.Run("Crash", func(t *testing.T) { runCrash(t, cfg) })
+	t.Run("Concurrent", func(t *testing.T) { runConcurrent(t, cfg) })
+}
+
+// newMem returns an empty memory device for cfg.
+func newMem(t testing.TB, cfg Config) *device.Mem {
+	t.Helper()
+	m, err := device.NewMem(cfg.DeviceSize, device.MemOptions{SectorSize: cfg.SectorSize})
+	if err != nil {
+		t.Fatalf("strategytest: %v", err)
+	}
+	return m
+}
+
+// format lays the engine on dev.
+func format(t testing.TB, cfg Config, dev device.Device) strategies.Engine {
+	t.Helper()
+	e, err := strategies.Format(cfg.Engine, dev, cfg.Options)
+	if err != nil {
+		t.Fatalf("strategytest: format %s: %v", cfg.Engine, err)
+	}
+	if err := e.Check(); err != nil {
+		t.Fatalf("strategytest: Check after format: %v", err)
+	}
+	return e
+}
+
+// volSize picks a volume size: the whole usable space for single-volume
+// engines would be wasteful, so every engine gets 1..MaxVolumeChunks chunks.
+func (c Config) volSize(n int) int64 { return int64(n) * int64(c.Options.ChunkSize) }
+
+func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }
