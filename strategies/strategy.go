@@ -200,3 +200,18 @@ func ValidateSize(engine string, size int64, chunk int) error {
 	}
 	return nil
 }
+
+// MemoryReporter is implemented by engines that can say how much memory
+// their in-memory metadata (maps, caches, bitmaps) uses, so reports can show
+// memory per volume. The figure is an estimate from the structures' sizes.
+type MemoryReporter interface {
+	MemoryBytes() int64
+}
+
+// Statser is implemented by engines with mechanism-specific counters worth
+// reporting (chunks copied on write, deltas merged, mirrors resynchronised,
+// snapshots expired...). Names are lower_snake_case with a unit suffix where
+// one applies ("cow_copies", "merge_bytes"). Values only grow.
+type Statser interface {
+	Stats() map[string]int64
+}
