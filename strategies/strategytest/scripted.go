@@ -33,6 +33,9 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 
 func (f *fixture) chunk() int { return f.cfg.Options.ChunkSize }
 
+// sec is the device sector size: the smallest write.
+func (f *fixture) sec() int { return f.cfg.SectorSize }
+
 func (f *fixture) create(name string, chunks int) strategies.VolumeID {
 	f.t.Helper()
 	id, err := f.eng.Create(name, int64(chunks*f.chunk()))
@@ -143,9 +146,9 @@ func caseCreateWriteRead(f *fixture) {
 		f.t.Fatalf("size %d id %d, want %d %d", v.Size(), v.ID(), 4*f.chunk(), id)
 	}
 	f.expect(v, 0, make([]byte, 4*f.chunk())) // new volumes read as zeros
-	a := pattern(1, f.chunk()+2*512)
-	f.write(v, int64(f.chunk())-512, a)
-	f.expect(v, int64(f.chunk())-512, a)
+	a := pattern(1, f.chunk()+2*f.sec())
+	f.write(v, int64(f.chunk()-f.sec()), a)
+	f.expect(v, int64(f.chunk()-f.sec()), a)
 	if err := v.Flush(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -156,8 +159,8 @@ func caseCreateWriteRead(f *fixture) {
 		f.t.Fatalf("after reopen: lookup base = %d, %v; want %d", got, err, id)
 	}
 	v = f.open(id)
-	f.expect(v, int64(f.chunk())-512, a)
-	f.expect(v, 0, make([]byte, f.chunk()-512))
+	f.expect(v, int64(f.chunk()-f.sec()), a)
+	f.expect(v, 0, make([]byte, f.chunk()-f.sec()))
 }
 
 func caseBadInput(f *fixture) {
@@ -168,7 +171,7 @@ func caseBadInput(f *fixture) {
 	wantErr(t, "name with space", err, strategies.ErrInvalidArgument)
 	_, err = f.eng.Create("x", 0)
 	wantErr(t, "size 0", err, strategies.ErrInvalidArgument)
-	_, err = f.eng.Create("x", int64(f.chunk())+512)
+	_, err = f.eng.Create("x", int64(f.chunk())+int64(f.chunk())/2)
 	wantErr(t, "size not a chunk multiple", err, strategies.ErrInvalidArgument)
 	if !f.caps.Thin {
 		_, err = f.eng.Create("huge", 1<<50)
@@ -183,11 +186,11 @@ func caseBadInput(f *fixture) {
 	wantErr(t, "open unknown id", err, strategies.ErrNotFound)
 	wantErr(t, "delete unknown id", f.eng.Delete(id+1000), strategies.ErrNotFound)
 	v := f.open(id)
-	_, err = v.ReadAt(device.Alloc(512), v.Size())
+	_, err = v.ReadAt(device.Alloc(f.sec()), v.Size())
 	wantErr(t, "read past end", err, device.ErrOutOfRange)
-	_, err = v.WriteAt(device.Alloc(1024), v.Size()-512)
+	_, err = v.WriteAt(device.Alloc(2*f.sec()), v.Size()-int64(f.sec()))
 	wantErr(t, "write past end", err, device.ErrOutOfRange)
-	_, err = v.WriteAt(device.Alloc(512), 100)
+	_, err = v.WriteAt(device.Alloc(f.sec()), 100)
 	wantErr(t, "unaligned offset", err, device.ErrUnaligned)
 	_, err = v.ReadAt(device.Alloc(4096)[:100], 0)
 	wantErr(t, "unaligned length", err, device.ErrUnaligned)

@@ -17,7 +17,7 @@ func caseSnapshotIsolation(f *fixture) {
 		f.t.Fatal(err)
 	}
 	f.write(v, 0, b[:f.chunk()])                // a whole chunk
-	f.write(v, int64(2*f.chunk()+512), b[:512]) // one sector of a chunk
+	f.write(v, int64(2*f.chunk()+f.sec()), b[:f.sec()]) // one sector of a chunk
 	s2, err := f.eng.Snapshot(base, "s2")
 	if err != nil {
 		f.t.Fatal(err)
@@ -25,11 +25,11 @@ func caseSnapshotIsolation(f *fixture) {
 	f.write(v, 0, pattern(3, 4*f.chunk()))
 	sv := f.open(s1)
 	f.expect(sv, 0, a)
-	_, err = sv.WriteAt(device.Alloc(512), 0)
+	_, err = sv.WriteAt(device.Alloc(f.sec()), 0)
 	wantErr(f.t, "write to a snapshot", err, strategies.ErrReadOnly)
 	want2 := append([]byte(nil), a...)
 	copy(want2, b[:f.chunk()])
-	copy(want2[2*f.chunk()+512:], b[:512])
+	copy(want2[2*f.chunk()+f.sec():], b[:f.sec()])
 	f.expect(f.open(s2), 0, want2)
 	f.expect(v, 0, pattern(3, 4*f.chunk()))
 	info, err := strategies.Info(f.eng, s1)
@@ -87,16 +87,16 @@ func casePartialChunk(f *fixture) {
 	}
 	cv := f.open(c)
 	want := append([]byte(nil), a...)
-	for _, off := range []int64{0, int64(f.chunk()) - 512, int64(f.chunk()) + 1024} {
-		p := pattern(byte(off), 512)
+	for _, off := range []int64{0, int64(f.chunk() - f.sec()), int64(2*f.chunk() - f.sec())} {
+		p := pattern(byte(off), f.sec())
 		f.write(cv, off, p)
 		copy(want[off:], p)
 	}
 	f.expect(cv, 0, want)
 	f.expect(v, 0, a)
 	// And on the base side, once the clone shares its chunks.
-	f.write(v, 512, pattern(5, 512))
-	copy(a[512:], pattern(5, 512))
+	f.write(v, int64(f.sec()), pattern(5, f.sec()))
+	copy(a[f.sec():], pattern(5, f.sec()))
 	f.expect(v, 0, a)
 	f.expect(cv, 0, want)
 }
@@ -236,7 +236,7 @@ func caseManyClones(f *fixture) {
 	}
 	for i, id := range ids {
 		cv := f.open(id)
-		p := pattern(byte(i), 512)
+		p := pattern(byte(i), f.sec())
 		f.write(cv, int64(i%2*f.chunk()), p)
 		want := append([]byte(nil), a...)
 		copy(want[i%2*f.chunk():], p)
@@ -248,7 +248,7 @@ func caseManyClones(f *fixture) {
 	for i, id := range ids {
 		cv := f.open(id)
 		want := append([]byte(nil), a...)
-		copy(want[i%2*f.chunk():], pattern(byte(i), 512))
+		copy(want[i%2*f.chunk():], pattern(byte(i), f.sec()))
 		f.expect(cv, 0, want)
 		cv.Close()
 	}

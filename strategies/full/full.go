@@ -1,0 +1,425 @@
+package full
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/meta"
+)
+
+func init() {
+	strategies.Register(strategies.Factory{
+		Name:   "full",
+		Doc:    "full copy (VMware full clone): every snapshot or clone copies all written chunks into a new extent",
+		Format: Format,
+		Open:   Open,
+	})
+}
+
+const bitmapBlock = 4096 // bitmap IO unit: 32768 chunks per block
+
+// Engine is the full-copy engine. Safe for concurrent use: metadata
+// operations are serialised by mu; IO takes only a per-volume read lock.
+type Engine struct {
+	mu        sync.Mutex
+	dev       device.Device
+	chunk     int64
+	slots     *meta.DualSlot
+	metaLen   int64
+	dataStart int64
+	nextID    strategies.VolumeID
+	vols      []*volume // ordered by id
+	closed    bool
+	stats     stats
+}
+
+type stats struct {
+	copies, copyBytes, commits, bitmapWrites int64
+}
+
+// metaLenFor sizes the volume-table area: 1/64 of the capacity, between
+// 256 KiB and 16 MiB, a multiple of 8 KiB.
+func metaLenFor(capacity int64) int64 {
+	n := min(max(capacity/64, 256<<10), 16<<20)
+	return n &^ (8<<10 - 1)
+}
+
+func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
+	chunk := int64(opts.ChunkSize)
+	metaLen := metaLenFor(dev.Size())
+	e := &Engine{dev: dev, chunk: chunk, metaLen: metaLen,
+		dataStart: (metaLen + chunk - 1) / chunk * chunk,
+		slots:     meta.NewDualSlot(dev, 0, metaLen/2, metaLen/2)}
+	if e.dataStart+2*chunk > dev.Size() {
+		return nil, fmt.Errorf("full: %w: device area of %d bytes too small", strategies.ErrNoSpace, dev.Size())
+	}
+	return e, nil
+}
+
+// Format lays an empty full-copy engine on dev.
+func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
+	e, err := newEngine(dev, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.nextID = 1
+	if err := e.slots.Format(e.encodeTable()); err != nil {
+		return nil, fmt.Errorf("full: format: %w", err)
+	}
+	return e, nil
+}
+
+// Open loads the volume table and every volume's written bitmap.
+func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
+	e, err := newEngine(dev, opts)
+	if err != nil {
+		return nil, err
+	}
+	recs, nextID, err := e.loadTable()
+	if err != nil {
+		return nil, err
+	}
+	e.nextID = nextID
+	for _, r := range recs {
+		v := e.newVolume(r)
+		if err := v.loadBitmap(); err != nil {
+			return nil, err
+		}
+		e.vols = append(e.vols, v)
+	}
+	if err := e.checkTable(recs, nextID); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) Name() string { return "full" }
+
+func (e *Engine) Caps() strategies.Caps {
+	return strategies.Caps{Snapshot: true, Clone: true, Nested: true, DeleteParent: true, MultiVolume: true}
+}
+
+func (e *Engine) find(id strategies.VolumeID) (*volume, int) {
+	i, ok := slices.BinarySearchFunc(e.vols, id, func(v *volume, id strategies.VolumeID) int {
+		return int(v.id) - int(id)
+	})
+	if !ok {
+		return nil, -1
+	}
+	return e.vols[i], i
+}
+
+func (e *Engine) nameTaken(name string) bool {
+	for _, v := range e.vols {
+		if v.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) ready(name string) error {
+	if e.closed {
+		return fmt.Errorf("full: %w", strategies.ErrClosed)
+	}
+	if err := strategies.ValidateName("full", name); err != nil {
+		return err
+	}
+	if e.nameTaken(name) {
+		return fmt.Errorf("full: %q: %w", name, strategies.ErrExists)
+	}
+	return nil
+}
+
+// bitmapLen is the bitmap region of a volume of size bytes: one bit per
+// chunk, in whole 4 KiB blocks, rounded up to a chunk so data stays aligned.
+func (e *Engine) bitmapLen(size int64) int64 {
+	chunks := (size + e.chunk - 1) / e.chunk
+	blocks := (chunks + 8*bitmapBlock - 1) / (8 * bitmapBlock)
+	return (blocks*bitmapBlock + e.chunk - 1) / e.chunk * e.chunk
+}
+
+// allocate finds the lowest free range of n bytes (first fit).
+func (e *Engine) allocate(n int64) (int64, error) {
+	byOff := slices.Clone(e.vols)
+	slices.SortFunc(byOff, func(a, b *volume) int { return int(a.ext - b.ext) })
+	at := e.dataStart
+	for _, v := range byOff {
+		if v.ext-at >= n {
+			return at, nil
+		}
+		at = max(at, v.ext+v.extentLen())
+	}
+	if e.dev.Size()-at >= n {
+		return at, nil
+	}
+	return 0, fmt.Errorf("full: extent of %d bytes: %w", n, strategies.ErrNoSpace)
+}
+
+func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
+	if err := strategies.ValidateSize("full", size, int(e.chunk)); err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.ready(name); err != nil {
+		return 0, err
+	}
+	bm := e.bitmapLen(size)
+	ext, err := e.allocate(bm + size)
+	if err != nil {
+		return 0, err
+	}
+	if err := device.Zero(e.dev, ext, bm); err != nil {
+		return 0, fmt.Errorf("full: create: zero bitmap: %w", err)
+	}
+	if err := e.dev.Flush(); err != nil {
+		return 0, fmt.Errorf("full: create: %w", err)
+	}
+	v := e.newVolume(record{id: e.nextID, kind: strategies.KindBase, size: size, ext: ext, name: name})
+	if err := e.commitWith(v); err != nil {
+		return 0, err
+	}
+	return v.id, nil
+}
+
+func (e *Engine) Snapshot(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
+	return e.copyVolume(src, name, strategies.KindSnapshot)
+}
+
+func (e *Engine) Clone(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
+	return e.copyVolume(src, name, strategies.KindClone)
+}
+
+// copyVolume makes a full copy of src: the creation cost of this engine.
+func (e *Engine) copyVolume(srcID strategies.VolumeID, name string, kind strategies.Kind) (strategies.VolumeID, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.ready(name); err != nil {
+		return 0, err
+	}
+	src, _ := e.find(srcID)
+	if src == nil {
+		return 0, fmt.Errorf("full: volume %d: %w", srcID, strategies.ErrNotFound)
+	}
+	bm := e.bitmapLen(src.size)
+	ext, err := e.allocate(bm + src.size)
+	if err != nil {
+		return 0, err
+	}
+	src.rw.Lock() // writes to the source wait until the copy is complete
+	defer src.rw.Unlock()
+	if err := e.flushLocked(); err != nil {
+		return 0, err
+	}
+	dst := e.newVolume(record{id: e.nextID, parent: src.id, kind: kind, size: src.size, ext: ext, name: name})
+	copy(dst.written, src.written)
+	n, err := e.copyChunks(src, dst)
+	if err != nil {
+		return 0, err
+	}
+	if err := dst.writeWholeBitmap(); err != nil {
+		return 0, err
+	}
+	if err := e.dev.Flush(); err != nil {
+		return 0, fmt.Errorf("full: %s: %w", kind, err)
+	}
+	if err := e.commitWith(dst); err != nil {
+		return 0, err
+	}
+	e.stats.copies++
+	e.stats.copyBytes += n
+	return dst.id, nil
+}
+
+// copyChunks copies every written chunk of src into dst, in runs of up to
+// 1 MiB. The caller holds src.rw exclusively.
+func (e *Engine) copyChunks(src, dst *volume) (int64, error) {
+	buf := device.GetBuffer(1 << 20)
+	defer device.PutBuffer(buf)
+	perIO := int64(len(buf)) / e.chunk
+	var copied int64
+	chunks := src.size / e.chunk
+	for c := int64(0); c < chunks; {
+		if !src.isWritten(c) {
+			c++
+			continue
+		}
+		run := int64(1)
+		for c+run < chunks && run < perIO && src.isWritten(c+run) {
+			run++
+		}
+		b := buf[:run*e.chunk]
+		if _, err := e.dev.ReadAt(b, src.dataOff()+c*e.chunk); err != nil {
+			return copied, fmt.Errorf("full: copy: %w", err)
+		}
+		if _, err := e.dev.WriteAt(b, dst.dataOff()+c*e.chunk); err != nil {
+			return copied, fmt.Errorf("full: copy: %w", err)
+		}
+		copied += int64(len(b))
+		c += run
+	}
+	return copied, nil
+}
+
+// commitWith commits the table with v added (v.id must be e.nextID).
+func (e *Engine) commitWith(v *volume) error {
+	e.vols = append(e.vols, v)
+	e.nextID++
+	if err := e.commit(); err != nil {
+		e.vols = e.vols[:len(e.vols)-1]
+		e.nextID--
+		return err
+	}
+	return nil
+}
+
+func (e *Engine) Delete(id strategies.VolumeID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, i := e.find(id)
+	if v == nil {
+		return fmt.Errorf("full: volume %d: %w", id, strategies.ErrNotFound)
+	}
+	if v.open > 0 {
+		return fmt.Errorf("full: delete %q: %w", v.name, strategies.ErrBusy)
+	}
+	old := slices.Clone(e.vols)
+	e.vols = slices.Delete(e.vols, i, i+1)
+	var orphans []*volume
+	for _, o := range e.vols {
+		if o.parent == id {
+			o.parent = strategies.NoVolume
+			orphans = append(orphans, o)
+		}
+	}
+	if err := e.commit(); err != nil {
+		e.vols = old
+		for _, o := range orphans {
+			o.parent = id
+		}
+		return err
+	}
+	return nil
+}
+
+func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, fmt.Errorf("full: %w", strategies.ErrClosed)
+	}
+	v, _ := e.find(id)
+	if v == nil {
+		return nil, fmt.Errorf("full: volume %d: %w", id, strategies.ErrNotFound)
+	}
+	v.open++
+	return &handle{v: v}, nil
+}
+
+func (e *Engine) Volumes() []strategies.VolumeInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]strategies.VolumeInfo, 0, len(e.vols))
+	for _, v := range e.vols {
+		out = append(out, strategies.VolumeInfo{ID: v.id, Name: v.name, Parent: v.parent, Kind: v.kind,
+			Size: v.size, ReadOnly: v.kind == strategies.KindSnapshot, Valid: true, PrivateBytes: v.extentLen()})
+	}
+	return out
+}
+
+func (e *Engine) Space() strategies.Space {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.spaceLocked()
+}
+
+func (e *Engine) spaceLocked() strategies.Space {
+	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart}
+	for _, v := range e.vols {
+		s.Data += v.size
+		s.Metadata += v.bmLen
+	}
+	s.Free = s.Capacity - s.Data - s.Metadata
+	return s
+}
+
+// Flush makes every acknowledged write of every volume durable.
+func (e *Engine) Flush() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("full: %w", strategies.ErrClosed)
+	}
+	return e.flushLocked()
+}
+
+// flushLocked: capture dirty bitmap blocks, flush data, write the captured
+// blocks, flush. A bit reaches the device only after the data it covers.
+func (e *Engine) flushLocked() error {
+	var pending []bitmapWrite
+	for _, v := range e.vols {
+		pending = v.takeDirty(pending)
+	}
+	if err := e.dev.Flush(); err != nil {
+		e.redirty(pending)
+		return fmt.Errorf("full: flush: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	for i, w := range pending {
+		if _, err := e.dev.WriteAt(w.buf, w.off); err != nil {
+			e.redirty(pending[i:])
+			return fmt.Errorf("full: write bitmap: %w", err)
+		}
+		device.PutBuffer(w.buf)
+		e.stats.bitmapWrites++
+	}
+	if err := e.dev.Flush(); err != nil {
+		e.redirty(pending)
+		return fmt.Errorf("full: flush: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) redirty(ws []bitmapWrite) {
+	for _, w := range ws {
+		w.v.markDirty(w.block)
+	}
+}
+
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("full: %w", strategies.ErrClosed)
+	}
+	e.closed = true
+	return nil
+}
+
+// MemoryBytes estimates the in-memory metadata: bitmaps and records.
+func (e *Engine) MemoryBytes() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, v := range e.vols {
+		n += int64(8*len(v.written)+8*len(v.dirty)) + 160 + int64(len(v.name))
+	}
+	return n
+}
+
+// Stats reports copies made and bytes copied by snapshots and clones.
+func (e *Engine) Stats() map[string]int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return map[string]int64{"full_copies": e.stats.copies, "full_copy_bytes": e.stats.copyBytes,
+		"table_commits": e.stats.commits, "bitmap_writes": e.stats.bitmapWrites}
+}
+
+var errTable = errors.New("volume table")
