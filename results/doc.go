@@ -55,12 +55,12 @@
 //	    Ops["clone"].Count).
 //	boot-storm p99
 //	    scenario "clonebush", phase "boot": Ops["read"].P99 and
-//	    Ops["write"].P99 (Ops["boot"].P99, one clone's whole boot, shown
-//	    when present).
+//	    Ops["write"].P99 (an Ops["boot"], one clone's whole boot, shows in
+//	    the phase table).
 //	space per clone
 //	    scenario "clonebush": Metrics["space_per_clone_bytes"] of phase
-//	    "burst", else of any phase ("boot" after the storm is preferred
-//	    when both exist: it includes the clones' private writes).
+//	    "boot" (after the storm: includes the clones' private writes), else
+//	    of phase "burst", else of any phase.
 //	chain-depth read cost
 //	    scenario "chainread", every phase with a depth: Metrics["depth"],
 //	    else the run's Params["depth"]; cost = Ops["read"].P50. Shown: p50 at

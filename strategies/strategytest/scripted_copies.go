@@ -16,7 +16,7 @@ func caseSnapshotIsolation(f *fixture) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.write(v, 0, b[:f.chunk()])                // a whole chunk
+	f.write(v, 0, b[:f.chunk()])                        // a whole chunk
 	f.write(v, int64(2*f.chunk()+f.sec()), b[:f.sec()]) // one sector of a chunk
 	s2, err := f.eng.Snapshot(base, "s2")
 	if err != nil {
