@@ -1,0 +1,330 @@
+package workloads
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/snapbench/snapbench/results"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+// ClonebushParams are the keys of the "clonebush" scenario.
+type ClonebushParams struct {
+	Clones         int   // clones made in one burst
+	Fill           int64 // bytes of the template written before cloning
+	BootSize       int64 // the shared boot region every clone reads, from offset 0
+	BootBS         int64 // block size of the boot reads
+	BootWrites     int   // private writes per clone during its boot
+	DeleteTemplate bool  // delete the template once the clones exist
+	Batch          bool  // use the engine's CloneMany when it has one
+	Refresh        bool  // delete and recreate every clone at the end
+}
+
+func clonebushDef() *scenarioDef {
+	return &scenarioDef{
+		name: "clonebush",
+		doc: "Bursty, wide: fill a template; create `clones` clones in one burst (CloneMany where the engine " +
+			"has it); optionally delete the template; boot storm: every clone at once reads the shared boot " +
+			"region and writes `boot_writes` private blocks; then a steady mixed phase across the clones; then " +
+			"refresh (delete and recreate every clone). Phases: create, fill, burst, delete-template, boot, " +
+			"steady, refresh, refresh-check.",
+		opsHelp: "ops of the steady phase, over all clones",
+		usesOps: true,
+		defaults: func(sc *Scenario) {
+			// Small enough that 100 fully provisioned copies (the full engine)
+			// fit a 1 GiB device; scale up with volume_size, fill and clones.
+			sc.VolumeSize, sc.WorkingSet, sc.Ops, sc.Pattern.ReadPct = 8<<20, 4<<20, 8192, 70
+			sc.Params = &ClonebushParams{Clones: 100, Fill: 4 << 20, BootSize: 1 << 20, BootBS: 64 << 10,
+				BootWrites: 32, Batch: true, Refresh: true}
+		},
+		params: func(sc *Scenario) []param {
+			p := sc.Params.(*ClonebushParams)
+			return []param{
+				intParam("clones", "clones made in one burst", &p.Clones, 1, 1<<20),
+				sizeParam("fill", "bytes of the template written before cloning", &p.Fill, 0),
+				sizeParam("boot_size", "the shared boot region every clone reads at boot (from offset 0)", &p.BootSize, 0),
+				sizeParam("boot_bs", "block size of the boot reads", &p.BootBS, 512),
+				intParam("boot_writes", "private writes (of bs) per clone during its boot", &p.BootWrites, 0, 1<<30),
+				boolParam("delete_template", "delete the template once the clones exist", &p.DeleteTemplate),
+				boolParam("batch", "create the burst with the engine's CloneMany when it has one", &p.Batch),
+				boolParam("refresh", "delete and recreate every clone at the end", &p.Refresh),
+			}
+		},
+		writes: func(sc *Scenario) []int64 {
+			if p := sc.Params.(*ClonebushParams); p.Fill > 0 {
+				return []int64{fillBlock(p.Fill, sc.Pattern.MaxBlock())}
+			}
+			return nil
+		},
+		reads: func(sc *Scenario) []int64 { return []int64{sc.Params.(*ClonebushParams).BootBS} },
+		check: func(sc *Scenario) *ParamError {
+			p := sc.Params.(*ClonebushParams)
+			switch {
+			case p.Fill > sc.VolumeSize:
+				return &ParamError{Key: "fill", Why: fmt.Sprintf("larger than the volume (volume_size=%s)", FormatSize(sc.VolumeSize))}
+			case p.Fill%sc.Pattern.MaxBlock() != 0:
+				return &ParamError{Key: "fill", Why: "must be a multiple of the largest block size"}
+			case p.BootSize > p.Fill:
+				return &ParamError{Key: "boot_size", Why: fmt.Sprintf("larger than the filled template (fill=%s): boot reads must find data", FormatSize(p.Fill))}
+			case p.BootBS%512 != 0 || (p.BootSize > 0 && p.BootSize%p.BootBS != 0):
+				return &ParamError{Key: "boot_bs", Why: "must be a multiple of 512 that divides boot_size"}
+			}
+			return nil
+		},
+		run: runClonebush,
+	}
+}
+
+func cloneNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("clone-%04d", i)
+	}
+	return names
+}
+
+// used is the space the engine has handed out.
+func used(sp strategies.Space) int64 { return sp.Capacity - sp.Free }
+
+func runClonebush(s *session) error {
+	p := s.sc.Params.(*ClonebushParams)
+	ws := s.sc.workingSet()
+	caps := s.eng.Caps()
+	var tmpl *vol
+	if err := s.phase("create", func(*phaseState) (err error) {
+		tmpl, err = s.create("template")
+		return err
+	}); err != nil {
+		return err
+	}
+	if p.Fill > 0 {
+		if err := s.phase("fill", func(*phaseState) error {
+			err := s.fill(tmpl, p.Fill)
+			s.release(tmpl)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	var clones []*vol
+	var spaceBefore int64
+	burst := func(ph *phaseState) error {
+		if err := s.need(caps.Clone, "clones"); err != nil {
+			return err
+		}
+		s.release(tmpl)
+		before := used(s.eng.Space())
+		if spaceBefore == 0 {
+			spaceBefore = before
+		}
+		var d time.Duration
+		var batched bool
+		var err error
+		clones, d, batched, err = s.cloneMany(tmpl, cloneNames(p.Clones), p.Batch)
+		m := ph.m.Metrics
+		m["clones"] = float64(len(clones))
+		m["burst_s"] = d.Seconds()
+		if len(clones) > 0 && d > 0 {
+			m["clones_per_s"] = float64(len(clones)) / d.Seconds()
+			m["clone_mean_us"] = float64(d.Microseconds()) / float64(len(clones))
+		}
+		m["batched"] = b2f(batched)
+		if len(clones) > 0 {
+			m["space_per_clone_bytes"] = float64(used(s.eng.Space())-before) / float64(len(clones))
+		}
+		if !p.DeleteTemplate {
+			m["template_deleted"] = 0
+		}
+		return err
+	}
+	if err := s.phase("burst", burst); err != nil {
+		return err
+	}
+	templateGone := false
+	if p.DeleteTemplate {
+		err := s.phase("delete-template", func(ph *phaseState) error {
+			if err := s.need(caps.DeleteParent, "deleting a template that has clones"); err != nil {
+				return err
+			}
+			if err := s.remove(tmpl); err != nil {
+				return err
+			}
+			templateGone = true
+			ph.m.Metrics["template_deleted"] = 1
+			return nil
+		})
+		if err != nil && !errors.Is(err, strategies.ErrUnsupported) {
+			return err
+		}
+	}
+	bootOne := func(ph *phaseState, writes int) error {
+		per := make([][]*vol, min(s.sc.QD, len(clones)))
+		for i, c := range clones {
+			per[i%len(per)] = append(per[i%len(per)], c)
+		}
+		st := make([]stream, len(per))
+		no := s.streams
+		s.streams++
+		for i, vs := range per {
+			bs := &bootStream{readBS: int(p.BootBS), reads: int(p.BootSize / p.BootBS), writes: writes}
+			for _, v := range vs {
+				t, err := s.target(v)
+				if err != nil {
+					return err
+				}
+				bs.active = append(bs.active, &bootClone{t: t})
+			}
+			if writes > 0 {
+				wp := s.sc.Pattern
+				wp.ReadPct, wp.Rate = 0, 0
+				g, err := NewGenerator(GenConfig{Pattern: wp, Start: 0, Len: ws, Seed: deriveSeed(s.sc.Seed, no, uint64(i))})
+				if err != nil {
+					return fmt.Errorf("workloads: %w", err)
+				}
+				bs.gen = g
+			}
+			st[i] = bs
+		}
+		total := int64(len(clones)) * int64(int(p.BootSize/p.BootBS)+writes)
+		start := mono()
+		for _, x := range st {
+			x.(*bootStream).start = start
+		}
+		_, err := s.io(ioRun{streams: st, total: total})
+		ph.m.Metrics["all_booted_s"] = (mono() - start).Seconds()
+		ph.m.Metrics["clones"] = float64(len(clones))
+		return err
+	}
+	if err := s.phase("boot", func(ph *phaseState) error {
+		if err := bootOne(ph, p.BootWrites); err != nil {
+			return err
+		}
+		if len(clones) > 0 {
+			ph.m.Metrics["space_per_clone_bytes"] = float64(used(s.eng.Space())-spaceBefore) / float64(len(clones))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if s.sc.Ops > 0 || s.sc.Duration > 0 {
+		if err := s.phase("steady", func(ph *phaseState) error {
+			n := min(s.sc.QD, len(clones))
+			per := make([][]*ioTarget, n)
+			for i, c := range clones {
+				t, err := s.target(c)
+				if err != nil {
+					return err
+				}
+				per[i%n] = append(per[i%n], t)
+			}
+			ops := s.sc.Ops
+			if ops == 0 {
+				ops = -1
+			}
+			st, err := s.spreadStreams(s.sc.Pattern, per, 0, ws, ops)
+			if err != nil {
+				return err
+			}
+			ph.m.Metrics["clones"] = float64(len(clones))
+			_, err = s.io(ioRun{streams: st, total: max(ops, 0), deadline: deadlineAfter(s.sc.Duration), rate: s.sc.Pattern.Rate})
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if !p.Refresh || templateGone {
+		return nil
+	}
+	if err := s.phase("refresh", func(ph *phaseState) error {
+		t0 := mono()
+		for i := len(clones) - 1; i >= 0; i-- {
+			if err := s.remove(clones[i]); err != nil {
+				return err
+			}
+		}
+		del := mono() - t0
+		clones = nil
+		if err := burst(ph); err != nil {
+			return err
+		}
+		ph.m.Metrics["delete_s"] = del.Seconds()
+		ph.m.Metrics["refresh_s"] = (mono() - t0).Seconds()
+		return nil
+	}); err != nil {
+		return err
+	}
+	if p.BootSize == 0 {
+		return nil
+	}
+	return s.phase("refresh-check", func(ph *phaseState) error {
+		err := bootOne(ph, 0)
+		for _, c := range clones {
+			s.release(c)
+		}
+		return err
+	})
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bootClone is one clone's progress through its boot.
+type bootClone struct {
+	t    *ioTarget
+	step int
+}
+
+// bootStream interleaves the boots of one worker's clones, one op each in
+// turn, so that every clone boots at once whatever the queue depth. A boot
+// is `reads` sequential reads of the boot region with `writes` private
+// writes spread evenly among them; when a clone's last op completes, its
+// boot time since the storm began is recorded as OpBoot.
+type bootStream struct {
+	active        []*bootClone
+	cursor        int
+	last          int // index in active of the clone that issued the previous op; -1: none
+	readBS        int
+	reads, writes int
+	gen           *Generator
+	start         time.Duration
+	started       bool
+}
+
+func (b *bootStream) next(w *worker) (*ioTarget, Op, bool) {
+	n := b.reads + b.writes
+	if !b.started {
+		b.started, b.last = true, -1
+	}
+	if b.last >= 0 {
+		if c := b.active[b.last]; c.step == n {
+			w.rec.Record(results.OpBoot, mono()-b.start, 0)
+			b.active = append(b.active[:b.last], b.active[b.last+1:]...)
+			if b.cursor > b.last {
+				b.cursor--
+			}
+		}
+	}
+	if len(b.active) == 0 || n == 0 {
+		return nil, Op{}, false
+	}
+	if b.cursor >= len(b.active) {
+		b.cursor = 0
+	}
+	b.last = b.cursor
+	c := b.active[b.cursor]
+	b.cursor++
+	i := c.step
+	c.step++
+	// op i is a write when the running count of writes steps up.
+	if b.writes > 0 && (i+1)*b.writes/n > i*b.writes/n {
+		op := b.gen.Next()
+		return c.t, op, true
+	}
+	r := i - i*b.writes/n // reads issued before this one
+	return c.t, Op{Off: int64(r) * int64(b.readBS), Len: b.readBS}, true
+}

@@ -1,0 +1,124 @@
+package workloads
+
+import (
+	"fmt"
+
+	"github.com/snapbench/snapbench/strategies"
+)
+
+// OverwriteParams are the keys of the "overwrite" scenario.
+type OverwriteParams struct {
+	Fanout  []int  // dependent copies of the base at each step, ascending
+	Kind    string // "snapshot" or "clone": what the dependents are
+	Prefill bool   // write the working set once before the first step
+	Check   int64  // random verified reads across the base and every dependent at the end
+}
+
+func overwriteDef() *scenarioDef {
+	return &scenarioDef{
+		name: "overwrite",
+		doc: "The headline micro-benchmark: a base with N dependent snapshots (or clones), then random writes " +
+			"to the base, for each N of `fanout`: device writes and latency per base write as N grows. Phases: " +
+			"create, prefill, then per N: deps (makes the copies up to N) and overwrite (Metrics fanout, " +
+			"device_writes_per_write, device_write_bytes_per_write), then check (verified random reads across " +
+			"the base and every dependent: a copy-on-write engine must have preserved them).",
+		opsHelp: "random base writes per step",
+		usesOps: true,
+		defaults: func(sc *Scenario) {
+			sc.VolumeSize, sc.Ops = 16<<20, 2048
+			sc.Params = &OverwriteParams{Fanout: []int{0, 1, 4, 16}, Kind: "snapshot", Prefill: true, Check: 1024}
+		},
+		params: func(sc *Scenario) []param {
+			p := sc.Params.(*OverwriteParams)
+			return []param{
+				intListParam("fanout", "dependent copies of the base at each step, ascending: 0,1,10,100", &p.Fanout, 0, 1<<20),
+				enumParam("kind", "what the dependents are", &p.Kind, "snapshot", "clone"),
+				boolParam("prefill", "write the working set once before the first step", &p.Prefill),
+				int64Param("check_ops", "random verified reads across the base and every dependent at the end (phase check)", &p.Check, 0),
+			}
+		},
+		writes: func(sc *Scenario) []int64 {
+			if sc.Params.(*OverwriteParams).Prefill {
+				return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())}
+			}
+			return nil
+		},
+		run: runOverwrite,
+	}
+}
+
+func runOverwrite(s *session) error {
+	p := s.sc.Params.(*OverwriteParams)
+	ws := s.sc.workingSet()
+	caps := s.eng.Caps()
+	kind, capOK, what := strategies.KindSnapshot, caps.Snapshot, "snapshots"
+	if p.Kind == "clone" {
+		kind, capOK, what = strategies.KindClone, caps.Clone, "clones"
+	}
+	var base *vol
+	if err := s.phase("create", func(*phaseState) (err error) {
+		base, err = s.create("base")
+		return err
+	}); err != nil {
+		return err
+	}
+	if p.Prefill {
+		if err := s.phase("prefill", func(*phaseState) error { return s.fill(base, ws) }); err != nil {
+			return err
+		}
+	}
+	deps := 0
+	for _, n := range p.Fanout {
+		if n > deps {
+			if err := s.phase("deps", func(ph *phaseState) error {
+				ph.m.Metrics["fanout"] = float64(n)
+				if err := s.need(capOK, what); err != nil {
+					return err
+				}
+				for ; deps < n; deps++ {
+					if _, err := s.copyOf(base, fmt.Sprintf("%s-%05d", p.Kind, deps), kind); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if err := s.phase("overwrite", func(ph *phaseState) error {
+			ph.m.Metrics["fanout"] = float64(n)
+			t, err := s.target(base)
+			if err != nil {
+				return err
+			}
+			ops := s.sc.Ops
+			if ops == 0 {
+				ops = -1
+			}
+			st, err := s.patternStreams(s.sc.Pattern, t, 0, ws, ops, s.sc.QD)
+			if err != nil {
+				return err
+			}
+			before := s.counters()
+			_, err = s.io(ioRun{streams: st, total: max(ops, 0), deadline: deadlineAfter(s.sc.Duration), rate: s.sc.Pattern.Rate})
+			after := s.counters()
+			if w := ph.lio.Writes; w > 0 && s.env.Counting != nil {
+				d := after.Sub(before)
+				ph.m.Metrics["device_writes_per_write"] = float64(d.Writes) / float64(w)
+				ph.m.Metrics["device_write_bytes_per_write"] = float64(d.WriteBytes) / float64(w)
+				ph.m.Metrics["device_reads_per_write"] = float64(d.Reads) / float64(w)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if p.Check == 0 {
+		return nil
+	}
+	return s.phase("check", func(ph *phaseState) error {
+		vols := valid(s.live())
+		ph.m.Metrics["volumes"] = float64(len(vols))
+		return s.check(vols, p.Check)
+	})
+}

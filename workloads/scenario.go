@@ -1,0 +1,469 @@
+package workloads
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/snapbench/snapbench/results"
+)
+
+// Scenario is a resolved scenario configuration: which scenario, every
+// parameter typed and validated. Build one with NewScenario (from key=value
+// pairs, as a command line gives them) or LoadSpec (from a spec file); both
+// start from the scenario's defaults and reject unknown keys and impossible
+// values before anything touches a device.
+//
+// Mutating the typed fields directly is allowed; call Validate afterwards.
+// Params is a pointer: copies of a Scenario share it (NewScenario(sc.Name,
+// sc.Values()) makes an independent one).
+type Scenario struct {
+	Name  string // registered scenario name (see Names)
+	Label string // optional name given in a spec file
+
+	Seed     uint64        // every random choice derives from it
+	Verify   VerifyMode    // how reads are checked
+	QD       int           // queue depth: concurrent workers
+	Ops      int64         // op budget of the main phase (see ParamDocs for each scenario)
+	Duration time.Duration // time budget of the main phase; 0: none
+
+	VolumeSize int64   // bytes of each volume the scenario creates
+	WorkingSet int64   // IO goes to [0, WorkingSet) of each volume; 0: the whole volume
+	Pattern    Pattern // the main phase's IO pattern
+
+	// Params holds the scenario's own parameters: *SnaptreeParams,
+	// *ClonebushParams, *OverwriteParams, *ChainreadParams,
+	// *ExhaustParams, *IOParams or *SweepParams.
+	Params any
+
+	// SweepParam and SweepValue are set on the points of a sweep (Points):
+	// the swept parameter and its value at this point.
+	SweepParam, SweepValue string
+}
+
+// ChunkParam is the sweep parameter that varies the engine's chunk size
+// rather than a scenario parameter (see Point).
+const ChunkParam = "chunk"
+
+// scenarioDef is one registered scenario.
+type scenarioDef struct {
+	name     string
+	doc      string
+	opsHelp  string
+	defaults func(sc *Scenario)             // common overrides and sc.Params
+	params   func(sc *Scenario) []param     // the scenario's own keys
+	writes   func(sc *Scenario) []int64     // sizes written beyond the pattern's (fills)
+	reads    func(sc *Scenario) []int64     // sizes only read (restore, boot)
+	check    func(sc *Scenario) *ParamError // cross-field checks
+	run      func(s *session) error         // the phases
+	usesOps  bool
+}
+
+// registry lists the scenarios in display order.
+var registry []*scenarioDef
+
+func init() {
+	registry = []*scenarioDef{snaptreeDef(), clonebushDef(), overwriteDef(), chainreadDef(), exhaustDef(), sweepDef(), ioDef()}
+}
+
+func lookupDef(name string) (*scenarioDef, error) {
+	for _, d := range registry {
+		if d.name == name {
+			return d, nil
+		}
+	}
+	return nil, &ParamError{Scenario: name, Key: "scenario", Value: name,
+		Why: "unknown scenario (known: " + strings.Join(Names(), ", ") + ")"}
+}
+
+// Names returns the scenario names.
+func Names() []string {
+	out := make([]string, len(registry))
+	for i, d := range registry {
+		out[i] = d.name
+	}
+	return out
+}
+
+// Doc returns a scenario's one-paragraph description.
+func Doc(name string) (string, error) {
+	d, err := lookupDef(name)
+	if err != nil {
+		return "", err
+	}
+	return d.doc, nil
+}
+
+// Defaults returns scenario name with every parameter at its default.
+func Defaults(name string) (Scenario, error) {
+	d, err := lookupDef(name)
+	if err != nil {
+		return Scenario{}, err
+	}
+	sc := Scenario{Name: name, Seed: 1, Verify: VerifyStamp, QD: 1, Ops: 10000, VolumeSize: 64 << 20,
+		Pattern: Pattern{BlockSizes: []BlockSize{{Size: 4096, Weight: 1}}, Access: Random}}
+	d.defaults(&sc)
+	return sc, nil
+}
+
+// NewScenario returns scenario name with the given keys set (see ParamDocs),
+// validated. Keys are applied in sorted order, except that a sweep's "of"
+// comes first (it decides which keys exist).
+func NewScenario(name string, set map[string]string) (Scenario, error) {
+	sc, err := Defaults(name)
+	if err != nil {
+		return Scenario{}, err
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if (keys[i] == "of") != (keys[j] == "of") {
+			return keys[i] == "of"
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		if err := sc.Set(k, set[k]); err != nil {
+			return Scenario{}, err
+		}
+	}
+	if err := sc.Validate(); err != nil {
+		return Scenario{}, err
+	}
+	return sc, nil
+}
+
+// ParseSet turns "key=value" strings (repeated --set flags) into a map. A
+// key given twice is an error.
+func ParseSet(kvs []string) (map[string]string, error) {
+	out := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("workloads: %q: want key=value", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("workloads: key %q given twice", k)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// table is every key of sc, bound to its fields.
+func (sc *Scenario) table() []param {
+	if sp, ok := sc.Params.(*SweepParams); ok {
+		return sweepTable(sp)
+	}
+	d, err := lookupDef(sc.Name)
+	if err != nil {
+		return nil
+	}
+	return append(sc.commonParams(d), d.params(sc)...)
+}
+
+func (sc *Scenario) commonParams(d *scenarioDef) []param {
+	ps := []param{
+		uint64Param("seed", "seed of every random choice: same seed, same op sequence at qd 1", &sc.Seed),
+		{name: "verify", help: "read verification: stamp (headers), full (every byte) or off",
+			get: func() string { return sc.Verify.String() },
+			set: func(s string) error {
+				m, err := ParseVerifyMode(s)
+				if err == nil {
+					sc.Verify = m
+				}
+				return err
+			}},
+		intParam("qd", "queue depth: concurrent workers", &sc.QD, 1, 1024),
+		int64Param("ops", d.opsHelp, &sc.Ops, 0),
+		durationParam("duration", "time budget of the main phase (0: use ops; with both, whichever ends first)", &sc.Duration),
+		sizeParam("volume_size", "size of each volume the scenario creates", &sc.VolumeSize, 1<<20),
+		sizeParam("working_set", "IO goes to the first working_set bytes of each volume (0: the whole volume)", &sc.WorkingSet, 0),
+		floatParam("read_pct", "percent of the main phase's ops that are reads", &sc.Pattern.ReadPct, 0, 100),
+		{name: "bs", help: "block size or split: 4k, or 4k:80,64k:20",
+			get: func() string { return FormatBlockSizes(sc.Pattern.BlockSizes) },
+			set: func(s string) error {
+				b, err := ParseBlockSizes(s)
+				if err == nil {
+					sc.Pattern.BlockSizes = b
+				}
+				return err
+			}},
+		{name: "access", help: "random or seq",
+			get: func() string { return sc.Pattern.Access.String() },
+			set: func(s string) error {
+				a, err := ParseAccess(s)
+				if err == nil {
+					sc.Pattern.Access = a
+				}
+				return err
+			}},
+		{name: "dist", help: "where random ops land: uniform, zipf:THETA, hotspot:OPS_PCT:SPACE_PCT",
+			get: func() string { return sc.Pattern.Dist.String() },
+			set: func(s string) error {
+				dd, err := ParseDistribution(s)
+				if err == nil {
+					sc.Pattern.Dist = dd
+				}
+				return err
+			}},
+		floatParam("rate", "ops/s over all workers (0: unlimited)", &sc.Pattern.Rate, 0, 1e12),
+	}
+	return ps
+}
+
+// Set sets one key. The error is a *ParamError naming the key, the value
+// and why it was refused.
+func (sc *Scenario) Set(key, value string) error {
+	if sp, ok := sc.Params.(*SweepParams); ok {
+		return sp.set(sc, key, value)
+	}
+	for _, p := range sc.table() {
+		if p.name == key {
+			if err := p.set(value); err != nil {
+				return &ParamError{Scenario: sc.Name, Key: key, Value: value, Why: err.Error()}
+			}
+			return nil
+		}
+	}
+	return &ParamError{Scenario: sc.Name, Key: key, Value: value, Why: "unknown key (known: " + strings.Join(sc.keys(), ", ") + ")"}
+}
+
+func (sc *Scenario) keys() []string {
+	var out []string
+	for _, p := range sc.table() {
+		out = append(out, p.name)
+	}
+	return out
+}
+
+// Values returns every parameter as a string, as results.Run.Params stores
+// them: the full configuration, defaults included, plus "label" and the
+// sweep point's keys when set.
+func (sc Scenario) Values() map[string]string {
+	out := make(map[string]string)
+	for _, p := range sc.table() {
+		out[p.name] = p.get()
+	}
+	if sc.Label != "" {
+		out["label"] = sc.Label
+	}
+	if sc.SweepParam != "" {
+		out[results.SweepParamKey] = sc.SweepParam
+		out[sc.SweepParam] = sc.SweepValue
+	}
+	return out
+}
+
+// ParamDoc describes one key of a scenario.
+type ParamDoc struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// ParamDocs lists the keys of a scenario with their defaults, common keys
+// first. For "sweep" it lists the sweep's own keys; the swept scenario's
+// keys are accepted too.
+func ParamDocs(name string) ([]ParamDoc, error) {
+	sc, err := Defaults(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []ParamDoc
+	for _, p := range sc.table() {
+		out = append(out, ParamDoc{Name: p.name, Default: p.get(), Help: p.help})
+	}
+	return out, nil
+}
+
+// workingSet is the resolved working set.
+func (sc *Scenario) workingSet() int64 {
+	if sc.WorkingSet == 0 {
+		return sc.VolumeSize
+	}
+	return sc.WorkingSet
+}
+
+// fillBlock is the block size used to fill a region: up to 1 MiB, a power
+// of two dividing the region, never below the pattern's largest block.
+func fillBlock(region, atLeast int64) int64 {
+	b := int64(1 << 20)
+	for b > atLeast && region%b != 0 {
+		b /= 2
+	}
+	return max(b, atLeast)
+}
+
+// blockSizes returns every block size the scenario will use.
+func (sc *Scenario) blockSizes() []int64 {
+	out := sc.patternSizes()
+	if d, err := lookupDef(sc.Name); err == nil {
+		if d.writes != nil {
+			out = append(out, d.writes(sc)...)
+		}
+		if d.reads != nil {
+			out = append(out, d.reads(sc)...)
+		}
+	}
+	return out
+}
+
+func (sc *Scenario) patternSizes() []int64 {
+	var out []int64
+	for _, b := range sc.Pattern.BlockSizes {
+		out = append(out, b.Size)
+	}
+	return out
+}
+
+// geometry returns the oracle unit, the largest power of two dividing every
+// size written, and the ownership granule, the least common multiple of
+// the pattern's block sizes: concurrent workers writing one volume own
+// whole granules (see GenConfig.Granule).
+func (sc *Scenario) geometry() (unit, granule int64) {
+	g, l := int64(0), int64(1)
+	for _, b := range sc.patternSizes() {
+		g = gcd64(g, b)
+		l = l / gcd64(l, b) * b
+		if l > 1<<30 {
+			return 0, l
+		}
+	}
+	if d, err := lookupDef(sc.Name); err == nil && d.writes != nil {
+		for _, b := range d.writes(sc) {
+			g = gcd64(g, b)
+		}
+	}
+	return g & -g, l
+}
+
+func gcd64(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// Validate checks the whole configuration. Errors are *ParamError.
+func (sc *Scenario) Validate() error {
+	if sp, ok := sc.Params.(*SweepParams); ok {
+		return sp.validate(sc)
+	}
+	d, err := lookupDef(sc.Name)
+	if err != nil {
+		return err
+	}
+	bad := func(key, why string) error {
+		val := ""
+		for _, p := range sc.table() {
+			if p.name == key {
+				val = p.get()
+			}
+		}
+		return &ParamError{Scenario: sc.Name, Key: key, Value: val, Why: why}
+	}
+	if sc.QD < 1 || sc.QD > 1024 {
+		return bad("qd", "must be from 1 to 1024")
+	}
+	if sc.Ops < 0 {
+		return bad("ops", "must not be negative")
+	}
+	if sc.Duration < 0 {
+		return bad("duration", "must not be negative")
+	}
+	if d.usesOps && sc.Ops == 0 && sc.Duration == 0 {
+		return bad("ops", "ops and duration are both 0: the main phase would never end")
+	}
+	if sc.VolumeSize <= 0 || sc.VolumeSize%(1<<20) != 0 {
+		return bad("volume_size", "must be a positive multiple of 1m (the largest engine chunk size)")
+	}
+	if sc.WorkingSet < 0 {
+		return bad("working_set", "must not be negative")
+	}
+	if sc.WorkingSet > sc.VolumeSize {
+		return bad("working_set", fmt.Sprintf("larger than the volume (volume_size=%s)", FormatSize(sc.VolumeSize)))
+	}
+	p := sc.Pattern
+	if p.ReadPct < 0 || p.ReadPct > 100 {
+		return bad("read_pct", "must be from 0 to 100")
+	}
+	if p.Rate < 0 {
+		return bad("rate", "must not be negative")
+	}
+	if err := validBlockSizes(p.BlockSizes); err != nil {
+		return bad("bs", err.Error())
+	}
+	if err := p.Dist.Validate(); err != nil {
+		return bad("dist", err.Error())
+	}
+	if d.check != nil {
+		if e := d.check(sc); e != nil {
+			if e.Value == "" {
+				for _, pp := range sc.table() {
+					if pp.name == e.Key {
+						e.Value = pp.get()
+					}
+				}
+			}
+			e.Scenario = sc.Name
+			return e
+		}
+	}
+	unit, gran := sc.geometry()
+	if gran > 64<<20 {
+		return bad("bs", "the block sizes have a least common multiple above 64m")
+	}
+	ws := sc.workingSet()
+	if ws%gran != 0 {
+		return bad("working_set", fmt.Sprintf("must be a multiple of %s, the least common multiple of the block sizes (bs=%s)",
+			FormatSize(gran), FormatBlockSizes(sc.Pattern.BlockSizes)))
+	}
+	if ws/gran < int64(sc.QD) {
+		return bad("qd", fmt.Sprintf("the working set (%s) holds %d slots of %s, fewer than qd workers: lower qd or raise working_set",
+			FormatSize(ws), ws/gran, FormatSize(gran)))
+	}
+	if unit < 512 {
+		return bad("bs", "block sizes must be multiples of 512")
+	}
+	return nil
+}
+
+func sizesString(bs []int64) string {
+	seen := map[int64]bool{}
+	var parts []string
+	for _, b := range bs {
+		if !seen[b] {
+			seen[b] = true
+			parts = append(parts, FormatSize(b))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// copyScenario returns an independent copy of sc (Params included).
+func copyScenario(sc Scenario) (Scenario, error) {
+	out, err := Defaults(sc.Name)
+	if err != nil {
+		return Scenario{}, err
+	}
+	if sp, ok := sc.Params.(*SweepParams); ok {
+		base, err := copyScenario(sp.Base)
+		if err != nil {
+			return Scenario{}, err
+		}
+		out.Params = &SweepParams{Of: sp.Of, Param: sp.Param, Values: append([]string(nil), sp.Values...), Base: base}
+	} else {
+		for _, p := range sc.table() {
+			if err := out.Set(p.name, p.get()); err != nil {
+				return Scenario{}, err
+			}
+		}
+	}
+	out.Label, out.SweepParam, out.SweepValue = sc.Label, sc.SweepParam, sc.SweepValue
+	return out, nil
+}

@@ -1,0 +1,220 @@
+package workloads
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Spec is a suite of scenario runs read from a YAML file:
+//
+//	name: vdi                  # optional; defaults to the file name
+//	description: ...           # optional
+//	engines: [full, row]       # optional; which engines to run (the caller checks the names)
+//	defaults:                  # optional; keys applied to every run first
+//	  seed: 7
+//	  verify: full
+//	runs:                      # one or more
+//	  - scenario: clonebush    # required
+//	    name: vdi-1000         # optional label (Scenario.Label)
+//	    clones: 1000           # any key of the scenario (see ParamDocs)
+//	    bs: 4k:80,64k:20
+//	  - scenario: sweep
+//	    of: overwrite
+//	    param: fanout
+//	    values: [1, 10, 100, 1000]   # a list is joined with commas
+//
+// Unknown keys (at the top, in defaults and in runs), impossible values and
+// duplicate keys are rejected with the file, line, key, value and why.
+type Spec struct {
+	Name        string
+	Description string
+	Engines     []string
+	Runs        []Scenario
+	Source      string // the file it came from
+}
+
+type specFile struct {
+	Name        string      `yaml:"name"`
+	Description string      `yaml:"description"`
+	Engines     []string    `yaml:"engines"`
+	Defaults    yaml.Node   `yaml:"defaults"`
+	Runs        []yaml.Node `yaml:"runs"`
+}
+
+// LoadSpec reads and validates a spec file.
+func LoadSpec(file string) (*Spec, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("workloads: spec: %w", err)
+	}
+	return ParseSpec(data, file)
+}
+
+// ParseSpec parses and validates a spec; source names it in errors.
+func ParseSpec(data []byte, source string) (*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f specFile
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("workloads: spec %s: empty file", source)
+		}
+		return nil, fmt.Errorf("workloads: spec %s: %v", source, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("workloads: spec %s: more than one YAML document", source)
+	}
+	sp := &Spec{Name: f.Name, Description: f.Description, Engines: f.Engines, Source: source}
+	if sp.Name == "" {
+		sp.Name = strings.TrimSuffix(path.Base(source), path.Ext(source))
+	}
+	for i, e := range f.Engines {
+		if strings.TrimSpace(e) == "" || strings.ContainsAny(e, " \t/") {
+			return nil, fmt.Errorf("workloads: spec %s: engines[%d]=%q: not an engine name", source, i, e)
+		}
+	}
+	defaults, err := nodePairs(&f.Defaults, source, "defaults")
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Runs) == 0 {
+		return nil, fmt.Errorf("workloads: spec %s: no runs (want a list under \"runs:\")", source)
+	}
+	for i := range f.Runs {
+		sc, err := specRun(&f.Runs[i], defaults, source, i+1)
+		if err != nil {
+			return nil, err
+		}
+		sp.Runs = append(sp.Runs, sc)
+	}
+	return sp, nil
+}
+
+// pair is one key: value of a spec mapping, with its line.
+type pair struct {
+	key, value string
+	line       int
+}
+
+// nodePairs flattens a mapping of scalars (or lists of scalars) into pairs.
+func nodePairs(n *yaml.Node, source, where string) ([]pair, error) {
+	if n.Kind == 0 { // absent
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("workloads: spec %s:%d: %s: want a mapping of keys to values", source, n.Line, where)
+	}
+	var out []pair
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if first, dup := seen[k.Value]; dup {
+			return nil, fmt.Errorf("workloads: spec %s:%d: %s: key %q already defined at line %d", source, k.Line, where, k.Value, first)
+		}
+		seen[k.Value] = k.Line
+		val, err := scalarValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("workloads: spec %s:%d: %s: key %q: %v", source, v.Line, where, k.Value, err)
+		}
+		out = append(out, pair{key: k.Value, value: val, line: k.Line})
+	}
+	return out, nil
+}
+
+func scalarValue(v *yaml.Node) (string, error) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		if v.Tag == "!!null" {
+			return "", fmt.Errorf("missing value")
+		}
+		return v.Value, nil
+	case yaml.SequenceNode:
+		var parts []string
+		for _, c := range v.Content {
+			if c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
+				return "", fmt.Errorf("a list may hold only plain values")
+			}
+			parts = append(parts, c.Value)
+		}
+		return strings.Join(parts, ","), nil
+	case yaml.AliasNode:
+		return scalarValue(v.Alias)
+	}
+	return "", fmt.Errorf("want a value or a list of values, not a mapping")
+}
+
+func specRun(n *yaml.Node, defaults []pair, source string, idx int) (Scenario, error) {
+	where := fmt.Sprintf("runs[%d]", idx)
+	pairs, err := nodePairs(n, source, where)
+	if err != nil {
+		return Scenario{}, err
+	}
+	set := map[string]string{}
+	lines := map[string]int{}
+	for _, p := range defaults {
+		set[p.key], lines[p.key] = p.value, p.line
+	}
+	var name, label string
+	for _, p := range pairs {
+		switch p.key {
+		case "scenario":
+			name = p.value
+		case "name":
+			label = p.value
+		default:
+			set[p.key], lines[p.key] = p.value, p.line
+		}
+	}
+	if name == "" {
+		return Scenario{}, fmt.Errorf("workloads: spec %s:%d: %s: missing \"scenario:\" (one of %s)", source, n.Line, where, strings.Join(Names(), ", "))
+	}
+	if _, err := lookupDef(name); err != nil {
+		return Scenario{}, fmt.Errorf("workloads: spec %s:%d: %s: %w", source, n.Line, where, err)
+	}
+	sc, err := NewScenario(name, set)
+	if err != nil {
+		line := n.Line
+		var pe *ParamError
+		if errors.As(err, &pe) {
+			if l, ok := lines[pe.Key]; ok {
+				line = l
+			}
+		}
+		return Scenario{}, fmt.Errorf("workloads: spec %s:%d: %s: %w", source, line, where, err)
+	}
+	sc.Label = label
+	return sc, nil
+}
+
+//go:embed specs/*.yaml
+var builtinSpecs embed.FS
+
+// BuiltinSpecNames lists the specs shipped in workloads/specs, by name.
+func BuiltinSpecNames() []string {
+	ents, _ := builtinSpecs.ReadDir("specs")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BuiltinSpec loads a shipped spec by name ("default", "quick", ...).
+func BuiltinSpec(name string) (*Spec, error) {
+	data, err := builtinSpecs.ReadFile("specs/" + name + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("workloads: no built-in spec %q (have: %s)", name, strings.Join(BuiltinSpecNames(), ", "))
+	}
+	return ParseSpec(data, "specs/"+name+".yaml")
+}

@@ -1,0 +1,115 @@
+package workloads
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// Every example spec in workloads/specs loads, and is built in.
+func TestExampleSpecsLoad(t *testing.T) {
+	files, err := filepath.Glob("specs/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatal(files, err)
+	}
+	var names []string
+	for _, f := range files {
+		sp, err := LoadSpec(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(sp.Runs) == 0 || sp.Name == "" || sp.Description == "" {
+			t.Errorf("%s: %+v", f, sp)
+		}
+		for _, r := range sp.Runs {
+			if _, err := r.Points(); err != nil {
+				t.Errorf("%s: %s: %v", f, r.Name, err)
+			}
+		}
+		names = append(names, strings.TrimSuffix(filepath.Base(f), ".yaml"))
+		t.Logf("%s: %s: %d runs", f, sp.Name, len(sp.Runs))
+	}
+	if strings.Join(names, ",") != strings.Join(BuiltinSpecNames(), ",") {
+		t.Fatalf("on disk %v, built in %v", names, BuiltinSpecNames())
+	}
+	def, err := BuiltinSpec("default")
+	if err != nil || len(def.Runs) != 2 || def.Runs[0].Name != "snaptree" || def.Runs[1].Name != "clonebush" {
+		t.Fatalf("default suite: %+v %v", def, err)
+	}
+	if _, err := BuiltinSpec("nosuch"); err == nil {
+		t.Fatal("unknown built-in spec loaded")
+	}
+}
+
+func TestSpecDefaultsAndLabels(t *testing.T) {
+	sp, err := ParseSpec([]byte(`
+name: t
+defaults:
+  seed: 9
+  qd: 2
+runs:
+  - scenario: io
+    name: first
+    qd: 1
+    bs: [4k, 64k]
+  - scenario: sweep
+    of: overwrite
+    param: fanout
+    values: [1, 2]
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := sp.Runs[0], sp.Runs[1]
+	if a.Label != "first" || a.Seed != 9 || a.QD != 1 || FormatBlockSizes(a.Pattern.BlockSizes) != "4k,64k" {
+		t.Fatalf("run 1: %+v", a)
+	}
+	pts, err := b.Points()
+	if err != nil || len(pts) != 2 || pts[1].Scenario.Seed != 9 || pts[1].Scenario.QD != 2 {
+		t.Fatalf("run 2 points %+v %v", pts, err)
+	}
+}
+
+// Bad specs are rejected with the file, the line, the key and why.
+func TestBadSpecs(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"name: x\nrunz:\n  - scenario: io\n", "field runz not found"},
+		{"runs:\n  - scenario: io\n    snapshots: 4\n", "t.yaml:3: runs[1]: workloads: io: snapshots=\"4\": unknown key"},
+		{"runs:\n  - scenario: io\n    rate: -5\n", "t.yaml:3: runs[1]: workloads: io: rate=\"-5\": must be from 0"},
+		{"runs:\n  - scenario: snaptree\n    bs: 1000\n", "t.yaml:3: runs[1]: workloads: snaptree: bs=\"1000\": block size 1000 is not a positive multiple of the 512-byte sector"},
+		{"runs:\n  - scenario: io\n    working_set: 1g\n", "t.yaml:3: runs[1]: workloads: io: working_set=\"1g\": larger than the volume"},
+		{"runs:\n  - qd: 2\n", "missing \"scenario:\""},
+		{"runs:\n  - scenario: nosuch\n", "unknown scenario"},
+		{"runs: []\n", "no runs"},
+		{"", "empty file"},
+		{"runs:\n  - scenario: io\n    qd: 1\n    qd: 2\n", "already defined"},
+		{"runs:\n  - scenario: io\n    bs: {a: 1}\n", "not a mapping"},
+		{"runs:\n  - scenario: io\n    bs:\n", "missing value"},
+		{"defaults:\n  nope: 1\nruns:\n  - scenario: io\n", "t.yaml:2: runs[1]: workloads: io: nope=\"1\": unknown key"},
+		{"engines: [\"a b\"]\nruns:\n  - scenario: io\n", "not an engine name"},
+		{"runs:\n  - scenario: io\n---\nruns: []\n", "more than one YAML document"},
+	} {
+		_, err := ParseSpec([]byte(c.yaml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("spec %q: error %v, want %q", c.yaml, err, c.want)
+		}
+	}
+	if _, err := LoadSpec(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
