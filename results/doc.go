@@ -12,7 +12,13 @@
 //
 // # Well-known names (the contract with workloads)
 //
-// Report tables work for any phase and any Phase.Metrics key. The headline
+// Report tables work for any phase and any Phase.Metrics key. A phase name
+// may repeat within a run (overwrite at each fan-out of a list, read at
+// each depth): readers tell the occurrences apart by the Metrics whose
+// values differ between them (Run.PhaseRefs), so give each occurrence its
+// parameter (Metrics["fanout"], Metrics["depth"]). Runs of one scenario
+// that a spec names differently (Params["label"]) are different runs: the
+// label replaces the scenario in tables, file names and compare. The headline
 // table, plots and compare additionally look for the names below; a name
 // that is absent shows as "-", a Run or Phase marked unsupported as
 // "unsupported". Names are case-sensitive.
@@ -31,25 +37,34 @@
 //
 // Scenarios (Run.Scenario): snaptree, clonebush, overwrite, chainread,
 // exhaust. The engine named "raw" is the baseline that compare divides
-// timings by.
+// timings by: a raw run of the same scenario (and sweep point) with a phase
+// of the same name and operation kind.
+//
+// Params compare reads: "qd" (or "queue_depth") and "duration". Device,
+// space and operation counters are compared exactly only at qd 1 without a
+// time budget (duration absent or 0), with the same seed and Params.
 //
 // Sweeps: a Run that is one point of a sweep sets
 //
 //	Run.Params["sweep_param"] = "fanout"   // the swept parameter's name
 //	Run.Params["fanout"]      = "100"      // its value in this run (a number)
 //
-// and the file is named <scenario>-<engine>-<param><value>.json (FileName).
+// and the file is named <scenario>-<engine>-<param><value>.json (FileName;
+// the label, when set, replaces the scenario).
 // Plots draw each phase's key metrics against the swept value (log x axis
 // for fanout, depth and chunk-size-like parameters spanning a decade).
 //
-// Headline table (one row per engine), and where each cell comes from:
+// Headline table (one column per engine, one row per item), and where each
+// item comes from:
 //
 //	base write cost vs fan-out
 //	    phases named "overwrite" (any scenario, normally scenario
 //	    "overwrite"); fan-out = Metrics["fanout"], else the run's
 //	    Params["fanout"]; cost = Ops["write"].P50. Shown: p50 at the lowest
 //	    and the highest fan-out and their ratio.
-//	clone burst time
+//	clone burst time (this and the other clonebush rows read one run: an
+//	unlabelled one, else any that is not a sweep point, else the sweep
+//	point with the largest value)
 //	    scenario "clonebush", phase "burst": Metrics["burst_s"] (else the
 //	    phase's Seconds), over Metrics["clones"] clones (else
 //	    Ops["clone"].Count).
@@ -62,9 +77,10 @@
 //	    "boot" (after the storm: includes the clones' private writes), else
 //	    of phase "burst", else of any phase.
 //	chain-depth read cost
-//	    scenario "chainread", every phase with a depth: Metrics["depth"],
-//	    else the run's Params["depth"]; cost = Ops["read"].P50. Shown: p50 at
-//	    the lowest and highest depth and their ratio.
+//	    scenario "chainread", every phase named "read": depth =
+//	    Metrics["depth"], else the run's Params["depth"]; cost =
+//	    Ops["read"].P50. Shown: p50 at the lowest and highest depth and
+//	    their ratio.
 //	template deleted
 //	    scenario "clonebush": Metrics["template_deleted"] of any phase, 1 =
 //	    yes, 0 = no; a phase named "delete-template" that is Unsupported
@@ -77,6 +93,6 @@
 //	"live_snapshots"  XUnit "s",              YUnit "snapshots"
 //	"space_data"      XUnit "s",              YUnit "bytes"
 //
-// Units understood for plotting are "ns", "us", "ms", "s", "bytes" and
-// anything else verbatim.
+// Plots scale time units ("ns", "us", "µs", "ms", "s") to a readable one;
+// any other unit is shown verbatim in the axis label.
 package results

@@ -1,0 +1,115 @@
+package results_test
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snapbench/snapbench/results"
+	"github.com/snapbench/snapbench/results/resultstest"
+)
+
+var plotDir = os.Getenv("SNAPBENCH_PLOT_DIR") // keep the charts to look at them
+
+func TestPlot(t *testing.T) {
+	all := resultstest.Runs(1, "", 1)
+	dir := plotDir
+	runs := all
+	if dir == "" {
+		// Keep the test quick (plotting under -race is slow): four engines
+		// as SVG, and one phase as PNG (slow to rasterise).
+		dir, runs = t.TempDir(), nil
+		for _, r := range all {
+			switch r.Engine {
+			case "raw", "cow", "row", "linked":
+				runs = append(runs, r)
+			}
+		}
+		var steady []*results.Run
+		for _, r := range runs {
+			if p := r.Phase("steady"); r.Scenario == "snaptree" && p != nil {
+				c := *r
+				c.Phases = []results.Phase{*p}
+				steady = append(steady, &c)
+			}
+		}
+		if _, err := results.Plot(steady, dir, results.PlotOptions{Formats: []string{"png"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := results.Plot(runs, dir, results.PlotOptions{Formats: []string{"svg"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pngs, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	files = append(files, pngs...)
+	want := []string{
+		"snaptree-steady-write-cdf.svg",
+		"snaptree-steady-write-cdf.png",
+		"clonebush-boot-read-cdf.svg",
+		"overwrite-fanout1000-overwrite-write-cdf.svg",
+		"overwrite-sweep-fanout-overwrite-write-p50.svg",
+		"overwrite-sweep-fanout-overwrite-write-amp.svg",
+		"chainread-sweep-depth-read-read-p50.svg",
+		"snaptree-steady-series-base_write_p99.svg",
+	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[filepath.Base(f)] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("no chart %s among %d files", w, len(files))
+		}
+	}
+	for _, tc := range []struct {
+		file     string
+		contains []string
+	}{
+		// Axis labels with units, a legend entry per engine.
+		{"snaptree-steady-write-cdf.svg", []string{"write latency (µs, log scale)", "operations at or below (%)", "cow", "row", "linked"}},
+		{"overwrite-sweep-fanout-overwrite-write-p50.svg", []string{"fanout (log scale)", "write p50 latency (", "raw", "cow"}},
+		{"snaptree-steady-series-base_write_p99.svg", []string{"live snapshots", "base_write_p99 (µs)"}},
+	} {
+		data, err := os.ReadFile(filepath.Join(dir, tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range tc.contains {
+			if !bytes.Contains(data, []byte(s)) {
+				t.Errorf("%s: no %q", tc.file, s)
+			}
+		}
+	}
+	// Unsupported engines draw nothing: raw has no snapshots.
+	data, _ := os.ReadFile(filepath.Join(dir, "snaptree-steady-write-cdf.svg"))
+	if bytes.Contains(data, []byte(">raw<")) {
+		t.Error("snaptree steady CDF has a raw line, but raw is unsupported there")
+	}
+	f, err := os.Open(filepath.Join(dir, "snaptree-steady-write-cdf.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 900 || b.Dy() < 550 {
+		t.Errorf("PNG is %dx%d, want at least 900x550 for legible text", b.Dx(), b.Dy())
+	}
+	for _, fl := range files {
+		if strings.Contains(filepath.Base(fl), " ") {
+			t.Errorf("file name with a space: %s", fl)
+		}
+	}
+}
+
+func TestPlotRejectsUnknownFormat(t *testing.T) {
+	if _, err := results.Plot(nil, t.TempDir(), results.PlotOptions{Formats: []string{"gif"}}); err == nil {
+		t.Fatal("Plot accepted format gif")
+	}
+}

@@ -1,0 +1,148 @@
+package results_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/results"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+func TestRecorderMerge(t *testing.T) {
+	a, b := results.NewRecorder(), results.NewRecorder()
+	for i := 0; i < 100; i++ {
+		a.Record(results.OpRead, time.Millisecond, 512)
+		b.Record(results.OpRead, 3*time.Millisecond, 512)
+	}
+	b.Record(results.OpClone, time.Second, 0)
+	b.RecordError(results.OpWrite)
+	a.Record(results.OpWrite, 10*time.Nanosecond, 1) // below the range: clamped
+	a.Merge(b)
+	ops := a.Ops()
+	if r := ops[results.OpRead]; r.Count != 200 || r.Bytes != 200*512 || r.Hist.TotalCount() != 200 {
+		t.Errorf("read: %+v", r)
+	}
+	if st, _ := results.Summarise(ops[results.OpRead]); st.P50 < int64(time.Millisecond)*99/100 || st.P99 < int64(3*time.Millisecond)*99/100 {
+		t.Errorf("merged p50 %d p99 %d", st.P50, st.P99)
+	}
+	if w := ops[results.OpWrite]; w.Errors != 1 || w.Count != 1 || w.Hist.Max() < 100 {
+		t.Errorf("write: count %d errors %d max %d (10 ns clamped to 100)", w.Count, w.Errors, w.Hist.Max())
+	}
+	if ops[results.OpClone].Count != 1 {
+		t.Error("clone not merged")
+	}
+	a.Reset()
+	if r := a.Ops()[results.OpRead]; r.Count != 0 || r.Hist.TotalCount() != 0 || r.Total != 0 {
+		t.Errorf("after Reset: %+v", r)
+	}
+}
+
+// fakeEngine reports space and volumes; nothing else is called.
+type fakeEngine struct {
+	strategies.Engine
+	space strategies.Space
+	vols  []strategies.VolumeInfo
+}
+
+func (f *fakeEngine) Space() strategies.Space          { return f.space }
+func (f *fakeEngine) Volumes() []strategies.VolumeInfo { return f.vols }
+
+func TestPhaseMeter(t *testing.T) {
+	dev := device.NewCounting(device.MustMem(1 << 20))
+	eng := &fakeEngine{space: strategies.Space{Capacity: 1 << 20, Data: 0, Metadata: 4096, Free: 1<<20 - 4096},
+		vols: []strategies.VolumeInfo{{ID: 1, Kind: strategies.KindBase, PrivateBytes: 0, Valid: true}}}
+	buf := make([]byte, 4096)
+	dev.WriteAt(buf, 0) // before the phase: not counted
+
+	m := results.BeginPhase("steady", dev, eng)
+	var live atomic.Int64
+	var sampled atomic.Int64
+	stop := m.SampleEvery(time.Millisecond, "live_snapshots", "snapshots", func() float64 {
+		sampled.Add(1)
+		return float64(live.Load())
+	})
+	rec := results.NewRecorder()
+	for i := 0; i < 8; i++ {
+		dev.WriteAt(buf, int64(i)*4096)
+		rec.Record(results.OpWrite, 50*time.Microsecond, 4096)
+	}
+	dev.ReadAt(buf, 0)
+	dev.Flush()
+	live.Store(3)
+	m.AddPoint("base_write_p99", "live snapshots", "ns", 1, 5e4)
+	m.AddPoint("base_write_p99", "live snapshots", "ns", 2, 6e4)
+	m.Metrics["snapshots_taken"] = 2
+	for deadline := time.Now().Add(10 * time.Second); sampled.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // a loaded machine may delay the ticker
+	}
+	stop()
+	stop() // idempotent
+	eng.space.Data = 32768
+	eng.vols = append(eng.vols, strategies.VolumeInfo{ID: 2, Kind: strategies.KindSnapshot, PrivateBytes: 8192, Valid: true},
+		strategies.VolumeInfo{ID: 3, Kind: strategies.KindSnapshot, PrivateBytes: 4096})
+	p, err := m.End(rec, results.LogicalIO{Writes: 8, WriteBytes: 8 * 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "steady" || p.Seconds <= 0 || p.Started.IsZero() {
+		t.Errorf("name %q seconds %v started %v", p.Name, p.Seconds, p.Started)
+	}
+	want := device.Counters{Writes: 8, WriteBytes: 8 * 4096, Reads: 1, ReadBytes: 4096, Flushes: 1}
+	if p.Device != want {
+		t.Errorf("device %+v, want %+v", p.Device, want)
+	}
+	if p.WriteAmp() != 1 || p.ReadAmp() != 0 {
+		t.Errorf("write amp %v read amp %v", p.WriteAmp(), p.ReadAmp())
+	}
+	if p.Space.Before.Data != 0 || p.Space.After.Data != 32768 {
+		t.Errorf("space %+v", p.Space)
+	}
+	if k := p.Space.KindsAfter["snapshot"]; k.Volumes != 2 || k.PrivateBytes != 12288 || k.Invalid != 1 {
+		t.Errorf("snapshot kind space %+v", k)
+	}
+	if p.Space.KindsBefore["snapshot"].Volumes != 0 || p.Space.KindsBefore["base"].Volumes != 1 {
+		t.Errorf("kinds before %+v", p.Space.KindsBefore)
+	}
+	if p.Ops[results.OpWrite].Count != 8 || p.Ops[results.OpWrite].Hist == "" {
+		t.Errorf("write op %+v", p.Ops[results.OpWrite])
+	}
+	if p.CPU.PeakRSS <= 0 {
+		t.Errorf("peak RSS %d", p.CPU.PeakRSS)
+	}
+	var series, hasSamples bool
+	for _, s := range p.Series {
+		switch s.Name {
+		case "base_write_p99":
+			series = len(s.Points) == 2 && s.Points[1] == [2]float64{2, 6e4} && s.XUnit == "live snapshots"
+		case "live_snapshots":
+			hasSamples = len(s.Points) >= 2 && s.XUnit == "s" && s.YUnit == "snapshots"
+			for i := 1; i < len(s.Points); i++ {
+				if s.Points[i][0] < s.Points[i-1][0] {
+					t.Error("sample times go backwards")
+				}
+			}
+		}
+	}
+	if !series || !hasSamples {
+		t.Errorf("series %v samples %v: %+v", series, hasSamples, p.Series)
+	}
+	if p.Metrics["snapshots_taken"] != 2 {
+		t.Errorf("metrics %v", p.Metrics)
+	}
+}
+
+func TestSamplerStopsAtEnd(t *testing.T) {
+	m := results.BeginPhase("p", nil, nil)
+	m.SampleEvery(time.Millisecond, "x", "", func() float64 { return 1 })
+	m.SampleEvery(0, "never", "", func() float64 { return 1 })
+	time.Sleep(3 * time.Millisecond)
+	p, err := m.End(nil, results.LogicalIO{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Series) != 1 || p.Series[0].Name != "x" {
+		t.Fatalf("series %+v", p.Series)
+	}
+}

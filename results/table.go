@@ -1,0 +1,203 @@
+package results
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Table is a report table, independent of its output format. Cells carry
+// both the text people read and, when numeric, the raw value in the
+// column's unit that CSV and JSON output keep.
+type Table struct {
+	Title    string   `json:"title"`
+	Scenario string   `json:"scenario,omitempty"`
+	Phase    string   `json:"phase,omitempty"`
+	Columns  []Column `json:"columns"`
+	Rows     [][]Cell `json:"rows"`
+	// RowKeys name the rows for machine-readable output: the run's label
+	// ("cow fanout=100") in a phase table, the metric key and unit in a
+	// Transposed table (rows are metrics, columns engines).
+	RowKeys    []Column `json:"row_keys,omitempty"`
+	Transposed bool     `json:"transposed,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
+}
+
+// Column describes one column. Header is what tables show (with the
+// display unit); Key and Unit name the raw values.
+type Column struct {
+	Header string `json:"header"`
+	Key    string `json:"key"`
+	Unit   string `json:"unit,omitempty"`
+}
+
+// Cell is one table cell.
+type Cell struct {
+	Text  string  // as displayed
+	Value float64 // raw value in the column's unit, when Num
+	Num   bool
+}
+
+// MarshalJSON writes a numeric cell as its raw value, else as its text.
+func (c Cell) MarshalJSON() ([]byte, error) {
+	if c.Num && isFinite(c.Value) {
+		return json.Marshal(c.Value)
+	}
+	return json.Marshal(c.Text)
+}
+
+// Text cells for the states that are not measurements.
+const (
+	Missing     = "-"
+	Unsupported = "unsupported"
+)
+
+func textCell(s string) Cell { return Cell{Text: s} }
+
+func numCell(v float64, text string) Cell { return Cell{Text: text, Value: v, Num: true} }
+
+// Output formats of Render.
+const (
+	FormatTable    = "table"
+	FormatMarkdown = "markdown"
+	FormatCSV      = "csv"
+	FormatJSON     = "json"
+)
+
+// Formats lists the formats Render accepts.
+var Formats = []string{FormatTable, FormatMarkdown, FormatCSV, FormatJSON}
+
+// Render writes tables in format: "table" (terminal, box drawing),
+// "markdown" (GitHub tables under "### title" headings), "csv" (one long
+// table with a single header row: table, row, metric, unit, value, text)
+// or "json" (an array of tables; numeric cells as numbers in the column's
+// unit).
+func Render(w io.Writer, tables []Table, format string) error {
+	switch format {
+	case FormatTable, FormatMarkdown:
+		return renderText(w, tables, format == FormatMarkdown)
+	case FormatCSV:
+		return renderCSV(w, tables)
+	case FormatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if tables == nil {
+			tables = []Table{}
+		}
+		return enc.Encode(tables)
+	}
+	return fmt.Errorf("results: unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+func renderText(w io.Writer, tables []Table, markdown bool) error {
+	for i, t := range tables {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if markdown {
+			fmt.Fprintf(w, "### %s\n\n", t.Title)
+		} else {
+			fmt.Fprintf(w, "%s\n", t.Title)
+		}
+		align := make([]tw.Align, len(t.Columns))
+		for j := range align {
+			align[j] = tw.AlignLeft
+			if j > 0 && numericColumn(t, j) {
+				align[j] = tw.AlignRight
+			}
+		}
+		opts := []tablewriter.Option{
+			tablewriter.WithHeaderAutoFormat(tw.Off),
+			tablewriter.WithRowAutoWrap(tw.WrapNone),
+			tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+			tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{Global: tw.AlignLeft, PerColumn: align}),
+			tablewriter.WithRowAlignmentConfig(tw.CellAlignment{Global: tw.AlignLeft, PerColumn: align}),
+		}
+		if markdown {
+			opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+		}
+		tbl := tablewriter.NewTable(w, opts...)
+		header := make([]any, len(t.Columns))
+		for j, c := range t.Columns {
+			header[j] = c.Header
+		}
+		tbl.Header(header...)
+		for _, row := range t.Rows {
+			cells := make([]string, len(row))
+			for j, c := range row {
+				cells[j] = c.Text
+				if markdown {
+					cells[j] = strings.ReplaceAll(c.Text, "|", `\|`)
+				}
+			}
+			if err := tbl.Append(cells); err != nil {
+				return fmt.Errorf("results: table %s: %w", t.Title, err)
+			}
+		}
+		if err := tbl.Render(); err != nil {
+			return fmt.Errorf("results: table %s: %w", t.Title, err)
+		}
+		if len(t.Notes) > 0 {
+			if markdown {
+				fmt.Fprintln(w)
+			}
+			for _, n := range t.Notes {
+				if markdown {
+					fmt.Fprintf(w, "- %s\n", n)
+				} else {
+					fmt.Fprintf(w, "  note: %s\n", n)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// numericColumn reports whether any cell of column j holds a number.
+func numericColumn(t Table, j int) bool {
+	for _, row := range t.Rows {
+		if j < len(row) && row[j].Num {
+			return true
+		}
+	}
+	return false
+}
+
+// renderCSV writes the tables in long form, one line per data cell: which
+// table, which row (engine or run label), which metric with its unit, the
+// raw value (empty when not a number) and the displayed text.
+func renderCSV(w io.Writer, tables []Table) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"table", "scenario", "phase", "row", "metric", "unit", "value", "text"})
+	for _, t := range tables {
+		for i, row := range t.Rows {
+			if len(row) == 0 {
+				continue
+			}
+			rowKey := Column{Key: row[0].Text}
+			if i < len(t.RowKeys) {
+				rowKey = t.RowKeys[i]
+			}
+			for j := 1; j < len(row) && j < len(t.Columns); j++ {
+				c, col := row[j], t.Columns[j]
+				val := ""
+				if c.Num && isFinite(c.Value) {
+					val = fmtRaw(c.Value)
+				}
+				who, metric, unit := rowKey.Key, col.Key, col.Unit
+				if t.Transposed {
+					who, metric, unit = col.Key, rowKey.Key, rowKey.Unit
+				}
+				_ = cw.Write([]string{t.Title, t.Scenario, t.Phase, who, metric, unit, val, c.Text})
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
