@@ -1,0 +1,74 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/snapbench/snapbench/results"
+)
+
+func init() {
+	registerVerb(verb{name: "report", summary: "comparison tables from result files", run: runReport})
+}
+
+const reportHelp = `
+Read result files (or every *.json under the directories given) and print
+comparison tables: first the headline table, which states the thesis in
+numbers (base write cost against fan-out, clone burst time, boot-storm p99,
+space per clone, read cost against chain depth, whether the template could be
+deleted), one column per engine; then one table per scenario phase, one row
+per engine (and sweep point) with the metrics any engine has: time, ops/s,
+MiB/s, p50/p99/p99.9 per operation kind, write and read amplification,
+device IOs per logical IO, space after the phase, CPU seconds and the
+scenario's own metrics with their units.
+
+Engines or phases that could not run show "unsupported"; missing values show
+"-". Formats: table (terminal), markdown (GitHub), csv (one long table with a
+header row: table, scenario, phase, row, metric, unit, value, text) and json.
+report only reads files; it never runs anything.
+
+example: snapbench report --format markdown results/ > RESULTS.md`
+
+func runReport(args []string) int {
+	fs := newFlags("report", "report [--format table|markdown|csv|json] [--headline] FILES|DIRS...", reportHelp)
+	format := fs.StringP("format", "f", results.FormatTable, "output format: "+strings.Join(results.Formats, ", "))
+	headline := fs.Bool("headline", false, "print only the headline table")
+	phases := fs.Bool("phases", false, "print only the per-phase tables")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return usageError("report", "no result files or directories given")
+	}
+	if !validFormat(*format) {
+		return usageError("report", "unknown format %q (want %s)", *format, strings.Join(results.Formats, ", "))
+	}
+	if *headline && *phases {
+		return usageError("report", "--headline and --phases exclude each other")
+	}
+	runs, err := results.LoadAll(fs.Args()...)
+	if err != nil {
+		return fail(err)
+	}
+	var tables []results.Table
+	switch {
+	case *headline:
+		tables = []results.Table{results.Headline(runs)}
+	case *phases:
+		tables = results.PhaseTables(runs)
+	default:
+		tables = results.Report(runs)
+	}
+	if err := results.Render(stdout, tables, *format); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func validFormat(f string) bool {
+	for _, ok := range results.Formats {
+		if f == ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/results"
+	"github.com/snapbench/snapbench/runner"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+func init() {
+	registerVerb(verb{name: "run", summary: "run benchmark scenarios on every engine and print the headline table", run: runRun})
+}
+
+const runVerbHelp = `
+Format the device with each engine in turn, run the scenarios on it, write one
+JSON result file per (engine, scenario) into --out, and print the headline
+comparison table. With no flags it runs the default suite (snaptree and
+clonebush on every engine) on a 1 GiB sparse temporary file with direct IO,
+in a few minutes.
+
+Scenarios: snaptree, clonebush, overwrite, chainread, exhaust, sweep (and io).
+Set their parameters with --set key=value (snapbench scenarios lists them),
+or run a YAML spec with --spec FILE (or a built-in spec name: default, quick,
+fanout, depth, chunk, vdi, backup, exhaust).
+
+A real device is written from start to end. Block devices that are mounted,
+held, partitioned or carry a signature are refused unless --force.
+Ctrl-C stops cleanly: the interrupted run is written marked incomplete.
+
+examples:
+  snapbench run
+  snapbench run --engines raw,row --scenario overwrite --set fanout=100
+  snapbench run --device /dev/nvme1n1 --precondition --spec fanout`
+
+func runRun(args []string) int {
+	fs := newFlags("run", "run [flags]", runVerbHelp)
+	devPath := fs.String("device", "", "block device or file (default: a temporary file, removed afterwards)")
+	size := fs.String("size", "", "size of a new file device (default 1G)")
+	keep := fs.Bool("keep", false, "keep the temporary device file")
+	engines := fs.String("engines", strings.Join(strategies.Names(), ","), "engines to run, comma separated")
+	scenario := fs.String("scenario", "", "scenarios to run, comma separated (default: the default spec)")
+	spec := fs.String("spec", "", "a YAML spec file, or a built-in spec name")
+	sets := fs.StringArray("set", nil, "scenario parameter key=value (repeatable)")
+	opts := fs.StringArray("opt", nil, "engine option engine.key=value (repeatable)")
+	chunk := fs.String("chunk", "", "engine chunk size, 4k to 1m (default 64k)")
+	seed := fs.String("seed", "", "random seed (shortcut for --set seed=N)")
+	ops := fs.String("ops", "", "operation budget (shortcut for --set ops=N)")
+	duration := fs.String("duration", "", "time budget, e.g. 30s (shortcut for --set duration=D)")
+	qd := fs.String("qd", "", "queue depth (shortcut for --set qd=N)")
+	verify := fs.String("verify", "", "off, stamp or full (shortcut for --set verify=M)")
+	out := fs.String("out", "", "result directory (default runs/<timestamp>)")
+	force := fs.Bool("force", false, "write to a device the safety rules refuse")
+	buffered := fs.Bool("buffered", false, "allow buffered IO where O_DIRECT is refused (numbers then include the page cache)")
+	precond := fs.Bool("precondition", false, "fill the device, then overwrite it at random, before measuring (SSDs)")
+	discard := fs.Bool("discard", false, "discard the whole device before each engine")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError("run", "unexpected argument %q", fs.Arg(0))
+	}
+	for k, v := range map[string]*string{"seed": seed, "ops": ops, "duration": duration, "qd": qd, "verify": verify} {
+		if *v != "" {
+			*sets = append(*sets, k+"="+*v)
+		}
+	}
+	cfg := &runner.Config{DevicePath: *devPath, Keep: *keep, Force: *force, Precondition: *precond,
+		Discard: *discard, Out: *out, Version: version, Commit: vcsCommit(), TempDir: os.TempDir()}
+	if *buffered {
+		cfg.Direct = device.DirectPreferred
+	}
+	if cfg.Out == "" {
+		cfg.Out = "runs/" + time.Now().Format("20060102-150405")
+	}
+	if err := buildRunConfig(cfg, *size, *engines, *scenario, *spec, *chunk, *sets, *opts); err != nil {
+		return usageError("run", "%v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		code := fail(err)
+		if errors.Is(err, runner.ErrConfig) || errors.Is(err, device.ErrRefused) {
+			code = 2
+		}
+		return code
+	}
+	cfg.Log, cfg.Live = stderr, isTerminal(os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	outcome, err := runner.Run(ctx, cfg)
+	if len(outcome.Runs) > 0 {
+		results.Render(stdout, []results.Table{results.Headline(outcome.Runs)}, results.FormatTable)
+		stdoutf("\n%d result files in %s; snapbench report %s shows every phase.\n", len(outcome.Files), cfg.Out, cfg.Out)
+	}
+	switch {
+	case outcome.Interrupted:
+		stdoutf("interrupted: the last run is marked incomplete.\n")
+		return 130
+	case err != nil:
+		return fail(err)
+	}
+	return 0
+}

@@ -1,0 +1,191 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/workloads"
+)
+
+// ErrConfig marks configuration errors: bad input caught before any device
+// write. The CLI exits 2 on them.
+var ErrConfig = errors.New("invalid configuration")
+
+// DefaultSize is the size of the temporary device file when no device is
+// given.
+const DefaultSize = 1 << 30
+
+// Config is one benchmark: engines × runs on one device.
+type Config struct {
+	// DevicePath: a block device or a file; "" creates a sparse temporary
+	// file in TempDir, removed at the end unless Keep.
+	DevicePath string
+	TempDir    string
+	Size       int64 // size of a new file device (default DefaultSize)
+	Keep       bool
+	Force      bool              // override the device safety rules
+	Direct     device.DirectMode // O_DIRECT policy
+	Engines    []string          // registered engine names, in run order
+	// EngineParams holds per-engine options (engine -> key -> value).
+	EngineParams map[string]map[string]string
+	ChunkSize    int                  // 0: the engines' default
+	Runs         []workloads.Scenario // resolved scenarios (sweeps allowed)
+	Out          string               // result directory
+	// Precondition fills the device sequentially, then overwrites it at
+	// random once, before the first engine: SSDs then show steady state.
+	Precondition bool
+	// Discard discards the whole device before each engine where the device
+	// supports it, so an SSD starts each engine from the same state.
+	Discard bool
+	// Version and Commit are recorded in every result file.
+	Version, Commit string
+	// Log receives progress and summary lines; nil is silent.
+	Log io.Writer
+	// Live, when true, rewrites one progress line in place (a terminal);
+	// otherwise a plain line is printed every few seconds.
+	Live bool
+}
+
+// minOverhead is what every engine needs beyond its volumes: the snapbench
+// superblock area and room for metadata.
+const minOverhead = 2*strategies.ReservedBytes + 32<<20
+
+// Validate checks everything that can be checked without writing: engine
+// and option names, scenarios, the output directory (created and probed),
+// the device (exists or can be created, passes the safety rules, is large
+// enough). It returns an error wrapping ErrConfig, or device.ErrRefused for
+// a refused device.
+func (c *Config) Validate() error {
+	if len(c.Engines) == 0 {
+		return fmt.Errorf("%w: no engines", ErrConfig)
+	}
+	known := strategies.Names()
+	for _, e := range c.Engines {
+		if !slices.Contains(known, e) {
+			return fmt.Errorf("%w: unknown engine %q (known: %s)", ErrConfig, e, strings.Join(known, ", "))
+		}
+	}
+	for e := range c.EngineParams {
+		if !slices.Contains(c.Engines, e) {
+			return fmt.Errorf("%w: options given for engine %q, which is not being run", ErrConfig, e)
+		}
+	}
+	// Options are validated by formatting each engine on a scratch memory
+	// device: nothing touches the real device.
+	for _, e := range c.Engines {
+		scratch := device.MustMem(64 << 20)
+		eng, err := strategies.Format(e, scratch, c.options(e, 0))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		eng.Close()
+	}
+	if len(c.Runs) == 0 {
+		return fmt.Errorf("%w: no scenarios", ErrConfig)
+	}
+	need := int64(0)
+	for _, sc := range c.Runs {
+		if err := sc.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		pts, err := sc.Points()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		for _, p := range pts {
+			need = max(need, 2*p.Scenario.VolumeSize+minOverhead)
+		}
+	}
+	if err := c.checkOut(); err != nil {
+		return err
+	}
+	return c.checkDevice(need)
+}
+
+func (c *Config) options(engine string, chunk int) strategies.Options {
+	if chunk == 0 {
+		chunk = c.ChunkSize
+	}
+	return strategies.Options{ChunkSize: chunk, Params: c.EngineParams[engine]}
+}
+
+// checkOut creates the output directory and proves it writable.
+func (c *Config) checkOut() error {
+	if c.Out == "" {
+		return fmt.Errorf("%w: no output directory", ErrConfig)
+	}
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return fmt.Errorf("%w: output directory: %v", ErrConfig, err)
+	}
+	probe, err := os.CreateTemp(c.Out, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: output directory %s is not writable: %v", ErrConfig, c.Out, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// checkDevice applies the safety rules and the size check without writing.
+func (c *Config) checkDevice(need int64) error {
+	if c.DevicePath == "" {
+		if c.Size == 0 {
+			c.Size = DefaultSize
+		}
+		if c.Size < need {
+			return fmt.Errorf("%w: --size %s is too small for these scenarios: need at least %s",
+				ErrConfig, workloads.FormatSize(c.Size), workloads.FormatSize(need))
+		}
+		return nil
+	}
+	st, err := os.Stat(c.DevicePath)
+	if errors.Is(err, os.ErrNotExist) {
+		if c.Size == 0 {
+			c.Size = DefaultSize
+		}
+		if dir := filepath.Dir(c.DevicePath); dir != "" {
+			if _, err := os.Stat(dir); err != nil {
+				return fmt.Errorf("%w: device %s: directory %s does not exist", ErrConfig, c.DevicePath, dir)
+			}
+		}
+		if c.Size < need {
+			return fmt.Errorf("%w: --size %s is too small for these scenarios: need at least %s",
+				ErrConfig, workloads.FormatSize(c.Size), workloads.FormatSize(need))
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: device %s: %v", ErrConfig, c.DevicePath, err)
+	}
+	if !c.Force {
+		reasons, err := device.Probe(c.DevicePath)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		if len(reasons) > 0 {
+			return fmt.Errorf("%w: %s: %s (use --force to overwrite it anyway)", device.ErrRefused, c.DevicePath, strings.Join(reasons, "; "))
+		}
+	}
+	size := st.Size()
+	if st.Mode()&os.ModeDevice != 0 {
+		d, err := device.Open(c.DevicePath, device.Options{ReadOnly: true, Force: true, Direct: device.DirectOff})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		size = d.Size()
+		d.Close()
+	} else {
+		size = max(size, c.Size)
+	}
+	if size < need {
+		return fmt.Errorf("%w: device %s has %s, these scenarios need at least %s",
+			ErrConfig, c.DevicePath, workloads.FormatSize(size), workloads.FormatSize(need))
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/results"
+	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/workloads"
+)
+
+// Outcome is what a benchmark produced.
+type Outcome struct {
+	Runs        []*results.Run
+	Files       []string // result files written, in run order
+	DevicePath  string   // the device used (the temporary file, if one was made)
+	Interrupted bool
+}
+
+// Run executes the benchmark. Call Validate first. Every run's result file
+// is written as soon as the run ends, so an interruption or a failure keeps
+// what was measured. It returns the first failure (a verification mismatch,
+// a device error); an interruption returns ctx's error with Interrupted set.
+func Run(ctx context.Context, c *Config) (out Outcome, err error) {
+	dev, path, cleanup, err := c.openDevice()
+	if err != nil {
+		return out, err
+	}
+	out.DevicePath = path
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	env := results.CollectEnv(c.Version, c.Commit)
+	c.logf("device %s: %s, %s, %d-byte sectors, direct IO %v", path, device.Describe(dev).Kind,
+		workloads.FormatSize(dev.Size()), dev.SectorSize(), device.Describe(dev).DirectIO)
+	if c.Precondition {
+		if err := precondition(ctx, dev, c); err != nil {
+			return out, err
+		}
+	}
+	counting := device.NewCounting(dev)
+	for _, engine := range c.Engines {
+		if c.Discard {
+			if d, ok := dev.(device.Discarder); ok {
+				if err := d.Discard(0, dev.Size()); err != nil {
+					c.logf("discard before %s: %v (going on)", engine, err)
+				}
+			}
+		}
+		for _, sc := range c.Runs {
+			pts, err := sc.Points()
+			if err != nil {
+				return out, err
+			}
+			for _, pt := range pts {
+				run, err := c.runOne(ctx, counting, engine, pt)
+				if run != nil {
+					run.Env = env
+					file, werr := results.Write(c.Out, run)
+					if werr != nil {
+						return out, werr
+					}
+					out.Runs, out.Files = append(out.Runs, run), append(out.Files, file)
+					c.logf("%-7s %-10s %-11s %6.1fs  %s", engine, runLabel(pt.Scenario), run.Status, run.Seconds, file)
+				}
+				if ctx.Err() != nil {
+					out.Interrupted = true
+					return out, ctx.Err()
+				}
+				if err != nil {
+					return out, fmt.Errorf("%s on %s: %w", runLabel(pt.Scenario), engine, err)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func runLabel(sc workloads.Scenario) string {
+	l := sc.Name
+	if sc.Label != "" {
+		l = sc.Label
+	}
+	if sc.SweepParam != "" {
+		l += fmt.Sprintf("[%s=%s]", sc.SweepParam, sc.SweepValue)
+	}
+	return l
+}
+
+// runOne formats engine afresh and runs one scenario point.
+func (c *Config) runOne(ctx context.Context, counting *device.Counting, engine string, pt workloads.Point) (*results.Run, error) {
+	opts := c.options(engine, pt.ChunkSize)
+	eng, err := strategies.Format(engine, counting, opts)
+	if err != nil {
+		return nil, fmt.Errorf("format %s: %w", engine, err)
+	}
+	defer eng.Close()
+	resolved := opts
+	if sb, err := strategies.ReadSuperblock(counting); err == nil {
+		resolved = sb.Options
+	}
+	p := newProgress(c, engine)
+	run, err := workloads.RunScenario(ctx, workloads.Env{Engine: eng, Counting: counting,
+		EngineOptions: resolved.String(), Progress: p.update}, pt.Scenario)
+	p.done()
+	if err == nil {
+		if ferr := eng.Flush(); ferr != nil {
+			return run, fmt.Errorf("flush %s: %w", engine, ferr)
+		}
+		if cerr := eng.Check(); cerr != nil {
+			run.Status, run.Reason = results.StatusFailed, "consistency check after the run: "+cerr.Error()
+			return run, cerr
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return run, nil // the caller sees ctx.Err()
+	}
+	return run, err
+}
+
+// openDevice opens the configured device, or creates the temporary file.
+func (c *Config) openDevice() (device.Device, string, func() error, error) {
+	path := c.DevicePath
+	temp := path == ""
+	if temp {
+		f, err := os.CreateTemp(c.TempDir, "snapbench-*.img")
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("temporary device: %w", err)
+		}
+		path = f.Name()
+		f.Close()
+		os.Remove(path) // device.Open creates it sparse, with the size asked
+	}
+	d, err := device.Open(path, device.Options{Size: c.Size, Force: c.Force, Direct: c.Direct})
+	if err != nil {
+		if temp {
+			os.Remove(path)
+		}
+		return nil, "", nil, err
+	}
+	cleanup := func() error {
+		err := d.Close()
+		if temp && !c.Keep {
+			if rerr := os.Remove(path); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		return err
+	}
+	return d, path, cleanup, nil
+}
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+// since formats a duration for progress lines.
+func since(d time.Duration) string { return d.Truncate(100 * time.Millisecond).String() }
