@@ -1,0 +1,8 @@
+package main
+
+// The engines this binary can format and open: each registers itself with
+// strategies.Register when imported. Add a new engine here.
+import (
+	_ "github.com/snapbench/snapbench/strategies/full"
+	_ "github.com/snapbench/snapbench/strategies/raw"
+)

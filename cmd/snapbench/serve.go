@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/snapbench/snapbench/nbd"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+func init() {
+	registerVerb(verb{name: "serve", summary: "serve volumes over NBD to fio, qemu-img, qemu-io, nbdcopy, nbd-client", run: runServe})
+}
+
+const serveHelp = `
+Serve volumes of the engine on a device over the NBD protocol, so that tools
+that speak it can use them: fio (--ioengine=nbd --uri=URI), qemu-img and
+qemu-io (the URI as file name), nbdcopy, nbdinfo, or the kernel's nbd-client.
+Each --volume becomes an export of that name; without --volume, every valid
+volume is exported. Snapshots are exported read-only, and so is everything with
+--read-only.
+
+Listen on a unix socket (--socket PATH) or on TCP (--listen HOST:PORT,
+default 127.0.0.1:10809; port 0 picks a free one). NBD has neither
+authentication nor encryption: the address must be a loopback one unless
+--allow-remote.
+
+On start, serve prints each export with its URI:
+  nbd+unix:///NAME?socket=PATH     for --socket
+  nbd://127.0.0.1:PORT/NAME        for --listen
+Clients may send many requests at once, over several connections, at any
+byte offset (unaligned IO costs a read-modify-write). serve runs until SIGINT
+(Ctrl-C) or SIGTERM, then stops accepting, answers the requests in progress,
+flushes the engine, closes the device and prints what was served. Meanwhile
+the device is locked against other snapbench commands.
+
+Example:
+  snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock &
+  fio --name=t --ioengine=nbd --uri='nbd+unix:///vm1?socket=/tmp/sb.sock' \
+      --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c`
+
+// serveContext is cancelled when serve must stop; tests replace it.
+var serveContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runServe(args []string) int {
+	fs := newFlags("serve", "serve --device PATH [--volume NAME ...] [--socket PATH | --listen HOST:PORT]", serveHelp)
+	path := fs.String("device", "", "formatted device or file (required)")
+	volumes := fs.StringArray("volume", nil, "volume to export (repeat for several; default: all)")
+	socket := fs.String("socket", "", "listen on this unix socket")
+	listen := fs.String("listen", "", "listen on this TCP address (default 127.0.0.1:10809)")
+	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address that is not loopback")
+	readOnly := fs.Bool("read-only", false, "export every volume read-only")
+	force := fs.Bool("force", false, "override the device safety rules (see snapbench devices)")
+	verbose := fs.Bool("verbose", false, "log connections that end in an error to stderr")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError("serve", "unexpected argument %q", fs.Arg(0))
+	case *path == "":
+		return usageError("serve", "--device is required")
+	case *socket != "" && *listen != "":
+		return usageError("serve", "give --socket or --listen, not both")
+	}
+	network, address := "unix", *socket
+	if *socket == "" {
+		network, address = "tcp", *listen
+		if address == "" {
+			address = "127.0.0.1:" + nbd.DefaultPort
+		}
+		if err := checkLoopback(address, *allowRemote); err != nil {
+			return usageError("serve", "%v", err)
+		}
+	}
+
+	eng, dev, closeAll, err := openEngine(*path, *force)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeAll()
+	sb, err := strategies.ReadSuperblock(dev)
+	if err != nil {
+		return fail(err)
+	}
+	exports, infos, closeVolumes, err := openExports(eng, sb.Options.ChunkSize, *volumes, *readOnly)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeVolumes()
+	opts := nbd.ServerOptions{}
+	if *verbose {
+		opts.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	}
+	srv, err := nbd.NewServer(exports, opts)
+	if err != nil {
+		return fail(err)
+	}
+	l, err := listenNBD(network, address)
+	if err != nil {
+		return fail(err)
+	}
+	address = l.Addr().String()
+	fmt.Fprintf(stdout, "serving %d export(s) of engine %s on %s over %s %s\n", len(exports), eng.Name(), *path, network, address)
+	for i, x := range exports {
+		mode := "read-write"
+		if x.ReadOnly {
+			mode = "read-only"
+		}
+		fmt.Fprintf(stdout, "  %-12s %-8s %9s  %-10s  %s\n", x.Name, infos[i].Kind, humanBytes(infos[i].Size), mode,
+			nbd.FormatURI(network, address, x.Name))
+	}
+	fmt.Fprintln(stdout, "Ctrl-C or SIGTERM stops the server")
+
+	ctx, stop := serveContext()
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	stop() // a second Ctrl-C now kills at once
+	fmt.Fprintln(stdout, "stopping: answering requests in progress, flushing")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = errors.Join(srv.Shutdown(sctx), eng.Flush())
+	if serveErr != nil && !errors.Is(serveErr, nbd.ErrServerClosed) {
+		err = errors.Join(fmt.Errorf("listener failed: %w", serveErr), err)
+	}
+	for _, x := range exports {
+		st := srv.Stats()[x.Name]
+		fmt.Fprintf(stdout, "  %-12s %d reads (%s), %d writes (%s), %d flushes, %d trims+zeroes, %d unaligned, %d errors\n",
+			x.Name, st.Reads, humanBytes(st.ReadBytes), st.Writes, humanBytes(st.WriteBytes), st.Flushes,
+			st.Trims+st.Zeroes, st.RMWs, st.Errors)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintln(stdout, "stopped")
+	return 0
+}

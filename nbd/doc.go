@@ -1,0 +1,25 @@
+// Package nbd speaks the Network Block Device protocol (the NBD project's
+// doc/proto.md), both ends, so that real clients — fio's nbd engine,
+// qemu-img, qemu-io, nbdcopy, the Linux nbd driver — can drive any snapbench
+// volume, and so that snapbench can use volumes served by others.
+//
+// What it is:
+//   - Server: exports device.Devices (engine volumes, usually) under names.
+//     Fixed newstyle handshake with NBD_OPT_EXPORT_NAME, LIST, INFO, GO and
+//     ABORT; transmission with READ, WRITE (+FUA), FLUSH, TRIM,
+//     WRITE_ZEROES and DISC, simple replies, many requests in flight per
+//     connection and any number of connections. Unaligned requests are
+//     served by read-modify-write. Read-only exports refuse writes with
+//     EPERM. Shutdown drains and flushes.
+//   - Client: one connection to one export, implementing device.Device
+//     (plus Discarder and Zeroer) with concurrent requests by handle.
+//   - FormatURI and ParseURI for nbd:// and nbd+unix:// URIs.
+//
+// What it is not: TLS, structured replies, block status, metadata contexts
+// or extended headers (the server refuses those options and clients carry
+// on without them), nor the oldstyle handshake. It is written from the
+// protocol description, with no code from other implementations; the
+// request and option parsers are fuzzed (FuzzParseRequest,
+// FuzzNegotiation) and never allocate more than MaxRequest for a request or
+// 64 KiB for an option, whatever a client sends.
+package nbd
