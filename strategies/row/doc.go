@@ -1,0 +1,2 @@
+// Package row is the redirect-on-write engine (placeholder doc, expanded below).
+package row
