@@ -1,0 +1,134 @@
+// Package linked is the "linked" engine: sparse deltas stacked in chains,
+// with a read-only replica under the clones of a template. It models
+//
+//   - VMware View linked clones: the first clone of a template (a base)
+//     makes a replica, a read-only full copy of the template, once; every
+//     clone is a sparse delta whose parent is the replica. Once its replica
+//     exists the template can be deleted; the replica goes with its last
+//     clone.
+//   - VMDK redo logs and qcow2 backing chains: a snapshot freezes the
+//     volume's current delta and stacks a new, empty delta on top for later
+//     writes, so a volume is a chain of deltas and a read walks it top-down
+//     until a delta maps the grain. Deleting a snapshot in the middle of a
+//     chain merges (consolidates, block-streams) its delta into the one
+//     above, copying grains.
+//
+// The grain is the chunk size (Options.ChunkSize). A delta maps grain i of
+// the volume to a pool grain, or to nothing ("read my parent"); a delta
+// with no parent reads zeros where it maps nothing.
+//
+// # Volumes and deltas
+//
+// Every volume owns one delta. A base or clone owns its writable top delta,
+// which never has children; a snapshot owns a frozen delta. Internal
+// volumes (Kind KindInternal, read-only, named "replica/<id>" and
+// "layer/<id>", listed by Volumes so their space shows, not openable) own
+// the other frozen deltas:
+//
+//   - Snapshot(V), V writable: V's top is committed and frozen and becomes
+//     the snapshot; V gets a new empty top over it. Snapshot of a snapshot:
+//     a new empty frozen delta over it.
+//   - Clone(B), B a base: the clone is a new empty delta over B's replica.
+//     The replica is reused while B is unchanged; the first write to B after
+//     a replica was made durably marks it stale (one catalog commit), and
+//     the next clone makes a new replica with B's current content (VMware's
+//     recompose). The old replica lives on under its clones. With option
+//     replica=false, clones of a base are made as clones of clones below.
+//   - Clone(S), S a snapshot: a new empty delta over S's delta.
+//   - Clone(C), C a clone: C's top is frozen as a retained layer; C gets a
+//     new top over it, and so does the new clone (a qcow2 backing file).
+//   - Delete(V): V's delta, with no children, is freed, and walking down,
+//     so is every internal delta left childless (a replica whose last clone
+//     went, a layer). A delta with one child is merged into the child: the
+//     grains the child lacks are copied into new grains of the child, which
+//     takes the delta's parent. A delta with several children is kept as a
+//     layer. A layer left with one child is merged into it.
+//
+// # On-device layout
+//
+// The engine's area (after the snapbench superblock) is:
+//
+//	0 MiB   catalog slot A, 1 MiB  (meta.DualSlot: header, seq, CRC-32C)
+//	1 MiB   catalog slot B, 1 MiB
+//	2 MiB   the pool: grain n (n >= 1) at 2 MiB + (n-1)*chunk
+//
+// Pool grains hold either volume data or grain tables. The catalog (see
+// catalog.go for the exact encoding) lists every delta (id, parent, grains,
+// frozen flag, and its grain directory: the pool grains holding its grain
+// table) and every volume (id, name, kind, role, flags, size, parent
+// volume, owned delta, replica link), plus the id counters and the
+// geometry. A grain table is a sequence of GT blocks of one sector each:
+// sector/4-1 little-endian u32 entries (0: not mapped, else a pool grain),
+// then a CRC-32C of the entries, the delta id and the block index. Tables
+// are zeroed when a delta is made (an all-zero block is an empty block).
+//
+// No allocation map is stored: Open rebuilds the allocator from the
+// catalog and the grain tables (every grain referenced exactly once, or the
+// device is corrupt), so a grain written but never committed is free again
+// after a crash.
+//
+// # Crash consistency
+//
+//   - Writes to a grain the top delta already maps go in place: that grain
+//     is private to the volume. A write to an unmapped grain goes to a new
+//     grain (filled from the chain first when the write covers it
+//     partially) and is mapped in memory with a pending mark. No grain
+//     another volume can read is ever overwritten.
+//   - Flush (of a volume or the engine) takes the pending entries, flushes
+//     the device (their grains are durable), writes the GT blocks holding
+//     them in place and flushes again. A GT block is one sector, written
+//     atomically, and only ever gains mappings to durable grains, so after a
+//     crash each grain reads old or new. Entries mapped after the first
+//     flush stay pending and are written as 0.
+//   - Create, Snapshot, Clone and Delete prepare everything the new catalog
+//     will refer to in places nothing committed refers to (zeroed tables,
+//     replica grains and tables), flush, and commit the catalog atomically
+//     (DualSlot: the older slot is rewritten, then flushed). Snapshot and
+//     Clone commit the source's pending entries first.
+//   - A merge copies grains into newly allocated grains, flushes, maps them
+//     in the child as pending and commits the child's table (the child's
+//     content is unchanged: the copies equal what it read through the
+//     parent), then commits the catalog that drops the merged delta, and
+//     only then frees its grains.
+//   - A failed catalog commit leaves the device holding the old or the new
+//     catalog; the engine then refuses metadata operations and flushes
+//     until reopened.
+//
+// # Cost of each operation
+//
+// n = grains of the volume, d = chain depth, c = catalog size.
+//
+//   - read: d table lookups per grain in memory, one device read per run of
+//     grains contiguous in the pool (zeros cost nothing).
+//   - write: in place, one device write; to a new grain, an allocation plus
+//     one write, plus one grain read from the chain for a partial grain.
+//   - flush: two device flushes plus one write per run of dirty GT blocks.
+//   - create, snapshot, clone of a snapshot or clone: zero the new table
+//     (4 bytes per grain), two or three flushes, one catalog write, O(c).
+//   - first clone of a base, or first after it changed: copy every grain
+//     the base maps (O(base data)), write the replica's table; later
+//     clones cost as above. CloneMany commits a burst once.
+//   - delete: O(c); a merge copies the grains the child lacks, O(delta).
+//   - open and Check: read the catalog and every grain table, O(metadata).
+//
+// # Memory
+//
+// Grain tables are cached whole, as arrays of u32 in pages of 1024
+// entries; a page exists only where the delta maps something. That is at
+// most 4 bytes per grain per delta, plus per delta a slice of page pointers
+// (8 bytes per 1024 grains) and the pending list, and one bit per pool
+// grain for the allocator. MemoryBytes reports it. There are no per-grain
+// maps and no presence bitmaps: the table page is the presence test.
+//
+// # Limits
+//
+// Grain numbers are 31-bit (the top bit marks pending entries): a pool of
+// at most 2^31-1 grains (8 TiB with 4 KiB grains; the rest of a larger
+// device is unused) and volumes of at most 2^31-1 grains. The catalog must
+// fit a 1 MiB slot: about 6,000 volumes with their deltas. A grain table
+// occupies whole pool grains, so every delta costs at least one grain of
+// metadata. A merge needs free space for the grains it copies; without it
+// Delete fails with ErrNoSpace and changes nothing. The replica-device
+// option of the issue (the replica on a second, faster device) is not
+// implemented: replicas live in the same pool.
+package linked

@@ -1,0 +1,335 @@
+package linked
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/meta"
+)
+
+func init() {
+	strategies.Register(strategies.Factory{
+		Name: "linked",
+		Doc:  "VMware View replica + linked clones, VMDK redo logs, qcow2 backing chains: sparse deltas over a read-only replica",
+		Params: []strategies.Param{{
+			Name:    "replica",
+			Default: "true",
+			Help: "clone a base through a read-only full-copy replica made once per base content (VMware View); " +
+				"false stacks clones directly on the base's frozen delta (a qcow2 backing file)",
+		}},
+		Format: Format,
+		Open:   Open,
+	})
+}
+
+// Layout of the engine area (offsets from the start of the area):
+//
+//	0         catalog slot A (slotSize bytes, meta.DualSlot)
+//	slotSize  catalog slot B
+//	poolOff   the pool: grain n (n >= 1) at poolOff + (n-1)*chunk, holding
+//	          either volume data or grain-table blocks
+const (
+	slotSize = 1 << 20
+	poolOff  = 2 * slotSize
+)
+
+// geometry is everything derived from the device and options.
+type geometry struct {
+	chunk  int
+	shift  uint
+	sector int
+	epb    int // GT entries per block (sector)
+	bpg    int // GT blocks per pool grain
+	nPool  uint32
+	area   int64
+}
+
+func newGeometry(area int64, chunk, sector int) (*geometry, error) {
+	if chunk < strategies.MinChunkSize || chunk > strategies.MaxChunkSize || chunk&(chunk-1) != 0 {
+		return nil, fmt.Errorf("linked: %w: chunk size %d", strategies.ErrInvalidArgument, chunk)
+	}
+	if sector < 512 || sector > chunk || sector&(sector-1) != 0 {
+		return nil, fmt.Errorf("linked: %w: sector size %d with chunk %d", strategies.ErrInvalidArgument, sector, chunk)
+	}
+	n := (area - poolOff) / int64(chunk)
+	if n < 2 {
+		return nil, fmt.Errorf("linked: %w: engine area of %d bytes is too small (need %d)", strategies.ErrNoSpace, area, poolOff+2*int64(chunk))
+	}
+	if n > int64(maxGrain) {
+		n = int64(maxGrain) // the rest of a huge device is unused: grain numbers are 31-bit
+	}
+	return &geometry{chunk: chunk, shift: uint(bits.TrailingZeros(uint(chunk))), sector: sector,
+		epb: entriesPerBlock(sector), bpg: chunk / sector, nPool: uint32(n), area: area}, nil
+}
+
+func (g *geometry) grainOff(n uint32) int64 { return poolOff + int64(n-1)<<g.shift }
+
+// gtBlocks is how many GT blocks a table of n grains needs.
+func (g *geometry) gtBlocks(n uint32) int { return (int(n) + g.epb - 1) / g.epb }
+
+// gdLen is how many pool grains hold a table of n grains.
+func (g *geometry) gdLen(n uint32) int { return (g.gtBlocks(n) + g.bpg - 1) / g.bpg }
+
+// blockOff is the device offset of GT block b of d.
+func (g *geometry) blockOff(d *delta, b int) int64 {
+	return g.grainOff(d.gd[b/g.bpg]) + int64(b%g.bpg)*int64(g.sector)
+}
+
+// Engine is the linked engine. Every method is safe for concurrent use.
+//
+// Locking: mu serialises metadata operations (create, snapshot, clone,
+// delete, flush of the engine, listing) and guards the volume and delta
+// maps. Each volume has an IO lock (volume.mu): IO holds it shared, and an
+// operation that changes the chain under a volume (its snapshot, a merge
+// below it) holds it exclusively. The allocator and each delta's commit
+// state have their own leaf locks. Order: mu, then volume IO locks in
+// ascending id order, then delta.flushMu in ascending id order.
+type Engine struct {
+	mu         sync.Mutex
+	dev        device.Device
+	geo        *geometry
+	memAlign   int
+	slots      *meta.DualSlot
+	alloc      *allocator
+	vols       map[strategies.VolumeID]*volume
+	names      map[string]*volume
+	deltas     map[uint64]*delta
+	nextVol    strategies.VolumeID
+	nextDelta  uint64
+	useReplica bool
+	catalogLen int
+	zero       []byte // one chunk of zeros, for new grain tables
+
+	closed atomic.Bool
+	failed atomic.Pointer[error] // set when a catalog commit failed: state on the device is ambiguous
+
+	stats stats
+}
+
+// stats are the engine's counters (see Stats).
+type stats struct {
+	replicasMade, replicaBytes, replicaNs atomic.Int64
+	clonesOnReplica                       atomic.Int64
+	merges, mergeBytes, mergeNs           atomic.Int64
+	copyups, copyupBytes                  atomic.Int64
+	commits, gtBlockWrites                atomic.Int64
+	chainDepthMax                         atomic.Int64
+}
+
+func (s *stats) noteDepth(d int) {
+	for {
+		cur := s.chainDepthMax.Load()
+		if int64(d) <= cur || s.chainDepthMax.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
+
+func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
+	geo, err := newGeometry(dev.Size(), opts.ChunkSize, dev.SectorSize())
+	if err != nil {
+		return nil, err
+	}
+	useReplica := true
+	if s, ok := opts.Params["replica"]; ok && s != "" {
+		if useReplica, err = opts.Bool("linked", "replica"); err != nil {
+			return nil, err
+		}
+	}
+	return &Engine{dev: dev, geo: geo, memAlign: max(device.Describe(dev).MemAlign, 1),
+		slots: meta.NewDualSlot(dev, 0, slotSize, slotSize), useReplica: useReplica,
+		vols: make(map[strategies.VolumeID]*volume), names: make(map[string]*volume),
+		deltas: make(map[uint64]*delta), nextVol: 1, nextDelta: 1,
+		zero: device.Alloc(geo.chunk)}, nil
+}
+
+// Format lays an empty linked engine on dev: an empty catalog in both slots,
+// durable on return. The pool needs no initialisation: the allocator is
+// rebuilt from the catalog at Open.
+func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
+	e, err := newEngine(dev, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.alloc = newAllocator(e.geo.nPool)
+	rec := encodeCatalog(e.catalogLocked())
+	if err := e.slots.Format(rec); err != nil {
+		return nil, fmt.Errorf("linked: format: %w", err)
+	}
+	e.catalogLen = len(rec)
+	return e, nil
+}
+
+// Open reads the catalog and every grain table from dev and rebuilds the
+// allocator from them.
+func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
+	e, err := newEngine(dev, opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := e.load()
+	if err != nil {
+		return nil, err
+	}
+	e.install(st)
+	return e, nil
+}
+
+// Name returns "linked".
+func (e *Engine) Name() string { return "linked" }
+
+// Caps reports every capability: snapshots and clones of anything, any
+// delete order, many volumes, thin provisioning.
+func (e *Engine) Caps() strategies.Caps {
+	return strategies.Caps{Snapshot: true, Clone: true, Nested: true, DeleteParent: true, MultiVolume: true, Thin: true}
+}
+
+// usable fails once the engine is closed or a catalog commit failed.
+func (e *Engine) usable() error {
+	if e.closed.Load() {
+		return fmt.Errorf("linked: %w", strategies.ErrClosed)
+	}
+	if p := e.failed.Load(); p != nil {
+		return fmt.Errorf("linked: engine stopped after a failed metadata commit (reopen it): %w", *p)
+	}
+	return nil
+}
+
+// commitRoot writes the catalog from memory as the new root and flushes.
+// Everything it refers to must be durable. On failure the device holds the
+// old or the new catalog and the engine cannot tell which: it stops taking
+// metadata operations (a reopen recovers whichever is on the device).
+func (e *Engine) commitRoot() error {
+	rec := encodeCatalog(e.catalogLocked())
+	err := e.slots.Commit(rec)
+	if err != nil {
+		err = fmt.Errorf("linked: commit catalog: %w", err)
+		e.failed.CompareAndSwap(nil, &err)
+		return err
+	}
+	e.catalogLen = len(rec)
+	e.stats.commits.Add(1)
+	return nil
+}
+
+// roomFor fails with ErrNoSpace when the catalog could not take that many
+// more volumes, deltas and grain-directory entries.
+func (e *Engine) roomFor(vols, deltas, gd int) error {
+	need := e.catalogLen + vols*(minVolRec+2*strategies.MaxNameLen) + deltas*minDeltaRec + 4*gd
+	if need > e.slots.MaxPayload() {
+		return fmt.Errorf("linked: %w: catalog full (%d of %d bytes)", strategies.ErrNoSpace, e.catalogLen, e.slots.MaxPayload())
+	}
+	return nil
+}
+
+// Space reports the pool: data grains, grain-table grains plus the catalog
+// slots (metadata), free grains.
+func (e *Engine) Space() strategies.Space {
+	used, metaGrains := e.alloc.counts()
+	c := int64(e.geo.chunk)
+	s := strategies.Space{Capacity: e.geo.area}
+	s.Data = int64(used-metaGrains) * c
+	s.Free = int64(e.geo.nPool-used) * c
+	s.Metadata = s.Capacity - s.Data - s.Free // slots, GT grains, and the unusable tail
+	return s
+}
+
+// Volumes lists every volume by id, internal replicas and layers included
+// (KindInternal, read-only). PrivateBytes is what the volume's own delta
+// holds: its data grains and grain-table grains.
+func (e *Engine) Volumes() []strategies.VolumeInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]strategies.VolumeInfo, 0, len(e.vols))
+	for _, id := range sortedKeys(e.vols) {
+		v := e.vols[id]
+		out = append(out, strategies.VolumeInfo{ID: v.id, Name: v.name, Parent: v.parentVol, Kind: v.kind,
+			Size: v.size, ReadOnly: v.readOnly, Valid: true,
+			PrivateBytes: (v.d.used.Load() + int64(len(v.d.gd))) * int64(e.geo.chunk)})
+	}
+	return out
+}
+
+// Flush makes every acknowledged write of every volume durable: one device
+// flush for the data, then the grain-table blocks of every delta with new
+// mappings, then a second flush.
+func (e *Engine) Flush() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.usable(); err != nil {
+		return err
+	}
+	var ds []*delta
+	for _, id := range sortedKeys(e.deltas) {
+		if d := e.deltas[id]; d.hasDirty() {
+			ds = append(ds, d)
+		}
+	}
+	return e.commitDeltas(ds...)
+}
+
+// Close releases the engine without flushing. Open handles fail afterwards.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return fmt.Errorf("linked: %w", strategies.ErrClosed)
+	}
+	return nil
+}
+
+// MemoryBytes estimates the in-memory metadata: grain-table pages, page
+// directories, grain directories, pending lists, the allocator bitmap and
+// per-volume state.
+func (e *Engine) MemoryBytes() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := int64(len(e.alloc.words))*8 + int64(len(e.zero)) + 512
+	for _, d := range e.deltas {
+		n += d.npages.Load()*pageBytes + int64(len(d.pages))*8 + int64(cap(d.gd))*4 + 160
+		d.dirtyMu.Lock()
+		n += int64(cap(d.dirty)) * 4
+		d.dirtyMu.Unlock()
+	}
+	n += int64(len(e.vols)) * (volumeOverhead + 64)
+	return n
+}
+
+// Stats returns the mechanism's counters since Open: replicas made (bytes
+// copied, time), clones linked to a replica, merges on delete (bytes
+// copied, time), copy-ups of partial-grain writes, catalog commits,
+// grain-table block writes, and the deepest chain seen.
+func (e *Engine) Stats() map[string]int64 {
+	s := &e.stats
+	return map[string]int64{
+		"replicas_made":     s.replicasMade.Load(),
+		"replica_bytes":     s.replicaBytes.Load(),
+		"replica_ns":        s.replicaNs.Load(),
+		"clones_on_replica": s.clonesOnReplica.Load(),
+		"merges":            s.merges.Load(),
+		"merge_bytes":       s.mergeBytes.Load(),
+		"merge_ns":          s.mergeNs.Load(),
+		"copyups":           s.copyups.Load(),
+		"copyup_bytes":      s.copyupBytes.Load(),
+		"catalog_commits":   s.commits.Load(),
+		"gt_block_writes":   s.gtBlockWrites.Load(),
+		"chain_depth_max":   s.chainDepthMax.Load(),
+	}
+}
+
+var (
+	_ strategies.Engine         = (*Engine)(nil)
+	_ strategies.BatchCloner    = (*Engine)(nil)
+	_ strategies.MemoryReporter = (*Engine)(nil)
+	_ strategies.Statser        = (*Engine)(nil)
+)
+
+// corrupt wraps problems as ErrCorrupt.
+func corrupt(what string, err error) error {
+	return fmt.Errorf("linked: %w: %s: %w", strategies.ErrCorrupt, what, err)
+}
+
+var errNoCatalog = errors.New("no valid catalog in either slot")

@@ -1,0 +1,144 @@
+package linked
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/meta"
+)
+
+// state is the engine metadata as read from the device.
+type state struct {
+	raw       []byte // the catalog record
+	cat       *catalog
+	vols      map[strategies.VolumeID]*volume
+	deltas    map[uint64]*delta
+	alloc     *allocator
+	maxDepth  int
+	nextVol   strategies.VolumeID
+	nextDelta uint64
+}
+
+// load reads and checks the catalog and every grain table. Device errors
+// are returned wrapped; damage or inconsistency wraps ErrCorrupt.
+func (e *Engine) load() (*state, error) {
+	rec, err := e.slots.Load()
+	switch {
+	case errors.Is(err, meta.ErrNoRecord):
+		return nil, corrupt("catalog", errNoCatalog)
+	case err != nil:
+		return nil, fmt.Errorf("linked: read catalog: %w", err)
+	}
+	cat, err := decodeCatalog(rec)
+	if err != nil {
+		return nil, corrupt("catalog", err)
+	}
+	if err := cat.validate(e.geo); err != nil {
+		return nil, corrupt("catalog", err)
+	}
+	st := &state{raw: rec, cat: cat, vols: make(map[strategies.VolumeID]*volume, len(cat.vols)),
+		deltas: make(map[uint64]*delta, len(cat.deltas)), alloc: newAllocator(e.geo.nPool),
+		nextVol: strategies.VolumeID(cat.nextVol), nextDelta: cat.nextDelta}
+	for _, r := range cat.deltas {
+		d := newDeltaTable(r.id, r.nGrains)
+		d.frozen, d.gd = r.frozen, r.gd
+		st.deltas[r.id] = d
+	}
+	for _, r := range cat.deltas {
+		if r.parent != 0 {
+			p := st.deltas[r.parent]
+			st.deltas[r.id].parent = p
+			p.children++
+		}
+	}
+	for _, r := range cat.vols {
+		v := &volume{id: strategies.VolumeID(r.id), name: r.name, kind: strategies.Kind(r.kind), role: r.role,
+			size: r.size, readOnly: r.readOnly, parentVol: strategies.VolumeID(r.parentVol),
+			link: strategies.VolumeID(r.link), d: st.deltas[r.delta]}
+		v.replicaClean.Store(r.clean)
+		v.d.owner = v
+		st.vols[v.id] = v
+	}
+	var errs []error
+	for _, id := range sortedKeys(st.deltas) {
+		d := st.deltas[id]
+		st.maxDepth = max(st.maxDepth, d.depth())
+		for _, g := range d.gd {
+			if !st.alloc.mark(g, true) {
+				errs = append(errs, fmt.Errorf("delta %d: grain-table grain %d owned twice", d.id, g))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, corrupt("grain directories", errors.Join(errs...))
+	}
+	for _, id := range sortedKeys(st.deltas) {
+		if err := e.loadTable(st, st.deltas[id]); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// loadTable reads the GT blocks of d, one IO per pool grain of table,
+// fills d's pages and claims every mapped grain in st.alloc.
+func (e *Engine) loadTable(st *state, d *delta) error {
+	g := e.geo
+	nBlocks := g.gtBlocks(d.nGrains)
+	buf := device.GetBuffer(g.chunk)
+	defer device.PutBuffer(buf)
+	var dst [1023]uint32
+	var errs []error
+	for k, grain := range d.gd {
+		blocks := min(g.bpg, nBlocks-k*g.bpg)
+		b := buf[:blocks*g.sector]
+		if _, err := e.dev.ReadAt(b, g.grainOff(grain)); err != nil {
+			return fmt.Errorf("linked: read grain table of delta %d: %w", d.id, err)
+		}
+		for i := 0; i < blocks; i++ {
+			bi := k*g.bpg + i
+			first := bi * g.epb
+			n := min(g.epb, int(d.nGrains)-first)
+			err := decodeGTBlock(b[i*g.sector:(i+1)*g.sector], d.id, uint32(bi), dst[:n], g.nPool)
+			if errors.Is(err, errEmptyBlock) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for j, v := range dst[:n] {
+				if v == 0 {
+					continue
+				}
+				if !st.alloc.mark(v, false) {
+					errs = append(errs, fmt.Errorf("delta %d grain %d: pool grain %d owned twice", d.id, first+j, v))
+					continue
+				}
+				d.set(uint32(first+j), v)
+				d.used.Add(1)
+			}
+		}
+		if len(errs) > 16 {
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return corrupt("grain tables", errors.Join(errs...))
+	}
+	return nil
+}
+
+// install makes a loaded state the engine's.
+func (e *Engine) install(st *state) {
+	e.vols, e.deltas, e.alloc = st.vols, st.deltas, st.alloc
+	e.names = make(map[string]*volume, len(st.vols))
+	for _, v := range st.vols {
+		e.names[v.name] = v
+	}
+	e.nextVol, e.nextDelta = st.nextVol, st.nextDelta
+	e.catalogLen = len(st.raw)
+	e.stats.noteDepth(st.maxDepth)
+}
