@@ -60,8 +60,11 @@
 //	base write cost vs fan-out
 //	    phases named "overwrite" (any scenario, normally scenario
 //	    "overwrite"); fan-out = Metrics["fanout"], else the run's
-//	    Params["fanout"]; cost = Ops["write"].P50. Shown: p50 at the lowest
-//	    and the highest fan-out and their ratio.
+//	    Params["fanout"]; cost = Ops["write"].Mean (the mean, not the
+//	    median: with N dependents only the first write to a chunk pays the
+//	    N copies, so the median hides them) and the phase's write
+//	    amplification. Shown: the mean at the lowest and the highest
+//	    fan-out and their ratio, and the write amplification at both.
 //	clone burst time (this and the other clonebush rows read one run: an
 //	unlabelled one, else any that is not a sweep point, else the sweep
 //	point with the largest value)

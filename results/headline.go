@@ -9,6 +9,7 @@ import (
 type headlineCell struct {
 	cell  Cell
 	found bool // a measurement or a definite state (unsupported, failed)
+	value bool // a measurement
 }
 
 func missingCell() headlineCell { return headlineCell{cell: textCell(Missing)} }
@@ -16,7 +17,7 @@ func missingCell() headlineCell { return headlineCell{cell: textCell(Missing)} }
 func stateCell(s string) headlineCell { return headlineCell{cell: textCell(s), found: true} }
 
 func valueCell(v float64, text string) headlineCell {
-	return headlineCell{cell: numCell(v, text), found: true}
+	return headlineCell{cell: numCell(v, text), found: true, value: true}
 }
 
 // point is one (x, y) measurement of a curve, e.g. (fan-out, write p50).
@@ -60,10 +61,13 @@ type headlineRow struct {
 }
 
 var headlineRows = []headlineRow{
-	{"base write p50, lowest fan-out", "base_write_p50_low_fanout", "ns", ""},
-	{"base write p50, highest fan-out", "base_write_p50_high_fanout", "ns", ""},
-	{"write cost growth with fan-out", "base_write_fanout_growth", "x",
-		"write cost growth: base-volume write p50 at the highest fan-out over the lowest (phase overwrite)"},
+	{"base write mean, lowest fan-out", "base_write_mean_low_fanout", "ns", ""},
+	{"base write mean, highest fan-out", "base_write_mean_high_fanout", "ns", ""},
+	{"write time growth with fan-out", "base_write_fanout_growth", "x",
+		"base write: mean latency of the base volume's writes with N dependent snapshots/clones, and its growth from the lowest N to the highest (overwrite)"},
+	{"base write amp, lowest fan-out", "base_write_amp_low_fanout", "x", ""},
+	{"base write amp, highest fan-out", "base_write_amp_high_fanout", "x",
+		"base write amp: device bytes written per byte written to the base volume (overwrite)"},
 	{"clone burst time", "clone_burst_s", "s", "clone burst: time to create the burst of clones (clonebush/burst)"},
 	{"boot-storm read p99", "boot_read_p99", "ns", "boot-storm p99: per-IO latency while every clone boots at once (clonebush/boot)"},
 	{"boot-storm write p99", "boot_write_p99", "ns", ""},
@@ -77,7 +81,8 @@ var headlineRows = []headlineRow{
 
 // Headline is the table that states the thesis in numbers. It is
 // Transposed: one row per headline metric, one column per engine. The rows
-// are base write cost at the lowest and highest fan-out and its growth,
+// are base write mean latency at the lowest and highest fan-out and its
+// growth, base write amplification at both,
 // clone burst time, boot-storm p99 of reads and writes, space per clone,
 // read cost at the shallowest and deepest chain and its growth, and
 // whether the template could be deleted. The names it reads are listed in
@@ -96,24 +101,28 @@ func Headline(runs []*Run) Table {
 			}
 		}
 		var col []headlineCell
-		fan := gatherCurve(mine, "", "overwrite", "fanout", OpWrite)
+		fan := gatherCurve(mine, "", "overwrite", "fanout", opMean(OpWrite))
 		lo, hi, g := fan.cells(fmtDuration)
 		col = append(col, lo, hi, g)
+		amp := gatherCurve(mine, "", "overwrite", "fanout", writeAmp)
+		lo, hi, _ = amp.cells(func(v float64) string { return fmtNum(v) + "×" })
+		col = append(col, lo, hi)
 		col = append(col, burstCell(mine), bootCell(mine, OpRead), bootCell(mine, OpWrite), spaceCell(mine))
-		depth := gatherCurve(mine, "chainread", "read", "depth", OpRead)
+		depth := gatherCurve(mine, "chainread", "read", "depth", opP50(OpRead))
 		lo, hi, g = depth.cells(fmtDuration)
 		col = append(col, lo, hi, g)
 		col = append(col, templateCell(mine))
 		cols = append(cols, col)
 	}
 	for i, hr := range headlineRows {
-		found := false
+		found, measured := false, false
 		row := []Cell{textCell(hr.label)}
 		for _, col := range cols {
 			row = append(row, col[i].cell)
 			found = found || col[i].found
+			measured = measured || col[i].value
 		}
-		if !found {
+		if !found || !measured && len(cols) > 1 {
 			continue
 		}
 		t.Rows = append(t.Rows, row)
@@ -152,12 +161,32 @@ func runState(r *Run, p *Phase) string {
 	return ""
 }
 
-// gatherCurve collects (x, p50 of op) from every occurrence of the phase
+// A phaseValue is the y of a curve point read from a phase, if it has one.
+type phaseValue func(p *Phase) (float64, bool)
+
+// opP50 is the median latency of op, opMean its mean.
+func opP50(op Op) phaseValue {
+	return func(p *Phase) (float64, bool) {
+		o, ok := p.Ops[op]
+		return float64(o.P50), ok && o.Count > 0
+	}
+}
+
+func opMean(op Op) phaseValue {
+	return func(p *Phase) (float64, bool) {
+		o, ok := p.Ops[op]
+		return o.Mean, ok && o.Count > 0
+	}
+}
+
+func writeAmp(p *Phase) (float64, bool) { return p.WriteAmp(), p.Logical.WriteBytes > 0 }
+
+// gatherCurve collects (x, y(phase)) from every occurrence of the phase
 // named phase in the runs of scenario (any scenario when ""), x from
 // Metrics[xKey] else Params[xKey]. An unsupported run of scenario (or of
 // the scenario named like the phase) makes the curve unsupported when it
 // has no points.
-func gatherCurve(runs []*Run, scenario, phase, xKey string, op Op) curve {
+func gatherCurve(runs []*Run, scenario, phase, xKey string, y phaseValue) curve {
 	var c curve
 	for _, r := range runs {
 		if scenario != "" && r.Scenario != scenario {
@@ -182,8 +211,8 @@ func gatherCurve(runs []*Run, scenario, phase, xKey string, op Op) curve {
 				c.state = s
 				continue
 			}
-			if o, ok := p.Ops[op]; ok && o.Count > 0 {
-				c.points = append(c.points, point{x, float64(o.P50)})
+			if v, ok := y(p); ok {
+				c.points = append(c.points, point{x, v})
 			}
 		}
 	}

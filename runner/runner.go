@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/snapbench/snapbench/device"
@@ -45,6 +46,7 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		}
 	}
 	counting := device.NewCounting(dev)
+	var failures []error
 	for _, engine := range c.Engines {
 		if c.Discard {
 			if d, ok := dev.(device.Discarder); ok {
@@ -74,12 +76,28 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 					return out, ctx.Err()
 				}
 				if err != nil {
-					return out, fmt.Errorf("%s on %s: %w", runLabel(pt.Scenario), engine, err)
+					err = fmt.Errorf("%s on %s: %w", runLabel(pt.Scenario), engine, err)
+					if stopsTheRun(err) {
+						return out, err
+					}
+					// The run is written as failed; the other runs still
+					// tell something, so go on and report it at the end.
+					c.logf("%v (going on with the next run)", err)
+					failures = append(failures, err)
 				}
 			}
 		}
 	}
-	return out, nil
+	return out, errors.Join(failures...)
+}
+
+// stopsTheRun reports whether a failed run must stop the benchmark: data
+// that does not verify, a damaged engine, or a failing device make every
+// later number meaningless. Anything else (an engine out of space, an
+// operation it refuses) fails that run only.
+func stopsTheRun(err error) bool {
+	return errors.Is(err, workloads.ErrMismatch) || errors.Is(err, strategies.ErrCorrupt) ||
+		errors.Is(err, syscall.EIO) || errors.Is(err, device.ErrInjected)
 }
 
 func runLabel(sc workloads.Scenario) string {

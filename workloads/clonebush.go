@@ -133,9 +133,6 @@ func runClonebush(s *session) error {
 		if len(clones) > 0 {
 			m["space_per_clone_bytes"] = float64(used(s.eng.Space())-before) / float64(len(clones))
 		}
-		if !p.DeleteTemplate {
-			m["template_deleted"] = 0
-		}
 		return err
 	}
 	if err := s.phase("burst", burst); err != nil {

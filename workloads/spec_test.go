@@ -38,7 +38,7 @@ func TestExampleSpecsLoad(t *testing.T) {
 		t.Fatalf("on disk %v, built in %v", names, BuiltinSpecNames())
 	}
 	def, err := BuiltinSpec("default")
-	if err != nil || len(def.Runs) != 2 || def.Runs[0].Name != "snaptree" || def.Runs[1].Name != "clonebush" {
+	if err != nil || len(def.Runs) != 3 || def.Runs[0].Name != "snaptree" || def.Runs[1].Name != "clonebush" || def.Runs[2].Name != "overwrite" {
 		t.Fatalf("default suite: %+v %v", def, err)
 	}
 	if _, err := BuiltinSpec("nosuch"); err == nil {

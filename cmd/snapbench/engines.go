@@ -3,6 +3,10 @@ package main
 // The engines this binary can format and open: each registers itself with
 // strategies.Register when imported. Add a new engine here.
 import (
+	_ "github.com/snapbench/snapbench/strategies/cow"
 	_ "github.com/snapbench/snapbench/strategies/full"
+	_ "github.com/snapbench/snapbench/strategies/linked"
+	_ "github.com/snapbench/snapbench/strategies/mirror"
 	_ "github.com/snapbench/snapbench/strategies/raw"
+	_ "github.com/snapbench/snapbench/strategies/row"
 )

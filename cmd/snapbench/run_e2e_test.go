@@ -24,7 +24,7 @@ func buildBinary(t *testing.T, dir string) string {
 }
 
 // TestRunEndToEnd runs `snapbench run` as a subprocess on a small file with
-// every engine and both default scenarios at toy scale, then report and
+// every engine and the default scenarios at toy scale, then report and
 // compare (an identical run passes; the run against itself exits 0).
 func TestRunEndToEnd(t *testing.T) {
 	if testing.Short() {
@@ -57,8 +57,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	engines := strategies.Names()
-	if len(runs) != 2*len(engines) {
-		t.Fatalf("%d result files, want %d (2 scenarios × %d engines)", len(runs), 2*len(engines), len(engines))
+	if len(runs) != 3*len(engines) {
+		t.Fatalf("%d result files, want %d (3 scenarios × %d engines)", len(runs), 3*len(engines), len(engines))
 	}
 	for _, r := range runs {
 		switch r.Status {
@@ -87,7 +87,8 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 }
 
-// smallSpec is the default suite (snaptree, clonebush) at toy scale.
+// smallSpec is the default suite (snaptree, clonebush, overwrite) at toy
+// scale.
 const smallSpec = `
 name: small
 runs:
@@ -101,6 +102,10 @@ runs:
     fill: 1m
     boot_size: 256k
     clones: 8
+    ops: 256
+  - scenario: overwrite
+    volume_size: 1m
+    fanout: [0, 2]
     ops: 256
 `
 
