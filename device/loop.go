@@ -15,6 +15,9 @@ type Loop struct {
 	// Path is the loop device node, e.g. /dev/loop3.
 	Path    string
 	Backing string
+	// Offset and SizeLimit are the window of the backing file the device
+	// shows (LoopOptions).
+	Offset, SizeLimit int64
 	// DirectIO reports whether the loop driver does direct IO to the backing
 	// file (LO_FLAGS_DIRECT_IO), so the page cache is not in the path.
 	DirectIO bool
@@ -25,6 +28,12 @@ type Loop struct {
 type LoopOptions struct {
 	BlockSize int  // logical block size of the loop device: 512 (default) or 4096
 	Buffered  bool // do not ask for LO_FLAGS_DIRECT_IO
+	// Offset is where in the backing file the loop device starts (0: the
+	// beginning). It must be a multiple of BlockSize.
+	Offset int64
+	// SizeLimit caps the loop device's size in bytes (0: up to the end of
+	// the backing file). It must be a multiple of BlockSize.
+	SizeLimit int64
 }
 
 // AttachLoop attaches the regular file at backing to a free loop device, with
@@ -37,6 +46,11 @@ func AttachLoop(backing string, opts LoopOptions) (*Loop, error) {
 	}
 	if opts.BlockSize == 0 {
 		opts.BlockSize = 512
+	}
+	bs := int64(opts.BlockSize)
+	if opts.Offset < 0 || opts.SizeLimit < 0 || opts.Offset%bs != 0 || opts.SizeLimit%bs != 0 {
+		return nil, fmt.Errorf("%w: loop offset %d and size limit %d must be non-negative multiples of the block size %d",
+			ErrBadSize, opts.Offset, opts.SizeLimit, opts.BlockSize)
 	}
 	file, err := os.OpenFile(backing, os.O_RDWR, 0)
 	if err != nil {
@@ -66,6 +80,7 @@ func AttachLoop(backing string, opts LoopOptions) (*Loop, error) {
 		}
 		cfg := unix.LoopConfig{Fd: uint32(file.Fd()), Size: uint32(opts.BlockSize)}
 		cfg.Info.Flags = unix.LO_FLAGS_AUTOCLEAR
+		cfg.Info.Offset, cfg.Info.Sizelimit = uint64(opts.Offset), uint64(opts.SizeLimit)
 		if !opts.Buffered {
 			cfg.Info.Flags |= unix.LO_FLAGS_DIRECT_IO
 		}
@@ -80,7 +95,7 @@ func AttachLoop(backing string, opts LoopOptions) (*Loop, error) {
 			dev.Close()
 			return nil, fmt.Errorf("device: LOOP_CONFIGURE %s: %w", path, err)
 		}
-		l := &Loop{Path: path, Backing: backing, dev: dev}
+		l := &Loop{Path: path, Backing: backing, Offset: opts.Offset, SizeLimit: opts.SizeLimit, dev: dev}
 		if st, err := unix.IoctlLoopGetStatus64(int(dev.Fd())); err == nil {
 			l.DirectIO = st.Flags&unix.LO_FLAGS_DIRECT_IO != 0
 		}

@@ -390,3 +390,50 @@ func TestOpenNoDirectIO(t *testing.T) {
 		t.Errorf("the existing file changed: %v", err)
 	}
 }
+
+// TestLoopOffset: a loop device with an offset and a size limit shows only
+// that window of its backing file, and a misaligned window is refused.
+func TestLoopOffset(t *testing.T) {
+	requireLoop(t)
+	const off, limit = 1 << 20, 8 << 20
+	l, backing := attachLoop(t, 16<<20, LoopOptions{Offset: off, SizeLimit: limit})
+	if l.Offset != off || l.SizeLimit != limit {
+		t.Errorf("Loop = %+v; want offset %d size limit %d", l, off, limit)
+	}
+	d, err := Open(l.Path, Options{})
+	if err != nil {
+		t.Fatalf("Open %s: %v", l.Path, err)
+	}
+	defer d.Close()
+	if d.Size() != limit {
+		t.Errorf("loop device of %d bytes; want the size limit %d", d.Size(), limit)
+	}
+	data := stamp(64<<10, d.SectorSize(), 1<<32)
+	mustWrite(t, d, data, 0)
+	mustWrite(t, d, data[:4096], limit-4096)
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !allZero(raw[:off]) {
+		t.Errorf("the write reached the backing file before the offset")
+	}
+	if !bytes.Equal(raw[off:off+64<<10], data) || !bytes.Equal(raw[off+limit-4096:off+limit], data[:4096]) {
+		t.Errorf("the writes did not land at offset %d of the backing file", off)
+	}
+	if !allZero(raw[off+limit:]) {
+		t.Errorf("the write reached the backing file past the size limit")
+	}
+
+	for _, bad := range []LoopOptions{{Offset: 100}, {SizeLimit: 1000}, {Offset: -512}, {BlockSize: 4096, Offset: 512}} {
+		if l, err := AttachLoop(backing, bad); err == nil {
+			l.Detach()
+			t.Errorf("AttachLoop with %+v succeeded", bad)
+		} else {
+			wantErr(t, fmt.Sprintf("AttachLoop with %+v", bad), err, ErrBadSize)
+		}
+	}
+}

@@ -82,6 +82,9 @@ func (c *Config) Validate() error {
 	for _, e := range c.Engines {
 		scratch := device.MustMem(64 << 20)
 		eng, err := strategies.Format(e, scratch, c.options(e, 0))
+		if errors.Is(err, device.ErrNotDevice) {
+			continue // a real-system peer: its options are resolved, it needs the real device
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}

@@ -18,6 +18,11 @@ type Factory struct {
 	Format func(dev device.Device, opts Options) (Engine, error)
 	// Open finds the engine that Format laid on dev.
 	Open func(dev device.Device, opts Options) (Engine, error)
+	// Peer marks a real-system peer (btrfs, XFS reflinks, qcow2): an engine
+	// that drives a kernel file system or an external program on the
+	// device, needs root and installed tools, and cannot live on a memory
+	// device. Peers run only when named; ReferenceNames leaves them out.
+	Peer bool
 }
 
 var (
@@ -58,6 +63,20 @@ func Names() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
 	return namesLocked()
+}
+
+// ReferenceNames returns the registered engines that are not real-system
+// peers, sorted: the engines snapbench runs by default.
+func ReferenceNames() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	var names []string
+	for _, n := range namesLocked() {
+		if !registry[n].Peer {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 func namesLocked() []string {

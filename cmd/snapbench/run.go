@@ -45,7 +45,7 @@ func runRun(args []string) int {
 	devPath := fs.String("device", "", "block device or file (default: a temporary file, removed afterwards)")
 	size := fs.String("size", "", "size of a new file device (default 1G)")
 	keep := fs.Bool("keep", false, "keep the temporary device file")
-	engines := fs.String("engines", strings.Join(strategies.Names(), ","), "engines to run, comma separated")
+	engines := fs.String("engines", strings.Join(strategies.ReferenceNames(), ","), "engines to run, comma separated (real-system peers only when named: "+strings.Join(peerNames(), ", ")+")")
 	scenario := fs.String("scenario", "", "scenarios to run, comma separated (default: the default spec)")
 	spec := fs.String("spec", "", "a YAML spec file, or a built-in spec name")
 	sets := fs.StringArray("set", nil, "scenario parameter key=value (repeatable)")
@@ -106,4 +106,15 @@ func runRun(args []string) int {
 		return fail(err)
 	}
 	return 0
+}
+
+// peerNames lists the registered real-system peers.
+func peerNames() []string {
+	var out []string
+	for _, n := range strategies.Names() {
+		if f, err := strategies.LookupFactory(n); err == nil && f.Peer {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -56,7 +56,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engines := strategies.Names()
+	engines := strategies.ReferenceNames()
 	if len(runs) != 3*len(engines) {
 		t.Fatalf("%d result files, want %d (3 scenarios × %d engines)", len(runs), 3*len(engines), len(engines))
 	}

@@ -14,7 +14,8 @@ import (
 type harness struct {
 	cfg     Config
 	caps    strategies.Caps
-	mem     *device.Mem
+	dev     device.Device // the device the engine is on, under faulty
+	mem     *device.Mem   // dev when it is a memory device (crash tests), else nil
 	faulty  *device.Faulty
 	eng     strategies.Engine
 	m       *model
@@ -47,16 +48,36 @@ func (p pendingOp) String() string {
 	return s
 }
 
-func newHarness(cfg Config, seed uint64, mem *device.Mem) (*harness, error) {
-	h := &harness{cfg: cfg, mem: mem, m: newModel(cfg.SectorSize), handles: make(map[string]strategies.Volume),
+func newHarness(cfg Config, seed uint64, dev device.Device) (*harness, error) {
+	h := &harness{cfg: cfg, dev: dev, m: newModel(cfg.SectorSize), handles: make(map[string]strategies.Volume),
 		rng: rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1))}
-	h.faulty = device.NewFaulty(mem, nil)
+	h.mem, _ = dev.(*device.Mem)
+	h.faulty = device.NewFaulty(dev, nil)
 	e, err := strategies.Format(cfg.Engine, h.faulty, cfg.Options)
 	if err != nil {
+		if ownDevice(dev) {
+			dev.Close()
+		}
 		return nil, fmt.Errorf("format: %w", err)
 	}
 	h.eng, h.caps = e, e.Caps()
 	return h, nil
+}
+
+// release closes every handle and the engine, and the device when the
+// suite made it with Config.NewDevice (an engine on a real device holds
+// mounts and processes that must not outlive the sequence). Errors are
+// dropped: release runs after a sequence has passed or failed.
+func (h *harness) release() {
+	if h.eng == nil {
+		return
+	}
+	h.closeAll()
+	h.eng.Close()
+	h.eng = nil
+	if ownDevice(h.dev) {
+		h.dev.Close()
+	}
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -138,8 +159,11 @@ func (h *harness) reopen() error {
 	if err := h.eng.Close(); err != nil {
 		return fmt.Errorf("close engine: %w", err)
 	}
-	h.mem = h.mem.Reopen()
-	h.faulty = device.NewFaulty(h.mem, nil)
+	if h.mem != nil {
+		h.mem = h.mem.Reopen()
+		h.dev = h.mem
+	}
+	h.faulty = device.NewFaulty(h.dev, nil)
 	e, err := strategies.Open(h.faulty)
 	if err != nil {
 		return fmt.Errorf("reopen: %w", err)

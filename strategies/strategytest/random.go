@@ -11,9 +11,16 @@ const randomSeedBase = 1
 // full verification. It returns the step that failed (limit for the final
 // verification) and the error.
 func runSequence(cfg Config, seed uint64, limit int) (*harness, int, error) {
-	h, err := newHarness(cfg, seed, newMemOrPanic(cfg))
+	dev, err := newDeviceOf(cfg)
 	if err != nil {
 		return nil, 0, err
+	}
+	h, err := newHarness(cfg, seed, dev)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ownDevice(dev) {
+		defer h.release()
 	}
 	for i := 0; i < limit; i++ {
 		if err := h.step(); err != nil {
@@ -26,7 +33,14 @@ func runSequence(cfg Config, seed uint64, limit int) (*harness, int, error) {
 	if err := h.closeAll(); err != nil {
 		return h, limit, err
 	}
-	return h, limit, h.eng.Close()
+	err = h.eng.Close()
+	h.eng = nil
+	if ownDevice(h.dev) {
+		if cerr := h.dev.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return h, limit, err
 }
 
 func runRandom(t *testing.T, cfg Config) {

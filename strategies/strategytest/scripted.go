@@ -13,14 +13,17 @@ import (
 type fixture struct {
 	t    *testing.T
 	cfg  Config
-	mem  *device.Mem
+	dev  device.Device
 	eng  strategies.Engine
 	caps strategies.Caps
 }
 
 func newFixture(t *testing.T, cfg Config) *fixture {
-	f := &fixture{t: t, cfg: cfg, mem: newMem(t, cfg)}
-	f.eng = format(t, cfg, f.mem)
+	f := &fixture{t: t, cfg: cfg, dev: newDevice(t, cfg)}
+	if ownDevice(f.dev) {
+		t.Cleanup(func() { f.dev.Close() }) // after the engine's Close below
+	}
+	f.eng = format(t, cfg, f.dev)
 	f.caps = f.eng.Caps()
 	t.Cleanup(func() {
 		if err := f.eng.Check(); err != nil {
@@ -95,8 +98,10 @@ func (f *fixture) reopen() {
 	if err := f.eng.Close(); err != nil {
 		f.t.Fatal(err)
 	}
-	f.mem = f.mem.Reopen()
-	e, err := strategies.Open(f.mem)
+	if m, ok := f.dev.(*device.Mem); ok {
+		f.dev = m.Reopen()
+	}
+	e, err := strategies.Open(f.dev)
 	if err != nil {
 		f.t.Fatalf("reopen: %v", err)
 	}
