@@ -193,8 +193,23 @@ func differingKeys(phases []Phase, idx []int) []string {
 		}
 	}
 	sort.Strings(keys)
+	var steps []string
+	for _, k := range keys {
+		if slices.Contains(StepKeys, k) {
+			steps = append(steps, k)
+		}
+	}
+	if len(steps) > 0 {
+		return steps // a measurement that happens to differ is not a name
+	}
 	return keys
 }
+
+// StepKeys are the Metrics keys by which scenarios tell apart the repeats
+// of a phase (overwrite's phase at each fan-out, chainread's at each depth).
+// When a repeated phase has any of them, only they name its instances;
+// otherwise every Metrics key whose value differs between the repeats does.
+var StepKeys = []string{"fanout", "depth", "levels", "round", "step"}
 
 // phaseIndex finds phases by run and ID (see PhaseRefsIn) within a set of
 // runs, and lists the IDs in order.
