@@ -36,7 +36,7 @@ func (p *progress) update(u workloads.ProgressUpdate) {
 	p.last = now
 	line := fmt.Sprintf("%-7s %s/%s", p.engine, u.Scenario, u.Phase)
 	if u.Total > 0 {
-		pct := 100 * float64(u.Done) / float64(u.Total)
+		pct := min(100, 100*float64(u.Done)/float64(u.Total)) // side IO (branch writes) may pass the main budget
 		line += fmt.Sprintf("  %5.1f%%", pct)
 		if u.Done > 0 && u.Done < u.Total {
 			eta := time.Duration(float64(u.Elapsed) * float64(u.Total-u.Done) / float64(u.Done))

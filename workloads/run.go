@@ -139,6 +139,7 @@ type session struct {
 	expired, invalidated int64
 	ph                   *phaseState
 	opsDone              int64 // ops of the current phase in finished IO runs
+	phaseTotal           int64 // ops the current phase will run over several IO runs (0: one run)
 }
 
 func newSession(ctx context.Context, env Env, sc *Scenario, run *results.Run) (*session, error) {
@@ -191,6 +192,11 @@ func (s *session) progress(total int64, n int) {
 	for _, w := range s.workers[:n] {
 		done += w.done.Load()
 	}
+	if s.phaseTotal > 0 {
+		total = s.phaseTotal // done counts the whole phase, not this IO run
+	} else if s.opsDone > 0 {
+		total = 0 // several IO runs of unknown number: no percentage
+	}
 	s.env.Progress(ProgressUpdate{Scenario: s.sc.Name, Phase: s.ph.name, Done: done, Total: total, Elapsed: s.ph.m.Elapsed()})
 }
 
@@ -209,7 +215,7 @@ func (s *session) phase(name string, body func(ph *phaseState) error) error {
 		return err
 	}
 	ph := &phaseState{name: name, m: results.BeginPhase(name, s.env.Counting, s.eng), rec: results.NewRecorder()}
-	s.ph, s.opsDone = ph, 0
+	s.ph, s.opsDone, s.phaseTotal = ph, 0, 0
 	exp0, inv0 := s.expired, s.invalidated
 	err := body(ph)
 	s.sync()

@@ -111,6 +111,7 @@ func runSnaptree(s *session) error {
 		if left == 0 {
 			left = -1
 		}
+		s.phaseTotal = max(left, 0)
 		end := deadlineAfter(s.sc.Duration)
 		for epoch := 0; ; epoch++ {
 			n := left
