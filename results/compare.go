@@ -338,6 +338,14 @@ type timingPair struct {
 	baseRefOK, nextRefOK bool
 }
 
+// Timings of phases shorter than MinTimedSeconds, and percentiles of fewer
+// than MinTimedOps operations, are not compared: on a shared machine their
+// noise exceeds any sensible threshold (a 2 ms phase easily takes 5 ms).
+const (
+	MinTimedSeconds = 0.05
+	MinTimedOps     = 100
+)
+
 func phaseTimings(b, n, braw, nraw *Phase) []timingPair {
 	ref := func(p *Phase, get func(*Phase) (float64, bool)) (float64, bool) {
 		if p == nil {
@@ -357,7 +365,7 @@ func phaseTimings(b, n, braw, nraw *Phase) []timingPair {
 		t.nextRef, t.nextRefOK = ref(nraw, get)
 		out = append(out, t)
 	}
-	add("seconds", func(p *Phase) (float64, bool) { return p.Seconds * 1e9, p.Seconds > 0 })
+	add("seconds", func(p *Phase) (float64, bool) { return p.Seconds * 1e9, p.Seconds >= MinTimedSeconds })
 	ops := make([]Op, 0, len(b.Ops))
 	for op := range b.Ops {
 		ops = append(ops, op)
@@ -366,7 +374,7 @@ func phaseTimings(b, n, braw, nraw *Phase) []timingPair {
 	for _, op := range ops {
 		add(string(op)+" p50", func(p *Phase) (float64, bool) {
 			o := p.Ops[op]
-			return float64(o.P50), o.Count > 0 && o.P50 > 0
+			return float64(o.P50), o.Count >= MinTimedOps && o.P50 > 0
 		})
 	}
 	return out
