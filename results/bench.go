@@ -81,10 +81,10 @@ func benchMetrics(p *Phase) []benchMetric {
 		benchMetric{float64(d.Reads), "dev-reads"}, benchMetric{float64(d.Writes), "dev-writes"},
 		benchMetric{float64(d.ReadBytes), "dev-read-B"}, benchMetric{float64(d.WriteBytes), "dev-write-B"},
 		benchMetric{float64(d.Flushes), "dev-flushes"})
-	if p.Logical.WriteBytes > 0 {
+	if p.Logical.WriteBytes > 0 && p.DeviceCounted() {
 		out = append(out, benchMetric{p.WriteAmp(), "write-amp"})
 	}
-	if p.Logical.ReadBytes > 0 {
+	if p.Logical.ReadBytes > 0 && p.DeviceCounted() {
 		out = append(out, benchMetric{p.ReadAmp(), "read-amp"})
 	}
 	if p.Space.After.Capacity > 0 {

@@ -183,9 +183,9 @@ func phaseColumns(rs []*Run, inst map[string][]string, phase string, skip map[st
 	}
 	cols = append(cols,
 		metricCol{key: "write_amp", unit: "x", display: fixed("write amp (×)"),
-			get: func(_ *Run, p *Phase) (float64, bool) { return p.WriteAmp(), p.Logical.WriteBytes > 0 }},
+			get: func(_ *Run, p *Phase) (float64, bool) { return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted() }},
 		metricCol{key: "read_amp", unit: "x", display: fixed("read amp (×)"),
-			get: func(_ *Run, p *Phase) (float64, bool) { return p.ReadAmp(), p.Logical.ReadBytes > 0 }},
+			get: func(_ *Run, p *Phase) (float64, bool) { return p.ReadAmp(), p.Logical.ReadBytes > 0 && p.DeviceCounted() }},
 		metricCol{key: "device_ios_per_io", unit: "x", display: fixed("dev IOs/IO"), get: deviceIOsPerIO},
 		metricCol{key: "data_after_bytes", unit: "bytes", display: scaled("data (MiB)", 1<<20),
 			get: func(_ *Run, p *Phase) (float64, bool) { return float64(p.Space.After.Data), p.Space.After.Capacity > 0 }},
@@ -276,7 +276,7 @@ func bytesPerSecond(_ *Run, p *Phase) (float64, bool) {
 
 func deviceIOsPerIO(_ *Run, p *Phase) (float64, bool) {
 	logical := p.Logical.Reads + p.Logical.Writes
-	if logical == 0 {
+	if logical == 0 || !p.DeviceCounted() {
 		return 0, false
 	}
 	return float64(p.Device.Reads+p.Device.Writes) / float64(logical), true

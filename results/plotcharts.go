@@ -194,7 +194,7 @@ func phaseMetrics(ps []*Phase, param string, withMetrics bool) []sweepMetric {
 	}
 	out = append(out,
 		sweepMetric{"write-amp", "write amplification", "×", func(p *Phase) (float64, bool) {
-			return p.WriteAmp(), p.Logical.WriteBytes > 0
+			return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted()
 		}},
 		sweepMetric{"ops-per-s", "throughput", "ops/s", func(p *Phase) (float64, bool) { return opsPerSecond(nil, p) }})
 	keys := make([]string, 0, len(metrics))

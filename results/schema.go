@@ -83,6 +83,15 @@ type LogicalIO struct {
 	Writes     int64 `json:"writes"`
 }
 
+// DeviceCounted reports whether the phase's device counters saw its IO: an
+// engine that drives a kernel file system or another program (a real-system
+// peer) does its device IO where snapbench's Counting device cannot see it,
+// so a phase with logical IO and not one counted device IO has no
+// amplification to show.
+func (p Phase) DeviceCounted() bool {
+	return p.Device.Reads+p.Device.Writes > 0 || p.Logical.Reads+p.Logical.Writes == 0
+}
+
 // WriteAmp is device bytes written per logical byte written (0 if none).
 func (p Phase) WriteAmp() float64 {
 	if p.Logical.WriteBytes == 0 {
