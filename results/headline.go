@@ -179,7 +179,9 @@ func opMean(op Op) phaseValue {
 	}
 }
 
-func writeAmp(p *Phase) (float64, bool) { return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted() }
+func writeAmp(p *Phase) (float64, bool) {
+	return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted()
+}
 
 // gatherCurve collects (x, y(phase)) from every occurrence of the phase
 // named phase in the runs of scenario (any scenario when ""), x from

@@ -183,9 +183,13 @@ func phaseColumns(rs []*Run, inst map[string][]string, phase string, skip map[st
 	}
 	cols = append(cols,
 		metricCol{key: "write_amp", unit: "x", display: fixed("write amp (×)"),
-			get: func(_ *Run, p *Phase) (float64, bool) { return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted() }},
+			get: func(_ *Run, p *Phase) (float64, bool) {
+				return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted()
+			}},
 		metricCol{key: "read_amp", unit: "x", display: fixed("read amp (×)"),
-			get: func(_ *Run, p *Phase) (float64, bool) { return p.ReadAmp(), p.Logical.ReadBytes > 0 && p.DeviceCounted() }},
+			get: func(_ *Run, p *Phase) (float64, bool) {
+				return p.ReadAmp(), p.Logical.ReadBytes > 0 && p.DeviceCounted()
+			}},
 		metricCol{key: "device_ios_per_io", unit: "x", display: fixed("dev IOs/IO"), get: deviceIOsPerIO},
 		metricCol{key: "data_after_bytes", unit: "bytes", display: scaled("data (MiB)", 1<<20),
 			get: func(_ *Run, p *Phase) (float64, bool) { return float64(p.Space.After.Data), p.Space.After.Capacity > 0 }},
