@@ -283,7 +283,10 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 }
 
 // privateBytes is what deleting v alone would free. Best effort: a device
-// error yields what was counted so far.
+// error or a corrupt node yields what was counted so far. Each node is
+// visited once, and only one level below its parent, so even a corrupt tree
+// (children repeated, cycles, all counts 1) costs O(node blocks) steps at a
+// recursion depth of at most maxLevels.
 func (e *Engine) privateBytes(v *volState) int64 {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -294,18 +297,28 @@ func (e *Engine) privateBytes(v *volState) int64 {
 		return 0
 	}
 	var total int64
-	var walk func(addr uint64)
-	walk = func(addr uint64) {
+	seen := map[uint64]bool{}
+	var walk func(addr uint64, want int)
+	walk = func(addr uint64, want int) {
+		if seen[addr] {
+			return
+		}
+		seen[addr] = true
 		f, err := e.node(addr, treeMap)
 		if err != nil {
 			return
 		}
-		total += blockSize
 		b := f.buf
+		lvl := nLevel(b)
+		if want >= 0 && lvl != want {
+			e.cache.put(f, false)
+			return
+		}
+		total += blockSize
 		n := nCount(b)
 		ids := make([]uint64, n)
 		k := metaMap
-		if nLevel(b) == 0 {
+		if lvl == 0 {
 			k = dataMap
 			for i := range ids {
 				ids[i] = decodeMapping(nVal(b, geoms[treeMap][0], i)).chunk
@@ -327,11 +340,11 @@ func (e *Engine) privateBytes(v *volState) int64 {
 			if k == dataMap {
 				total += e.lay.chunk
 			} else {
-				walk(ids[i] + 1)
+				walk(ids[i]+1, lvl-1)
 			}
 		}
 	}
-	walk(v.root)
+	walk(v.root, -1)
 	return total
 }
 
