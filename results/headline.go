@@ -183,6 +183,18 @@ func writeAmp(p *Phase) (float64, bool) {
 	return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted()
 }
 
+// phaseState is the headline text of a phase of a curve that measured
+// nothing usable: its own unsupported step, or a failed run.
+func phaseState(r *Run, p *Phase) string {
+	switch {
+	case p.Unsupported != "":
+		return Unsupported
+	case r.Status == StatusFailed:
+		return StatusFailed
+	}
+	return ""
+}
+
 // gatherCurve collects (x, y(phase)) from every occurrence of the phase
 // named phase in the runs of scenario (any scenario when ""), x from
 // Metrics[xKey] else Params[xKey]. An unsupported run of scenario (or of
@@ -194,11 +206,10 @@ func gatherCurve(runs []*Run, scenario, phase, xKey string, y phaseValue) curve 
 		if scenario != "" && r.Scenario != scenario {
 			continue
 		}
-		if r.Status == StatusUnsupported {
-			if r.Scenario == scenario || scenario == "" && r.Scenario == phase {
-				c.state = Unsupported
-			}
-			continue
+		if r.Status == StatusUnsupported && (r.Scenario == scenario || scenario == "" && r.Scenario == phase) {
+			// The steps the engine could run still count: raw has no
+			// dependents but gives the cost of a write with none.
+			c.state = Unsupported
 		}
 		for i := range r.Phases {
 			p := &r.Phases[i]
@@ -209,7 +220,7 @@ func gatherCurve(runs []*Run, scenario, phase, xKey string, y phaseValue) curve 
 			if !ok {
 				continue
 			}
-			if s := runState(r, p); s != "" {
+			if s := phaseState(r, p); s != "" {
 				c.state = s
 				continue
 			}
