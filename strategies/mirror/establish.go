@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 )
 
@@ -231,16 +232,28 @@ func (e *Engine) checkpoint(ms []*mirror) error {
 	return nil
 }
 
+// copyBufLen is the size of the copy buffer a sync run uses: 1 MiB, or one
+// chunk when chunks are larger.
+func (e *Engine) copyBufLen() int64 { return max(1<<20, e.chunk) }
+
 // syncMirror copies m's out-of-sync chunks from its source, from the cursor
 // on and wrapping once, in runs of up to the copy buffer, until none is left
 // or budget bytes (0: no limit) are copied. Each run holds the source's IO
 // lock exclusively (unless the caller holds it: held), so no write to those
 // chunks runs meanwhile; between runs writes proceed. Cleared bits are
-// durable only after a checkpoint. Caller holds e.mu.
+// durable only after a checkpoint. The copy buffer comes from the device
+// buffer pool at the first run and goes back on return (engines that never
+// copy, and there are many in tests, do not hold one). Caller holds e.mu.
 func (e *Engine) syncMirror(m *mirror, budget int64, held bool) (int64, error) {
-	perRun := int64(len(e.syncBuf)) / e.chunk
+	perRun := e.copyBufLen() / e.chunk
 	chunks := m.size / e.chunk
 	var copied int64
+	var copyBuf []byte
+	defer func() {
+		if copyBuf != nil {
+			device.PutBuffer(copyBuf)
+		}
+	}()
 	for budget <= 0 || copied < budget {
 		if !held {
 			m.src.rw.Lock()
@@ -260,7 +273,10 @@ func (e *Engine) syncMirror(m *mirror, budget int64, held bool) (int64, error) {
 		for n < perRun && c+n < chunks && m.oos.test(c+n) {
 			n++
 		}
-		buf := e.syncBuf[:n*e.chunk]
+		if copyBuf == nil {
+			copyBuf = device.GetBuffer(int(e.copyBufLen()))
+		}
+		buf := copyBuf[:n*e.chunk]
 		_, err := e.dev.ReadAt(buf, m.src.dataOff()+c*e.chunk)
 		if err == nil {
 			_, err = e.dev.WriteAt(buf, m.dataOff()+c*e.chunk)

@@ -57,12 +57,11 @@ type Engine struct {
 	vols    []*volume // by id
 	mirs    []*mirror // by id
 
-	mbuf    []byte // one bitmap block, guarded by mu
-	syncBuf []byte // copy buffer, guarded by mu
-	closed  bool
-	failed  error // a failed table commit: memory and device may disagree
-	bg      *syncer
-	st      stats
+	mbuf   []byte // one bitmap block, guarded by mu
+	closed bool
+	failed error // a failed table commit: memory and device may disagree
+	bg     *syncer
+	st     stats
 }
 
 type stats struct {
@@ -138,11 +137,10 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 		return nil, fmt.Errorf("mirror: chunk %d: %w", chunk, strategies.ErrInvalidArgument)
 	}
 	e := &Engine{dev: dev, geo: g, chunk: chunk, auto: int(auto),
-		slots:   meta.NewDualSlot(dev, blockSize, blockSize+slot, slot),
-		intent:  newIntentLog(dev, 0, region, capacity),
-		alloc:   allocator{start: g.dataStart, end: capacity},
-		mbuf:    device.Alloc(blockSize),
-		syncBuf: device.Alloc(int(max(1<<20, chunk))),
+		slots:  meta.NewDualSlot(dev, blockSize, blockSize+slot, slot),
+		intent: newIntentLog(dev, 0, region, capacity),
+		alloc:  allocator{start: g.dataStart, end: capacity},
+		mbuf:   device.Alloc(blockSize),
 	}
 	if background {
 		e.bg = newSyncer()
@@ -720,7 +718,7 @@ func (e *Engine) Close() error {
 func (e *Engine) MemoryBytes() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := int64(8*len(e.intent.regions)) + int64(len(e.mbuf)+len(e.syncBuf))
+	n := int64(8*len(e.intent.regions)) + int64(len(e.mbuf)) + e.copyBufLen()
 	for _, v := range e.vols {
 		n += 200 + int64(len(v.name)) + int64(8*(len(v.mirrors)+len(v.trackers)))
 		if v.changed != nil {
