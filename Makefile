@@ -8,7 +8,7 @@ PKGS      := ./...
 TIMEOUT   ?= 20m
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint ci clean
+.PHONY: all build test bench lint ci clean regress baseline publish
 
 all: build
 
@@ -36,7 +36,19 @@ lint:
 	fi
 
 ## ci: what .ci/run runs
-ci: lint test
+ci: lint test regress
+
+## regress: the fixed CI suite on a loop device, compared with ci/baseline
+regress: build
+	ci/regress.sh
+
+## baseline: rerun the CI suite and replace ci/baseline (review the diff)
+baseline: build
+	ci/regress.sh baseline
+
+## publish: the default suite on this machine, as docs/results.md and docs/plots
+publish: build
+	ci/publish.sh
 
 ## clean: remove what build and coverage runs leave in the tree
 clean:
