@@ -16,8 +16,10 @@ import (
 //
 // Encoding (little endian, meta.Encoder):
 //
-//	u32 catalogVersion
+//	u32 catalogVersion (catalogVersionRep with a replica device)
 //	u32 chunk size, u32 sector size, u32 pool grains   (geometry guard)
+//	with a replica device only: u32 replica pool grains, then the 16-byte
+//	    format nonce written in the replica device's header
 //	u64 next volume id, u64 next delta id
 //	u32 delta count, then per delta (ascending id):
 //	    u64 id, u64 parent delta id (0: none), u32 grains, u8 flags (1: frozen),
@@ -26,7 +28,13 @@ import (
 //	    u64 id, u16+bytes name, u8 kind, u8 role, u8 flags (1: read-only,
 //	    2: replica clean), u64 size, u64 parent volume, u64 delta id,
 //	    u64 link (a base: its current replica; a replica: its base)
-const catalogVersion = 1
+//
+// An engine without a replica device writes version 1, byte for byte what
+// it wrote before the replica device existed.
+const (
+	catalogVersion    = 1
+	catalogVersionRep = 2
+)
 
 // Roles of volumes. Internal volumes are named "<role>/<id>": the '/' keeps
 // them apart from user names, which cannot contain one.
@@ -67,6 +75,9 @@ type volRec struct {
 
 type catalog struct {
 	chunk, sector, nPool uint32
+	hasRep               bool // a replica device: nRep and nonce below
+	nRep                 uint32
+	nonce                [16]byte
 	nextVol, nextDelta   uint64
 	deltas               []deltaRec
 	vols                 []volRec
@@ -74,10 +85,18 @@ type catalog struct {
 
 func encodeCatalog(c *catalog) []byte {
 	enc := meta.Encoder{B: make([]byte, 0, 64+len(c.deltas)*48+len(c.vols)*80)}
-	enc.U32(catalogVersion)
+	if c.hasRep {
+		enc.U32(catalogVersionRep)
+	} else {
+		enc.U32(catalogVersion)
+	}
 	enc.U32(c.chunk)
 	enc.U32(c.sector)
 	enc.U32(c.nPool)
+	if c.hasRep {
+		enc.U32(c.nRep)
+		enc.B = append(enc.B, c.nonce[:]...)
+	}
 	enc.U64(c.nextVol)
 	enc.U64(c.nextDelta)
 	enc.U32(uint32(len(c.deltas)))
@@ -121,13 +140,22 @@ func encodeCatalog(c *catalog) []byte {
 // validate for the meaning) and never panics on hostile input.
 func decodeCatalog(b []byte) (*catalog, error) {
 	d := meta.Decoder{B: b}
-	if v := d.U32(); v != catalogVersion {
+	v := d.U32()
+	if v != catalogVersion && v != catalogVersionRep {
 		if d.Err() != nil {
 			return nil, fmt.Errorf("catalog: %v", d.Err())
 		}
-		return nil, fmt.Errorf("catalog: format version %d (this build reads %d)", v, catalogVersion)
+		return nil, fmt.Errorf("catalog: format version %d (this build reads %d and %d)", v, catalogVersion, catalogVersionRep)
 	}
-	c := &catalog{chunk: d.U32(), sector: d.U32(), nPool: d.U32(), nextVol: d.U64(), nextDelta: d.U64()}
+	c := &catalog{chunk: d.U32(), sector: d.U32(), nPool: d.U32()}
+	if v == catalogVersionRep {
+		c.hasRep = true
+		c.nRep = d.U32()
+		for i := range c.nonce {
+			c.nonce[i] = d.U8()
+		}
+	}
+	c.nextVol, c.nextDelta = d.U64(), d.U64()
 	n := int(d.U32())
 	if n > d.Remaining()/minDeltaRec {
 		return nil, fmt.Errorf("catalog: %d deltas in %d bytes", n, d.Remaining())
@@ -191,8 +219,9 @@ func internalName(role uint8, id strategies.VolumeID) string {
 func (c *catalog) validate(g *geometry) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.chunk != uint32(g.chunk) || c.sector != uint32(g.sector) || c.nPool != g.nPool {
-		bad("geometry chunk %d sector %d pool %d, device has %d %d %d", c.chunk, c.sector, c.nPool, g.chunk, g.sector, g.nPool)
+	if c.chunk != uint32(g.chunk) || c.sector != uint32(g.sector) || c.nPool != g.nPool || c.nRep != g.nRep {
+		bad("geometry chunk %d sector %d pool %d replica pool %d, devices have %d %d %d %d",
+			c.chunk, c.sector, c.nPool, c.nRep, g.chunk, g.sector, g.nPool, g.nRep)
 		return errors.Join(errs...)
 	}
 	deltas := make(map[uint64]*deltaRec, len(c.deltas))
@@ -212,7 +241,7 @@ func (c *catalog) validate(g *geometry) error {
 			bad("delta %d: grain directory of %d entries, want %d", r.id, len(r.gd), g.gdLen(r.nGrains))
 		}
 		for _, x := range r.gd {
-			if x == 0 || x > g.nPool {
+			if x == 0 || x > g.total() {
 				bad("delta %d: grain table in grain %d outside the pool", r.id, x)
 			}
 		}
@@ -318,6 +347,13 @@ func (c *catalog) validate(g *geometry) error {
 				if d.parent != 0 || children[d.id] < 1 {
 					bad("replica %d: parent delta %d, %d clones", v.id, d.parent, children[d.id])
 				}
+				if g.nRep > 0 {
+					for _, x := range d.gd {
+						if x <= g.nPool {
+							bad("replica %d: grain table in main pool grain %d, not on the replica device", v.id, x)
+						}
+					}
+				}
 				if v.link != 0 {
 					if b, ok := vols[v.link]; !ok || strategies.Kind(b.kind) != strategies.KindBase || b.role != roleUser {
 						bad("replica %d: base %d is not a base", v.id, v.link)
@@ -333,8 +369,18 @@ func (c *catalog) validate(g *geometry) error {
 		}
 	}
 	for i := range c.deltas {
-		if _, ok := owners[c.deltas[i].id]; !ok {
-			bad("delta %d has no owner (leaked)", c.deltas[i].id)
+		r := &c.deltas[i]
+		o, ok := owners[r.id]
+		if !ok {
+			bad("delta %d has no owner (leaked)", r.id)
+			continue
+		}
+		if vols[o].role != roleReplica {
+			for _, x := range r.gd {
+				if x > g.nPool {
+					bad("delta %d: grain table in replica device grain %d, but it is no replica's", r.id, x)
+				}
+			}
 		}
 	}
 	for _, v := range c.vols {
@@ -355,6 +401,9 @@ func (c *catalog) validate(g *geometry) error {
 func (e *Engine) catalogLocked() *catalog {
 	c := &catalog{chunk: uint32(e.geo.chunk), sector: uint32(e.geo.sector), nPool: e.geo.nPool,
 		nextVol: uint64(e.nextVol), nextDelta: e.nextDelta}
+	if e.rdev != nil {
+		c.hasRep, c.nRep, c.nonce = true, e.geo.nRep, e.rdev.nonce
+	}
 	for _, id := range sortedKeys(e.deltas) {
 		d := e.deltas[id]
 		r := deltaRec{id: d.id, nGrains: d.nGrains, frozen: d.frozen, gd: d.gd}

@@ -14,7 +14,10 @@ import (
 // every pool grain owned at most once) and compares them with memory: the
 // catalog byte for byte, each committed mapping, each pending mapping
 // (allocated, unmapped on the device, owned once), per-delta counts, the
-// allocator bitmap (no leaked and no lost grains) and the space identity.
+// allocator bitmaps (no leaked and no lost grains) and the space identity.
+// With a replica device it also re-reads its header (magic, checksum, the
+// catalog's nonce) and checks its pool the same way: every replica-device
+// grain owned once, by a replica, and allocated exactly when owned.
 // Problems wrap ErrCorrupt; device errors are returned wrapped. The answer
 // is exact when the engine is quiescent. Cost: O(metadata) reads.
 func (e *Engine) Check() error {
@@ -38,7 +41,7 @@ func (e *Engine) Check() error {
 	if mem := encodeCatalog(memCat); !bytes.Equal(mem, st.raw) {
 		bad("catalog on the device (%d bytes) differs from memory (%d bytes)", len(st.raw), len(mem))
 	}
-	pending := newAllocator(e.geo.nPool)
+	pending := e.geo.newGrainSet()
 	for _, id := range sortedKeys(e.deltas) {
 		d := e.deltas[id]
 		if d.owner == nil || e.vols[d.owner.id] != d.owner || d.owner.d != d {
@@ -68,7 +71,7 @@ func (e *Engine) Check() error {
 			switch {
 			case disk != 0:
 				bad("delta %d grain %d: pending %d but the device maps %d", d.id, gi, g, disk)
-			case !pending.mark(g, false) || st.alloc.isUsed(g):
+			case !pending.mark(g, false) || st.grains(e.geo).isUsed(g):
 				bad("delta %d grain %d: pending grain %d owned twice", d.id, gi, g)
 			}
 		}
@@ -85,28 +88,34 @@ func (e *Engine) Check() error {
 			bad("delta %d: %d children, counter says %d", d.id, kids, d.children)
 		}
 	}
-	e.alloc.mu.Lock()
-	leaked, lost := 0, 0
-	for g := uint32(1); g <= e.geo.nPool; g++ {
-		owned := st.alloc.isUsed(g) || pending.isUsed(g)
-		switch inUse := e.alloc.isUsed(g); {
-		case inUse && !owned:
-			if leaked++; leaked <= 4 {
-				bad("grain %d allocated but owned by no table (leak)", g)
-			}
-		case !inUse && owned:
-			if lost++; lost <= 4 {
-				bad("grain %d owned but free in the allocator (would be reused)", g)
+	checkPool := func(what string, a, disk, pend *allocator, first uint32) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		leaked, lost := 0, 0
+		for k := uint32(1); k <= a.n; k++ {
+			owned := disk.isUsed(k) || pend.isUsed(k)
+			switch inUse := a.isUsed(k); {
+			case inUse && !owned:
+				if leaked++; leaked <= 4 {
+					bad("%sgrain %d allocated but owned by no table (leak)", what, first+k)
+				}
+			case !inUse && owned:
+				if lost++; lost <= 4 {
+					bad("%sgrain %d owned but free in the allocator (would be reused)", what, first+k)
+				}
 			}
 		}
+		if leaked+lost > 8 {
+			bad("%s%d leaked and %d lost grains in all", what, leaked, lost)
+		}
+		if a.meta != disk.meta || a.used != disk.used+pend.used {
+			bad("%sallocator counts used %d meta %d, tables say %d and %d", what, a.used, a.meta, disk.used+pend.used, disk.meta)
+		}
 	}
-	if leaked+lost > 8 {
-		bad("%d leaked and %d lost grains in all", leaked, lost)
+	checkPool("", e.alloc, st.alloc, pending.main, 0)
+	if e.rdev != nil {
+		checkPool("replica device: ", e.ralloc, st.ralloc, pending.rep, e.geo.nPool)
 	}
-	if e.alloc.meta != st.alloc.meta || e.alloc.used != st.alloc.used+pending.used {
-		bad("allocator counts used %d meta %d, tables say %d and %d", e.alloc.used, e.alloc.meta, st.alloc.used+pending.used, st.alloc.meta)
-	}
-	e.alloc.mu.Unlock()
 	if s := e.Space(); s.Data < 0 || s.Metadata < poolOff || s.Free < 0 || s.Data+s.Metadata+s.Free != s.Capacity {
 		bad("space accounting %+v", s)
 	}

@@ -15,7 +15,9 @@ import (
 // block is one sector, so each in-place update is atomic; a block only ever
 // gains mappings to durable grains, so a crash between block writes leaves
 // every delta consistent (a mapping old or new). With nothing pending it is
-// one device flush. On failure the lists are put back for the next commit.
+// one device flush. With a replica device, both flushes flush it first when
+// it was written (flushData). On failure the lists are put back for the
+// next commit.
 func (e *Engine) commitDeltas(ds ...*delta) error {
 	for _, d := range ds {
 		d.flushMu.Lock()
@@ -39,7 +41,7 @@ func (e *Engine) commitDeltas(ds ...*delta) error {
 			}
 		}
 	}
-	if err := e.dev.Flush(); err != nil {
+	if err := e.flushData(); err != nil {
 		requeue()
 		return fmt.Errorf("linked: flush: %w", err)
 	}
@@ -59,7 +61,7 @@ func (e *Engine) commitDeltas(ds ...*delta) error {
 			return err
 		}
 	}
-	if err := e.dev.Flush(); err != nil {
+	if err := e.flushData(); err != nil {
 		requeue()
 		return fmt.Errorf("linked: flush: %w", err)
 	}
@@ -100,7 +102,7 @@ func (e *Engine) writeGTBlocks(d *delta, gs []uint32) error {
 		for k := i; k < j; k++ {
 			fillGTBlock(buf[(k-i)*g.sector:(k-i+1)*g.sector], d, uint32(blocks[k]))
 		}
-		if _, err := e.dev.WriteAt(buf[:(j-i)*g.sector], g.blockOff(d, blocks[i])); err != nil {
+		if _, err := e.devOf(d.gd[blocks[i]/g.bpg]).WriteAt(buf[:(j-i)*g.sector], g.blockOff(d, blocks[i])); err != nil {
 			return fmt.Errorf("linked: write grain table of delta %d: %w", d.id, err)
 		}
 		e.stats.gtBlockWrites.Add(int64(j - i))
@@ -110,24 +112,25 @@ func (e *Engine) writeGTBlocks(d *delta, gs []uint32) error {
 }
 
 // prepareDelta makes a delta of n grains that nothing refers to yet: it
-// allocates the grains of its table and zeroes the blocks in use (an empty
-// table). The zeroes must be flushed before a catalog naming the delta is
-// committed. On failure nothing is left allocated.
-func (e *Engine) prepareDelta(n uint32) (*delta, error) {
+// allocates the grains of its table (on the replica device for a replica,
+// rep, when there is one) and zeroes the blocks in use (an empty table).
+// The zeroes must be flushed (flushData) before a catalog naming the delta
+// is committed. On failure nothing is left allocated.
+func (e *Engine) prepareDelta(n uint32, rep bool) (*delta, error) {
 	g := e.geo
 	d := newDeltaTable(e.nextDelta, n)
 	e.nextDelta++
 	nBlocks := g.gtBlocks(n)
 	d.gd = make([]uint32, 0, g.gdLen(n))
 	for k := 0; k < g.gdLen(n); k++ {
-		x := e.alloc.alloc(true)
+		x := e.allocGrain(rep, true)
 		if x == 0 {
 			e.discardDelta(d)
 			return nil, fmt.Errorf("linked: grain table: %w", strategies.ErrNoSpace)
 		}
 		d.gd = append(d.gd, x)
 		blocks := min(g.bpg, nBlocks-k*g.bpg)
-		if _, err := e.dev.WriteAt(e.zero[:blocks*g.sector], g.grainOff(x)); err != nil {
+		if _, err := e.devOf(x).WriteAt(e.zero[:blocks*g.sector], g.grainOff(x)); err != nil {
 			e.discardDelta(d)
 			return nil, fmt.Errorf("linked: zero grain table: %w", err)
 		}
@@ -139,9 +142,9 @@ func (e *Engine) prepareDelta(n uint32) (*delta, error) {
 // d must not be referenced by a committed catalog any more (or never have
 // been).
 func (e *Engine) discardDelta(d *delta) {
-	d.forEach(func(_, v uint32) { e.alloc.free(v&^pendingBit, false) })
+	d.forEach(func(_, v uint32) { e.freeGrain(v&^pendingBit, false) })
 	for _, x := range d.gd {
-		e.alloc.free(x, true)
+		e.freeGrain(x, true)
 	}
 	d.gd = nil
 }
@@ -151,7 +154,8 @@ func (e *Engine) discardDelta(d *delta) {
 type grainCopy struct{ gi, from, to uint32 }
 
 // copyGrains copies pool grains, one read and one write per run that is
-// contiguous at both ends (at most 1 MiB). It returns the bytes copied.
+// contiguous at both ends, each end on one device (at most 1 MiB). It
+// returns the bytes copied.
 func (e *Engine) copyGrains(cs []grainCopy) (int64, error) {
 	g := e.geo
 	maxRun := max(1, (1<<20)/g.chunk)
@@ -160,14 +164,15 @@ func (e *Engine) copyGrains(cs []grainCopy) (int64, error) {
 	var bytes int64
 	for i := 0; i < len(cs); {
 		j := i + 1
-		for j < len(cs) && j-i < maxRun && cs[j].from == cs[j-1].from+1 && cs[j].to == cs[j-1].to+1 {
+		for j < len(cs) && j-i < maxRun && cs[j].from == cs[j-1].from+1 && cs[j].to == cs[j-1].to+1 &&
+			cs[j].from != g.nPool+1 && cs[j].to != g.nPool+1 { // no run across the two pools
 			j++
 		}
 		b := buf[:(j-i)*g.chunk]
-		if _, err := e.dev.ReadAt(b, g.grainOff(cs[i].from)); err != nil {
+		if _, err := e.devOf(cs[i].from).ReadAt(b, g.grainOff(cs[i].from)); err != nil {
 			return bytes, fmt.Errorf("linked: copy grains: %w", err)
 		}
-		if _, err := e.dev.WriteAt(b, g.grainOff(cs[i].to)); err != nil {
+		if _, err := e.devOf(cs[i].to).WriteAt(b, g.grainOff(cs[i].to)); err != nil {
 			return bytes, fmt.Errorf("linked: copy grains: %w", err)
 		}
 		bytes += int64(len(b))
@@ -179,6 +184,6 @@ func (e *Engine) copyGrains(cs []grainCopy) (int64, error) {
 // freeCopies returns the destination grains of cs to the allocator.
 func (e *Engine) freeCopies(cs []grainCopy) {
 	for _, c := range cs {
-		e.alloc.free(c.to, false)
+		e.freeGrain(c.to, false)
 	}
 }

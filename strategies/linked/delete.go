@@ -203,7 +203,7 @@ func (e *Engine) mergeCopy(m, into *delta) error {
 	}
 	bytes, err := e.copyGrains(cs)
 	if err == nil {
-		err = e.dev.Flush()
+		err = e.flushData()
 	}
 	if err != nil {
 		e.freeCopies(cs)
@@ -212,7 +212,7 @@ func (e *Engine) mergeCopy(m, into *delta) error {
 	locked := e.lockAbove(m)
 	for _, c := range cs {
 		if into.get(c.gi) != 0 {
-			e.alloc.free(c.to, false) // written meanwhile: the volume's own grain wins
+			e.freeGrain(c.to, false) // written meanwhile: the volume's own grain wins
 			continue
 		}
 		into.set(c.gi, c.to|pendingBit)

@@ -62,6 +62,29 @@
 // then a CRC-32C of the entries, the delta id and the block index. Tables
 // are zeroed when a delta is made (an all-zero block is an empty block).
 //
+// # The replica device
+//
+// With option replica-device (a file or block device path, which must
+// exist; see replicadev.go) replicas live on a second device, the "faster
+// tier", and everything else, the template included, on the main one.
+// The replica device holds a one-sector header (magic, version, a random
+// format nonce, chunk and sector size, grain count, CRC-32C), then from
+// max(chunk, 128 KiB) on a second pool. Replica grains are numbered after
+// the main pool's (nPool+1...), so grain tables and the catalog name
+// either device's grains alike; a replica's data grains and grain table
+// are all on the replica device, and no other delta's are (Open and Check
+// verify it). The catalog (then version 2) records the replica pool's size
+// and the nonce; Open refuses a device without the header, with a damaged
+// one, of other geometry, or with another nonce (a wrong or swapped
+// device), and an engine formatted with a replica device opened without
+// one. The engine opens the device itself with device.Open (direct IO,
+// safety rules), holds an exclusive flock on it while open, and closes it
+// in Close. Without the option nothing changes: catalog version 1, and
+// the same device IO, byte for byte. Tests name registered memory devices
+// as "mem:NAME" (registerTestDevice, reachable only from test code; an
+// unregistered name is refused). Option values cannot contain '=', ',' or
+// a newline, so neither can the path.
+//
 // No allocation map is stored: Open rebuilds the allocator from the
 // catalog and the grain tables (every grain referenced exactly once, or the
 // device is corrupt), so a grain written but never committed is free again
@@ -90,6 +113,16 @@
 //     content is unchanged: the copies equal what it read through the
 //     parent), then commits the catalog that drops the merged delta, and
 //     only then frees its grains.
+//   - With a replica device, every flush that precedes a commit
+//     (flushData) flushes the replica device first, when it was written
+//     since its last flush, then the main device: replica grains and
+//     tables are durable on the replica device before the catalog on the
+//     main device that names them is written. Order at Format: replica
+//     header, flush of the replica device, then the catalog with its
+//     nonce. A crash of either or both devices at any point therefore
+//     leaves replica-device grains that no committed catalog refers to
+//     (free after reopen) or durable ones. The replica device is never
+//     written in place where a committed table refers: replicas are frozen.
 //   - A failed catalog commit leaves the device holding the old or the new
 //     catalog; the engine then refuses metadata operations and flushes
 //     until reopened.
@@ -117,7 +150,7 @@
 // entries; a page exists only where the delta maps something. That is at
 // most 4 bytes per grain per delta, plus per delta a slice of page pointers
 // (8 bytes per 1024 grains) and the pending list, and one bit per pool
-// grain for the allocator. MemoryBytes reports it. There are no per-grain
+// grain (of both pools) for the allocators. MemoryBytes reports it. There are no per-grain
 // maps and no presence bitmaps: the table page is the presence test.
 //
 // # Limits
@@ -128,7 +161,16 @@
 // fit a 1 MiB slot: about 6,000 volumes with their deltas. A grain table
 // occupies whole pool grains, so every delta costs at least one grain of
 // metadata. A merge needs free space for the grains it copies; without it
-// Delete fails with ErrNoSpace and changes nothing. The replica-device
-// option of the issue (the replica on a second, faster device) is not
-// implemented: replicas live in the same pool.
+// Delete fails with ErrNoSpace and changes nothing. With a replica device,
+// a replica needs room there (it does not spill into the main pool): a
+// clone that needs a replica fails with ErrNoSpace when the replica device
+// is full; both pools together are limited to 2^31-1 grains.
+//
+// # Space
+//
+// Space accounts both devices: Capacity is the engine area plus the whole
+// replica device; Data and Free are data and free grains of both pools;
+// Metadata is the rest (catalog slots, grain tables, the replica device's
+// header area and the unusable tails). Volumes reports what each volume's
+// delta holds, wherever it is.
 package linked

@@ -21,6 +21,11 @@ func init() {
 			Default: "true",
 			Help: "clone a base through a read-only full-copy replica made once per base content (VMware View); " +
 				"false stacks clones directly on the base's frozen delta (a qcow2 backing file)",
+		}, {
+			Name:    "replica-device",
+			Default: "",
+			Help: "a second device (file or block device, which must exist) holding the replicas, their data and grain tables: " +
+				"the template on the main (cheaper) device, the replica on a faster tier; empty keeps replicas in the main pool",
 		}},
 		Format: Format,
 		Open:   Open,
@@ -47,6 +52,9 @@ type geometry struct {
 	bpg    int // GT blocks per pool grain
 	nPool  uint32
 	area   int64
+	// nRep: grains of the replica pool on the replica device (0: none).
+	// They are numbered nPool+1..nPool+nRep.
+	nRep uint32
 }
 
 func newGeometry(area int64, chunk, sector int) (*geometry, error) {
@@ -67,7 +75,17 @@ func newGeometry(area int64, chunk, sector int) (*geometry, error) {
 		epb: entriesPerBlock(sector), bpg: chunk / sector, nPool: uint32(n), area: area}, nil
 }
 
-func (g *geometry) grainOff(n uint32) int64 { return poolOff + int64(n-1)<<g.shift }
+// grainOff is the offset of pool grain n on its device (see Engine.devOf):
+// the main device for n <= nPool, else the replica device.
+func (g *geometry) grainOff(n uint32) int64 {
+	if n > g.nPool {
+		return repPoolOffFor(g.chunk) + int64(n-g.nPool-1)<<g.shift
+	}
+	return poolOff + int64(n-1)<<g.shift
+}
+
+// total is the highest grain number of both pools.
+func (g *geometry) total() uint32 { return g.nPool + g.nRep }
 
 // gtBlocks is how many GT blocks a table of n grains needs.
 func (g *geometry) gtBlocks(n uint32) int { return (int(n) + g.epb - 1) / g.epb }
@@ -96,6 +114,8 @@ type Engine struct {
 	memAlign   int
 	slots      *meta.DualSlot
 	alloc      *allocator
+	rdev       *replicaDev // the replica device (option replica-device), nil: none
+	ralloc     *allocator  // its pool, local grain numbers 1..nRep; nil: none
 	vols       map[strategies.VolumeID]*volume
 	names      map[string]*volume
 	deltas     map[uint64]*delta
@@ -130,7 +150,10 @@ func (s *stats) noteDepth(d int) {
 	}
 }
 
-func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
+// newEngine makes the engine's memory state and, with option
+// replica-device, opens the replica device: at Format it writes its header
+// (durable), at Open it reads and checks it.
+func newEngine(dev device.Device, opts strategies.Options, format bool) (*Engine, error) {
 	geo, err := newGeometry(dev.Size(), opts.ChunkSize, dev.SectorSize())
 	if err != nil {
 		return nil, err
@@ -141,43 +164,69 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	return &Engine{dev: dev, geo: geo, memAlign: max(device.Describe(dev).MemAlign, 1),
+	e := &Engine{dev: dev, geo: geo, memAlign: max(device.Describe(dev).MemAlign, 1),
 		slots: meta.NewDualSlot(dev, 0, slotSize, slotSize), useReplica: useReplica,
 		vols: make(map[strategies.VolumeID]*volume), names: make(map[string]*volume),
 		deltas: make(map[uint64]*delta), nextVol: 1, nextDelta: 1,
-		zero: device.Alloc(geo.chunk)}, nil
+		zero: device.Alloc(geo.chunk)}
+	if path := opts.Params["replica-device"]; path != "" {
+		if format {
+			err = e.formatReplicaDevice(path)
+		} else {
+			err = e.openReplica(path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.memAlign = max(e.memAlign, device.Describe(e.rdev.Device).MemAlign)
+	}
+	return e, nil
 }
 
 // Format lays an empty linked engine on dev: an empty catalog in both slots,
 // durable on return. The pool needs no initialisation: the allocator is
-// rebuilt from the catalog at Open.
+// rebuilt from the catalog at Open. With a replica device, its header is
+// written and flushed first, then the catalog that names its nonce.
 func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	e, err := newEngine(dev, opts)
+	e, err := newEngine(dev, opts, true)
 	if err != nil {
 		return nil, err
 	}
 	e.alloc = newAllocator(e.geo.nPool)
+	if e.rdev != nil {
+		e.ralloc = newAllocator(e.geo.nRep)
+	}
 	rec := encodeCatalog(e.catalogLocked())
 	if err := e.slots.Format(rec); err != nil {
+		e.closeReplica()
 		return nil, fmt.Errorf("linked: format: %w", err)
 	}
 	e.catalogLen = len(rec)
 	return e, nil
 }
 
-// Open reads the catalog and every grain table from dev and rebuilds the
-// allocator from them.
+// Open reads the catalog and every grain table from dev (and the replica
+// device) and rebuilds the allocators from them.
 func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	e, err := newEngine(dev, opts)
+	e, err := newEngine(dev, opts, false)
 	if err != nil {
 		return nil, err
 	}
 	st, err := e.load()
 	if err != nil {
+		e.closeReplica()
 		return nil, err
 	}
 	e.install(st)
 	return e, nil
+}
+
+// closeReplica closes the replica device, if any.
+func (e *Engine) closeReplica() error {
+	if e.rdev == nil {
+		return nil
+	}
+	return e.rdev.close()
 }
 
 // Name returns "linked".
@@ -228,13 +277,22 @@ func (e *Engine) roomFor(vols, deltas, gd int) error {
 }
 
 // Space reports the pool: data grains, grain-table grains plus the catalog
-// slots (metadata), free grains.
+// slots (metadata), free grains. With a replica device both devices are
+// accounted: Capacity is the engine area plus the whole replica device,
+// Data and Free add the replica pool's data and free grains, and Metadata
+// (the rest) adds its grain tables, its header area and its unusable tail.
 func (e *Engine) Space() strategies.Space {
 	used, metaGrains := e.alloc.counts()
 	c := int64(e.geo.chunk)
 	s := strategies.Space{Capacity: e.geo.area}
 	s.Data = int64(used-metaGrains) * c
 	s.Free = int64(e.geo.nPool-used) * c
+	if e.rdev != nil {
+		rused, rmeta := e.ralloc.counts()
+		s.Capacity += e.rdev.Size()
+		s.Data += int64(rused-rmeta) * c
+		s.Free += int64(e.geo.nRep-rused) * c
+	}
 	s.Metadata = s.Capacity - s.Data - s.Free // slots, GT grains, and the unusable tail
 	return s
 }
@@ -273,12 +331,18 @@ func (e *Engine) Flush() error {
 	return e.commitDeltas(ds...)
 }
 
-// Close releases the engine without flushing. Open handles fail afterwards.
+// Close releases the engine without flushing, and closes the replica
+// device (the main device is the caller's). Open handles fail afterwards.
 func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return fmt.Errorf("linked: %w", strategies.ErrClosed)
 	}
-	return nil
+	if e.rdev == nil {
+		return nil
+	}
+	e.mu.Lock() // let a metadata operation in flight finish with the device
+	defer e.mu.Unlock()
+	return e.closeReplica()
 }
 
 // MemoryBytes estimates the in-memory metadata: grain-table pages, page
@@ -288,6 +352,9 @@ func (e *Engine) MemoryBytes() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := int64(len(e.alloc.words))*8 + int64(len(e.zero)) + 512
+	if e.ralloc != nil {
+		n += int64(len(e.ralloc.words)) * 8
+	}
 	for _, d := range e.deltas {
 		n += d.npages.Load()*pageBytes + int64(len(d.pages))*8 + int64(cap(d.gd))*4 + 160
 		d.dirtyMu.Lock()

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/snapbench/snapbench/strategies"
-	_ "github.com/snapbench/snapbench/strategies/linked"
+	"github.com/snapbench/snapbench/strategies/linked"
 	"github.com/snapbench/snapbench/strategies/strategytest"
 )
 
@@ -26,5 +26,17 @@ func TestConformance4K(t *testing.T) {
 func TestConformanceNoReplica(t *testing.T) {
 	strategytest.Run(t, strategytest.Config{Engine: "linked",
 		Options:   strategies.Options{Params: map[string]string{"replica": "false"}},
+		Sequences: 80, CrashPoints: 40})
+}
+
+// TestConformanceReplicaDevice: replicas (data and grain tables) on a
+// second memory device, named through the test-only "mem:" hook
+// (linked.RegisterMemReplicaDevice). The suite's crash tests crash the main
+// device only, the replica device keeping its writes;
+// TestReplicaDeviceCrash crashes both.
+func TestConformanceReplicaDevice(t *testing.T) {
+	linked.RegisterMemReplicaDevice(t, "conformance", 16<<20, 512)
+	strategytest.Run(t, strategytest.Config{Engine: "linked",
+		Options:   strategies.Options{Params: map[string]string{"replica-device": "mem:conformance"}},
 		Sequences: 80, CrashPoints: 40})
 }

@@ -15,14 +15,17 @@ type state struct {
 	cat       *catalog
 	vols      map[strategies.VolumeID]*volume
 	deltas    map[uint64]*delta
-	alloc     *allocator
+	alloc     *allocator // main pool
+	ralloc    *allocator // replica pool (nil: no replica device)
 	maxDepth  int
 	nextVol   strategies.VolumeID
 	nextDelta uint64
 }
 
-// load reads and checks the catalog and every grain table. Device errors
-// are returned wrapped; damage or inconsistency wraps ErrCorrupt.
+// load reads and checks the catalog and every grain table (and the
+// replica device's header, against the catalog's nonce). Device errors are
+// returned wrapped; damage or inconsistency wraps ErrCorrupt; a replica
+// device of another engine wraps ErrInvalidArgument.
 func (e *Engine) load() (*state, error) {
 	rec, err := e.slots.Load()
 	switch {
@@ -35,11 +38,24 @@ func (e *Engine) load() (*state, error) {
 	if err != nil {
 		return nil, corrupt("catalog", err)
 	}
+	if err := e.checkReplicaBinding(cat); err != nil {
+		return nil, err
+	}
+	if e.rdev != nil {
+		nonce, nRep, err := e.readReplicaHeader()
+		if err != nil {
+			return nil, err
+		}
+		if nonce != e.rdev.nonce || nRep != e.geo.nRep {
+			return nil, corrupt("replica device header", fmt.Errorf("nonce %x and %d grains, read %x and %d at open", nonce, nRep, e.rdev.nonce, e.geo.nRep))
+		}
+	}
 	if err := cat.validate(e.geo); err != nil {
 		return nil, corrupt("catalog", err)
 	}
+	gs := e.geo.newGrainSet()
 	st := &state{raw: rec, cat: cat, vols: make(map[strategies.VolumeID]*volume, len(cat.vols)),
-		deltas: make(map[uint64]*delta, len(cat.deltas)), alloc: newAllocator(e.geo.nPool),
+		deltas: make(map[uint64]*delta, len(cat.deltas)), alloc: gs.main, ralloc: gs.rep,
 		nextVol: strategies.VolumeID(cat.nextVol), nextDelta: cat.nextDelta}
 	for _, r := range cat.deltas {
 		d := newDeltaTable(r.id, r.nGrains)
@@ -66,7 +82,7 @@ func (e *Engine) load() (*state, error) {
 		d := st.deltas[id]
 		st.maxDepth = max(st.maxDepth, d.depth())
 		for _, g := range d.gd {
-			if !st.alloc.mark(g, true) {
+			if !st.grains(e.geo).mark(g, true) {
 				errs = append(errs, fmt.Errorf("delta %d: grain-table grain %d owned twice", d.id, g))
 			}
 		}
@@ -82,10 +98,19 @@ func (e *Engine) load() (*state, error) {
 	return st, nil
 }
 
+// grains addresses st's allocators by global grain number.
+func (st *state) grains(g *geometry) grainSet {
+	return grainSet{main: st.alloc, rep: st.ralloc, nPool: g.nPool}
+}
+
 // loadTable reads the GT blocks of d, one IO per pool grain of table,
-// fills d's pages and claims every mapped grain in st.alloc.
+// fills d's pages and claims every mapped grain in st's allocators. With a
+// replica device, a replica's grains must all be on it, and no other
+// delta's may be.
 func (e *Engine) loadTable(st *state, d *delta) error {
 	g := e.geo
+	gs := st.grains(g)
+	onRep := g.nRep > 0 && d.owner.role == roleReplica
 	nBlocks := g.gtBlocks(d.nGrains)
 	buf := device.GetBuffer(g.chunk)
 	defer device.PutBuffer(buf)
@@ -94,14 +119,14 @@ func (e *Engine) loadTable(st *state, d *delta) error {
 	for k, grain := range d.gd {
 		blocks := min(g.bpg, nBlocks-k*g.bpg)
 		b := buf[:blocks*g.sector]
-		if _, err := e.dev.ReadAt(b, g.grainOff(grain)); err != nil {
+		if _, err := e.devOf(grain).ReadAt(b, g.grainOff(grain)); err != nil {
 			return fmt.Errorf("linked: read grain table of delta %d: %w", d.id, err)
 		}
 		for i := 0; i < blocks; i++ {
 			bi := k*g.bpg + i
 			first := bi * g.epb
 			n := min(g.epb, int(d.nGrains)-first)
-			err := decodeGTBlock(b[i*g.sector:(i+1)*g.sector], d.id, uint32(bi), dst[:n], g.nPool)
+			err := decodeGTBlock(b[i*g.sector:(i+1)*g.sector], d.id, uint32(bi), dst[:n], g.total())
 			if errors.Is(err, errEmptyBlock) {
 				continue
 			}
@@ -113,7 +138,11 @@ func (e *Engine) loadTable(st *state, d *delta) error {
 				if v == 0 {
 					continue
 				}
-				if !st.alloc.mark(v, false) {
+				if g.nRep > 0 && (v > g.nPool) != onRep {
+					errs = append(errs, fmt.Errorf("delta %d grain %d: pool grain %d on the wrong device (replica: %v)", d.id, first+j, v, onRep))
+					continue
+				}
+				if !gs.mark(v, false) {
 					errs = append(errs, fmt.Errorf("delta %d grain %d: pool grain %d owned twice", d.id, first+j, v))
 					continue
 				}
@@ -133,7 +162,7 @@ func (e *Engine) loadTable(st *state, d *delta) error {
 
 // install makes a loaded state the engine's.
 func (e *Engine) install(st *state) {
-	e.vols, e.deltas, e.alloc = st.vols, st.deltas, st.alloc
+	e.vols, e.deltas, e.alloc, e.ralloc = st.vols, st.deltas, st.alloc, st.ralloc
 	e.names = make(map[string]*volume, len(st.vols))
 	for _, v := range st.vols {
 		e.names[v.name] = v

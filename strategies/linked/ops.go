@@ -31,11 +31,11 @@ func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 	if err := e.roomFor(1, 1, e.geo.gdLen(uint32(n))); err != nil {
 		return 0, err
 	}
-	d, err := e.prepareDelta(uint32(n))
+	d, err := e.prepareDelta(uint32(n), false)
 	if err != nil {
 		return 0, err
 	}
-	if err := e.dev.Flush(); err != nil {
+	if err := e.flushData(); err != nil {
 		e.discardDelta(d)
 		return 0, fmt.Errorf("linked: create: flush: %w", err)
 	}
@@ -108,7 +108,7 @@ func (e *Engine) Snapshot(src strategies.VolumeID, name string) (strategies.Volu
 		s.mu.Lock()
 		defer s.mu.Unlock()
 	}
-	nd, err := e.prepareDelta(n)
+	nd, err := e.prepareDelta(n, false)
 	if err != nil {
 		return 0, err
 	}
@@ -198,7 +198,7 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 	}
 	prepare := func(k int) error {
 		for i := 0; i < k; i++ {
-			d, err := e.prepareDelta(n)
+			d, err := e.prepareDelta(n, false)
 			if err != nil {
 				return err
 			}
@@ -215,7 +215,7 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 		if err := prepare(len(names)); err != nil {
 			return fail(err)
 		}
-		if err := e.dev.Flush(); err != nil {
+		if err := e.flushData(); err != nil {
 			return fail(fmt.Errorf("linked: clone: flush: %w", err))
 		}
 		return e.linkClones(s, s.d, prepared, names)
@@ -240,7 +240,8 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 			return fail(err)
 		}
 		// One commit of the source makes its writes durable and, with its
-		// flush, the replica's grains and tables and the clones' tables.
+		// flush, the replica's grains and tables and the clones' tables
+		// (flushData: the replica device first when the replica is on it).
 		if err := e.commitDeltas(s.d); err != nil {
 			return fail(fmt.Errorf("linked: clone: %w", err))
 		}

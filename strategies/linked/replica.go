@@ -9,13 +9,14 @@ import (
 
 // makeReplica copies the current content of base s (its whole chain,
 // flattened) into a new frozen delta with no parent, and writes its grain
-// table. Nothing refers to the delta yet: the caller flushes and commits
-// it. Caller holds e.mu and s.mu exclusively. Cost: one read and one write
+// table; with a replica device, its grains and table are allocated there.
+// Nothing refers to the delta yet: the caller flushes (both devices) and
+// commits it. Caller holds e.mu and s.mu exclusively. Cost: one read and one write
 // per run of mapped grains, O(base data), plus the table.
 func (e *Engine) makeReplica(s *volume) (*delta, error) {
 	start := time.Now()
 	n := s.d.nGrains
-	rd, err := e.prepareDelta(n)
+	rd, err := e.prepareDelta(n, true)
 	if err != nil {
 		return nil, err
 	}
@@ -25,11 +26,15 @@ func (e *Engine) makeReplica(s *volume) (*delta, error) {
 		if src == 0 {
 			continue
 		}
-		to := e.alloc.alloc(false)
+		to := e.allocGrain(true, false)
 		if to == 0 {
 			e.freeCopies(cs)
 			e.discardDelta(rd)
-			return nil, fmt.Errorf("linked: replica of %s: %w", s.name, strategies.ErrNoSpace)
+			where := ""
+			if e.rdev != nil {
+				where = " (replica device " + e.rdev.path + " full)"
+			}
+			return nil, fmt.Errorf("linked: replica of %s: %w%s", s.name, strategies.ErrNoSpace, where)
 		}
 		cs = append(cs, grainCopy{gi: gi, from: src, to: to})
 	}

@@ -87,7 +87,8 @@ func (h *handle) check(p []byte, off int64) error {
 
 // ReadAt reads through the chain: for each grain, the first delta from the
 // top that maps it, else zeros. Runs of grains that are contiguous in the
-// pool (or all zeros) are read in one device IO. Safe for concurrent use.
+// pool, on one device (or all zeros), are read in one device IO. Safe for
+// concurrent use.
 func (h *handle) ReadAt(p []byte, off int64) (int, error) {
 	if err := h.check(p, off); err != nil {
 		return 0, err
@@ -104,14 +105,19 @@ func (e *Engine) readChain(top *delta, p []byte, off int64) error {
 	mask := int64(g.chunk - 1)
 	runStart, runLen := 0, 0 // pending run: p[runStart:runStart+runLen]
 	var runDev int64 = -1    // device offset of the run, -1: zeros
+	runRep := false          // the run is on the replica device
 	flush := func() error {
 		if runLen == 0 {
 			return nil
 		}
 		b := p[runStart : runStart+runLen]
+		dev := e.dev
+		if runRep {
+			dev = e.rdev
+		}
 		if runDev < 0 {
 			clear(b)
-		} else if _, err := e.dev.ReadAt(b, runDev); err != nil {
+		} else if _, err := dev.ReadAt(b, runDev); err != nil {
 			return fmt.Errorf("linked: read: %w", err)
 		}
 		return nil
@@ -121,16 +127,17 @@ func (e *Engine) readChain(top *delta, p []byte, off int64) error {
 		in := pos & mask
 		n := int(min(int64(g.chunk)-in, int64(len(p)-done)))
 		var dev int64 = -1
+		rep := false
 		if phys := lookup(top, uint32(pos>>g.shift)); phys != 0 {
-			dev = g.grainOff(phys) + in
+			dev, rep = g.grainOff(phys)+in, phys > g.nPool
 		}
-		if runLen > 0 && ((runDev < 0 && dev < 0) || (runDev >= 0 && dev == runDev+int64(runLen))) {
+		if runLen > 0 && ((runDev < 0 && dev < 0) || (runDev >= 0 && dev == runDev+int64(runLen) && rep == runRep)) {
 			runLen += n
 		} else {
 			if err := flush(); err != nil {
 				return err
 			}
-			runStart, runLen, runDev = done, n, dev
+			runStart, runLen, runDev, runRep = done, n, dev, rep
 		}
 		done += n
 	}
@@ -235,7 +242,7 @@ func (e *Engine) writeNewGrain(v *volume, top *delta, gi uint32, in int, data []
 	} else {
 		buf := device.GetBuffer(g.chunk)
 		if src := lookup(top.parent, gi); src != 0 {
-			if _, rerr := e.dev.ReadAt(buf, g.grainOff(src)); rerr != nil {
+			if _, rerr := e.devOf(src).ReadAt(buf, g.grainOff(src)); rerr != nil {
 				err = fmt.Errorf("linked: copy-up read: %w", rerr)
 			}
 			e.stats.copyups.Add(1)
@@ -250,7 +257,7 @@ func (e *Engine) writeNewGrain(v *volume, top *delta, gi uint32, in int, data []
 		device.PutBuffer(buf)
 	}
 	if err != nil {
-		e.alloc.free(n, false) // never mapped: nothing refers to it
+		e.freeGrain(n, false) // never mapped: nothing refers to it
 		return fmt.Errorf("linked: write: %w", err)
 	}
 	top.set(gi, n|pendingBit)
