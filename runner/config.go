@@ -81,7 +81,7 @@ func (c *Config) Validate() error {
 	// device: nothing touches the real device.
 	for _, e := range c.Engines {
 		scratch := device.MustMem(64 << 20)
-		eng, err := strategies.Format(e, scratch, c.options(e, 0))
+		eng, err := strategies.Format(e, scratch, scratchOptions(c.options(e, 0)))
 		if errors.Is(err, device.ErrNotDevice) {
 			continue // a real-system peer: its options are resolved, it needs the real device
 		}
@@ -117,6 +117,21 @@ func (c *Config) options(engine string, chunk int) strategies.Options {
 		chunk = c.ChunkSize
 	}
 	return strategies.Options{ChunkSize: chunk, Params: c.EngineParams[engine]}
+}
+
+// scratchOptions are opts without the options that name other devices
+// (linked's replica-device): validating on a scratch memory device must
+// not open, let alone write, a real device. Those are checked when the run
+// formats the engine.
+func scratchOptions(opts strategies.Options) strategies.Options {
+	params := map[string]string{}
+	for k, v := range opts.Params {
+		if !strings.HasSuffix(k, "-device") {
+			params[k] = v
+		}
+	}
+	opts.Params = params
+	return opts
 }
 
 // checkOut creates the output directory and proves it writable.
