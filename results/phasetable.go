@@ -406,6 +406,12 @@ func phaseTable(scenario, phase string, rs []*Run) Table {
 			notes[note] = true
 			t.Notes = append(t.Notes, note)
 		}
+		if p != nil && p.DeviceSource == "kernel" {
+			if note := r.Engine + ": device counters of the block device under its kernel file system (snapbench's own counters do not see its IO)"; !notes[note] {
+				notes[note] = true
+				t.Notes = append(t.Notes, note)
+			}
+		}
 		row := []Cell{textCell(r.Engine)}
 		if sweep != "" {
 			_, v := r.SweepPoint()

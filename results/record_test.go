@@ -146,3 +146,39 @@ func TestSamplerStopsAtEnd(t *testing.T) {
 		t.Fatalf("series %+v", p.Series)
 	}
 }
+
+// kernelEngine is a real-system peer as the phase meter sees it: its IO
+// reaches the counting device not at all, its kernel block device's
+// counters come through Stats.
+type kernelEngine struct {
+	fakeEngine
+	stats map[string]int64
+}
+
+func (k *kernelEngine) Stats() map[string]int64 { return k.stats }
+
+func TestPhaseTakesKernelCountersOfPeers(t *testing.T) {
+	dev := device.NewCounting(device.MustMem(1 << 20))
+	eng := &kernelEngine{stats: map[string]int64{"fs_write_ios": 10, "fs_write_bytes": 40960, "fs_read_ios": 1,
+		"fs_read_bytes": 4096, "fs_flush_ios": 2}}
+	m := results.BeginPhase("steady", dev, eng)
+	eng.stats = map[string]int64{"fs_write_ios": 14, "fs_write_bytes": 57344, "fs_read_ios": 1,
+		"fs_read_bytes": 4096, "fs_flush_ios": 3}
+	p, err := m.End(nil, results.LogicalIO{WriteBytes: 8192, Writes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := device.Counters{Writes: 4, WriteBytes: 16384, Flushes: 1}
+	if p.Device != want || p.DeviceSource != "kernel" || !p.DeviceCounted() || p.WriteAmp() != 2 {
+		t.Errorf("device %+v from %q, counted %v, write amp %v; want %+v from the kernel, amp 2",
+			p.Device, p.DeviceSource, p.DeviceCounted(), p.WriteAmp(), want)
+	}
+
+	// An engine whose IO the counting device sees keeps those counters.
+	m = results.BeginPhase("steady", dev, eng)
+	dev.WriteAt(make([]byte, 4096), 0)
+	eng.stats["fs_write_ios"] += 100
+	if p, _ = m.End(nil, results.LogicalIO{}); p.Device.Writes != 1 || p.DeviceSource != "" {
+		t.Errorf("counted IO replaced by kernel stats: %+v from %q", p.Device, p.DeviceSource)
+	}
+}

@@ -65,6 +65,12 @@ type Phase struct {
 	Seconds float64            `json:"seconds"`
 	Ops     map[Op]OpStats     `json:"ops"`
 	Device  device.Counters    `json:"device"` // device operations during the phase
+	// DeviceSource says where Device comes from: "" for snapbench's
+	// counting device under the engine; "kernel" for the block device a
+	// real-system peer's kernel file system wrote (its /sys/block stat, as
+	// the engine's fs_* Stats report it), which snapbench's counters
+	// cannot see.
+	DeviceSource string `json:"device_source,omitempty"`
 	Logical LogicalIO          `json:"logical"`
 	Space   SpaceChange        `json:"space"`
 	CPU     CPU                `json:"cpu"`
