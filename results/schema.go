@@ -60,22 +60,22 @@ type Env struct {
 
 // Phase is one named phase of a scenario and everything measured in it.
 type Phase struct {
-	Name    string             `json:"name"`
-	Started time.Time          `json:"started,omitzero"` // wall clock at BeginPhase
-	Seconds float64            `json:"seconds"`
-	Ops     map[Op]OpStats     `json:"ops"`
-	Device  device.Counters    `json:"device"` // device operations during the phase
+	Name    string          `json:"name"`
+	Started time.Time       `json:"started,omitzero"` // wall clock at BeginPhase
+	Seconds float64         `json:"seconds"`
+	Ops     map[Op]OpStats  `json:"ops"`
+	Device  device.Counters `json:"device"` // device operations during the phase
 	// DeviceSource says where Device comes from: "" for snapbench's
 	// counting device under the engine; "kernel" for the block device a
 	// real-system peer's kernel file system wrote (its /sys/block stat, as
 	// the engine's fs_* Stats report it), which snapbench's counters
 	// cannot see.
-	DeviceSource string `json:"device_source,omitempty"`
-	Logical LogicalIO          `json:"logical"`
-	Space   SpaceChange        `json:"space"`
-	CPU     CPU                `json:"cpu"`
-	Metrics map[string]float64 `json:"metrics,omitempty"` // scenario-specific values, named with their unit: "burst_s", "clones"
-	Series  []Series           `json:"series,omitempty"`
+	DeviceSource string             `json:"device_source,omitempty"`
+	Logical      LogicalIO          `json:"logical"`
+	Space        SpaceChange        `json:"space"`
+	CPU          CPU                `json:"cpu"`
+	Metrics      map[string]float64 `json:"metrics,omitempty"` // scenario-specific values, named with their unit: "burst_s", "clones"
+	Series       []Series           `json:"series,omitempty"`
 	// Unsupported is set when the phase could not run on this engine
 	// (the reason); its measurements are then empty.
 	Unsupported string `json:"unsupported,omitempty"`
