@@ -67,13 +67,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: no engines", ErrConfig)
 	}
 	known := strategies.Names()
+	var layers []string
 	for _, e := range c.Engines {
-		if !slices.Contains(known, e) {
-			return fmt.Errorf("%w: unknown engine %q (known: %s)", ErrConfig, e, strings.Join(known, ", "))
+		for _, l := range Layers(e) {
+			if !slices.Contains(known, l) {
+				return fmt.Errorf("%w: unknown engine %q (known: %s; stack them as upper/lower, e.g. linked/row)",
+					ErrConfig, l, strings.Join(known, ", "))
+			}
+			layers = append(layers, l)
 		}
 	}
 	for e := range c.EngineParams {
-		if !slices.Contains(c.Engines, e) {
+		if !slices.Contains(layers, e) {
 			return fmt.Errorf("%w: options given for engine %q, which is not being run", ErrConfig, e)
 		}
 	}
@@ -81,14 +86,14 @@ func (c *Config) Validate() error {
 	// device: nothing touches the real device.
 	for _, e := range c.Engines {
 		scratch := device.MustMem(64 << 20)
-		eng, err := strategies.Format(e, scratch, scratchOptions(c.options(e, 0)))
+		st, err := formatStack(e, scratch, func(l string) strategies.Options { return scratchOptions(c.options(l, 0)) })
 		if errors.Is(err, device.ErrNotDevice) {
 			continue // a real-system peer: its options are resolved, it needs the real device
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
-		eng.Close()
+		st.close()
 	}
 	if len(c.Runs) == 0 {
 		return fmt.Errorf("%w: no scenarios", ErrConfig)

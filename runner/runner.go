@@ -113,25 +113,23 @@ func runLabel(sc workloads.Scenario) string {
 
 // runOne formats engine afresh and runs one scenario point.
 func (c *Config) runOne(ctx context.Context, counting *device.Counting, engine string, pt workloads.Point) (*results.Run, error) {
-	opts := c.options(engine, pt.ChunkSize)
-	eng, err := strategies.Format(engine, counting, opts)
+	st, err := formatStack(engine, counting, func(layer string) strategies.Options { return c.options(layer, pt.ChunkSize) })
 	if err != nil {
 		return nil, fmt.Errorf("format %s: %w", engine, err)
 	}
-	defer eng.Close()
-	resolved := opts
-	if sb, err := strategies.ReadSuperblock(counting); err == nil {
-		resolved = sb.Options
-	}
+	defer st.close()
 	p := newProgress(c, engine)
-	run, err := workloads.RunScenario(ctx, workloads.Env{Engine: eng, Counting: counting,
-		EngineOptions: resolved.String(), Progress: p.update}, pt.Scenario)
+	run, err := workloads.RunScenario(ctx, workloads.Env{Engine: st.top, Counting: counting,
+		EngineOptions: st.options(), Progress: p.update}, pt.Scenario)
 	p.done()
+	if run != nil {
+		run.Engine = engine // a stacked engine's name, not only its top layer's
+	}
 	if err == nil {
-		if ferr := eng.Flush(); ferr != nil {
+		if ferr := st.flush(); ferr != nil {
 			return run, fmt.Errorf("flush %s: %w", engine, ferr)
 		}
-		if cerr := eng.Check(); cerr != nil {
+		if cerr := st.check(); cerr != nil {
 			run.Status, run.Reason = results.StatusFailed, "consistency check after the run: "+cerr.Error()
 			return run, cerr
 		}

@@ -22,9 +22,14 @@ func init() {
 const runVerbHelp = `
 Format the device with each engine in turn, run the scenarios on it, write one
 JSON result file per (engine, scenario) into --out, and print the headline
-comparison table. With no flags it runs the default suite (snaptree and
-clonebush on every engine) on a 1 GiB sparse temporary file with direct IO,
-in a few minutes.
+comparison table. With no flags it runs the default suite (snaptree,
+clonebush and overwrite at fan-out 0, 1, 10, 100 on every reference engine)
+on a 1 GiB sparse temporary file with direct IO, in about a minute.
+
+Engines: snapbench engines lists them and their options (--opt
+engine.key=value). upper/lower stacks engines as virtualised storage does:
+linked/row runs linked on one volume of a row engine (a VMDK on VMFS on a
+thin LUN), and the device counters see the IO of both layers.
 
 Scenarios: snaptree, clonebush, overwrite, chainread, exhaust, sweep (and io).
 Set their parameters with --set key=value (snapbench scenarios lists them),
@@ -37,7 +42,8 @@ Ctrl-C stops cleanly: the interrupted run is written marked incomplete.
 
 examples:
   snapbench run
-  snapbench run --engines raw,row --scenario overwrite --set fanout=100
+  snapbench run --engines raw,row --scenario overwrite --set fanout=0,10,100
+  snapbench run --engines linked,linked/row,linked/cow --scenario clonebush
   snapbench run --device /dev/nvme1n1 --precondition --spec fanout`
 
 func runRun(args []string) int {
@@ -45,7 +51,7 @@ func runRun(args []string) int {
 	devPath := fs.String("device", "", "block device or file (default: a temporary file, removed afterwards)")
 	size := fs.String("size", "", "size of a new file device (default 1G)")
 	keep := fs.Bool("keep", false, "keep the temporary device file")
-	engines := fs.String("engines", strings.Join(strategies.ReferenceNames(), ","), "engines to run, comma separated (real-system peers only when named: "+strings.Join(peerNames(), ", ")+")")
+	engines := fs.String("engines", strings.Join(strategies.ReferenceNames(), ","), "engines to run, comma separated; upper/lower stacks one on a volume of the other (real-system peers only when named: "+strings.Join(peerNames(), ", ")+")")
 	scenario := fs.String("scenario", "", "scenarios to run, comma separated (default: the default spec)")
 	spec := fs.String("spec", "", "a YAML spec file, or a built-in spec name")
 	sets := fs.StringArray("set", nil, "scenario parameter key=value (repeatable)")

@@ -120,6 +120,8 @@ func TestRunBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown engine", []string{"--engines", "nope"}, "unknown engine"},
+		{"unknown stacked layer", []string{"--engines", "linked/nope"}, `unknown engine "nope"`},
+		{"empty stacked layer", []string{"--engines", "linked/"}, `unknown engine ""`},
 		{"unknown scenario", []string{"--scenario", "nope"}, "unknown scenario"},
 		{"bad set", []string{"--scenario", "snaptree", "--set", "qd=-1"}, "qd"},
 		{"too small", []string{"--size", "8M"}, "need at least"},
@@ -164,5 +166,37 @@ func TestRunRefusesSignature(t *testing.T) {
 	}
 	if !strings.Contains(errBuf.String(), "--force") || !strings.Contains(errBuf.String(), "ext") {
 		t.Fatalf("message %q should name the signature and --force", errBuf.String())
+	}
+}
+
+// TestRunStackedEngine runs linked on a volume of row, and checks the
+// result names the stack, both layers' options, and that the stack's
+// device IO is counted under the bottom layer.
+func TestRunStackedEngine(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	var outBuf, errBuf strings.Builder
+	stdout, stderr = &outBuf, &errBuf
+	defer func() { stdout, stderr = os.Stdout, os.Stderr }()
+	args := []string{"--device", filepath.Join(dir, "dev.img"), "--size", "128M", "--out", out,
+		"--engines", "linked/row", "--scenario", "overwrite", "--set", "fanout=0,2", "--set", "volume_size=1m",
+		"--set", "ops=128", "--opt", "row.cache-mb=1"}
+	if code := runRun(args); code != 0 {
+		t.Fatalf("run %v: exit %d\n%s%s", args, code, outBuf.String(), errBuf.String())
+	}
+	runs, err := results.LoadAll(out)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("%d runs, %v", len(runs), err)
+	}
+	r := runs[0]
+	if r.Engine != "linked/row" || r.Status != results.StatusOK {
+		t.Fatalf("engine %q status %s (%s)", r.Engine, r.Status, r.Reason)
+	}
+	if !strings.Contains(r.EngineOptions, "replica=true") || !strings.Contains(r.EngineOptions, " / ") ||
+		!strings.Contains(r.EngineOptions, "cache-mb=1") {
+		t.Errorf("engine options %q: want both layers'", r.EngineOptions)
+	}
+	if p := r.Phase("overwrite"); p == nil || p.Device.Writes == 0 {
+		t.Errorf("no device writes counted under the stack: %+v", p)
 	}
 }
