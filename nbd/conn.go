@@ -11,7 +11,10 @@ import (
 
 // conn is one client connection. One goroutine (the reader) reads requests
 // in order; each request with work to do runs in its own goroutine, bounded
-// by gate, and writes its reply under wmu when done.
+// by gate, and queues its reply when done. Replies are written by whichever
+// request goroutine finds no writer active: it writes every queued reply in
+// one writev, and again until the queue is empty (flat combining), so
+// replies that complete together cost one system call.
 type conn struct {
 	s            *Server
 	nc           net.Conn // nil in tests that drive a conn over plain readers
@@ -21,9 +24,20 @@ type conn struct {
 
 	gate gate
 
-	wmu  sync.Mutex
-	hdr  [simpleReplyLen]byte
-	werr error // sticky: once a reply failed, the connection is dead
+	wmu     sync.Mutex
+	pending []queuedReply // replies waiting for the writer
+	spare   []queuedReply // the writer's last batch, reused
+	bufs    net.Buffers   // the writer's iovecs, reused
+	writing bool          // a goroutine is writing replies
+	werr    error         // sticky: once a reply failed, the connection is dead
+}
+
+// queuedReply is a reply waiting to be written; release (may be nil) runs
+// once its data has been written or dropped.
+type queuedReply struct {
+	hdr     [simpleReplyLen]byte
+	data    []byte
+	release func()
 }
 
 func (s *Server) isClosing() bool {
@@ -89,7 +103,7 @@ func (c *conn) handle(e *export, r request) error {
 				return err
 			}
 		}
-		c.reply(r.handle, errno, nil)
+		c.reply(r.handle, errno, nil, nil)
 		return nil
 	}
 	switch r.typ {
@@ -118,12 +132,12 @@ func (c *conn) doRead(e *export, handle uint64, off, n int64) {
 	e.reads.Add(1)
 	if err != nil {
 		e.errs.Add(1)
-		c.reply(handle, errnoOf(err), nil)
+		c.reply(handle, errnoOf(err), nil, nil)
+		device.PutBuffer(buf)
 		return
 	}
 	e.rbytes.Add(n)
-	c.reply(handle, 0, data)
-	device.PutBuffer(buf)
+	c.reply(handle, 0, data, func() { device.PutBuffer(buf) })
 }
 
 func (c *conn) doWrite(e *export, handle uint64, buf []byte, off, n int64, fua bool) {
@@ -136,7 +150,7 @@ func (c *conn) doWrite(e *export, handle uint64, buf []byte, off, n int64, fua b
 	} else {
 		e.wbytes.Add(n)
 	}
-	c.reply(handle, errnoOf(err), nil)
+	c.reply(handle, errnoOf(err), nil, nil)
 }
 
 func (c *conn) doOther(e *export, typ uint16, handle uint64, off, n int64, fua bool) {
@@ -156,34 +170,75 @@ func (c *conn) doOther(e *export, typ uint16, handle uint64, off, n int64, fua b
 	if err != nil {
 		e.errs.Add(1)
 	}
-	c.reply(handle, errnoOf(err), nil)
+	c.reply(handle, errnoOf(err), nil, nil)
 }
 
-// reply sends a simple reply, with data when errno is 0. Replies are
-// written whole under wmu (header and data in one writev on sockets). When
-// writing fails the connection is closed, which stops the reader.
-func (c *conn) reply(handle uint64, errno uint32, data []byte) {
+// reply queues a simple reply, with data when errno is 0, and writes the
+// queue unless another goroutine is writing it. release runs once data is
+// written (or dropped because the connection died); the caller must not
+// touch data before. When writing fails the connection is closed, which
+// stops the reader.
+func (c *conn) reply(handle uint64, errno uint32, data []byte, release func()) {
 	if errno != 0 {
 		data = nil
 	}
+	q := queuedReply{data: data, release: release}
+	putSimpleReply(q.hdr[:], errno, handle)
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.werr != nil {
+		c.wmu.Unlock()
+		q.done()
 		return
 	}
-	putSimpleReply(c.hdr[:], errno, handle)
-	var err error
-	if len(data) == 0 {
-		_, err = c.w.Write(c.hdr[:])
-	} else {
-		bufs := net.Buffers{c.hdr[:], data}
-		_, err = bufs.WriteTo(c.w)
+	c.pending = append(c.pending, q)
+	if c.writing {
+		c.wmu.Unlock()
+		return
 	}
-	if err != nil {
-		c.werr = err
-		if c.nc != nil {
-			c.nc.Close()
+	c.writing = true
+	for len(c.pending) > 0 && c.werr == nil {
+		batch := c.pending
+		c.pending = c.spare[:0]
+		bufs := c.bufs[:0]
+		for i := range batch {
+			bufs = append(bufs, batch[i].hdr[:])
+			if len(batch[i].data) > 0 {
+				bufs = append(bufs, batch[i].data)
+			}
 		}
+		c.wmu.Unlock()
+		iov := bufs // WriteTo consumes its receiver
+		_, err := iov.WriteTo(c.w)
+		for i := range batch {
+			batch[i].done()
+			batch[i] = queuedReply{}
+		}
+		clear(bufs)
+		c.wmu.Lock()
+		c.spare, c.bufs = batch[:0], bufs[:0]
+		if err != nil {
+			c.werr = err
+			if c.nc != nil {
+				c.nc.Close()
+			}
+		}
+	}
+	dropped := c.pending
+	if c.werr != nil {
+		c.pending = nil
+	} else {
+		dropped = nil
+	}
+	c.writing = false
+	c.wmu.Unlock()
+	for i := range dropped {
+		dropped[i].done()
+	}
+}
+
+func (q *queuedReply) done() {
+	if q.release != nil {
+		q.release()
 	}
 }
 
