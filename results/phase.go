@@ -74,6 +74,9 @@ func (m *PhaseMeter) End(rec *Recorder, logical LogicalIO) (Phase, error) {
 		SysSeconds:  tvSeconds(ru.Stime) - tvSeconds(m.ruAt.Stime),
 		PeakRSS:     ru.Maxrss * 1024,
 	}
+	if mr, ok := m.eng.(strategies.MemoryReporter); ok {
+		p.CPU.EngineMemory = mr.MemoryBytes()
+	}
 	if rec != nil {
 		for op, o := range rec.Ops() {
 			s, err := Summarise(o)

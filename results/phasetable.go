@@ -202,6 +202,16 @@ func phaseColumns(rs []*Run, inst map[string][]string, phase string, skip map[st
 				t := p.CPU.UserSeconds + p.CPU.SysSeconds
 				return t, t > 0
 			}},
+		metricCol{key: "engine_memory_bytes", unit: "bytes", display: scaled("engine mem (MiB)", 1<<20),
+			get: func(_ *Run, p *Phase) (float64, bool) { return float64(p.CPU.EngineMemory), p.CPU.EngineMemory > 0 }},
+		metricCol{key: "engine_memory_per_volume_bytes", unit: "bytes", display: scaled("mem/volume (KiB)", 1<<10),
+			get: func(_ *Run, p *Phase) (float64, bool) {
+				n := int64(0)
+				for _, k := range p.Space.KindsAfter {
+					n += k.Volumes
+				}
+				return float64(p.CPU.EngineMemory) / float64(max(n, 1)), p.CPU.EngineMemory > 0 && n > 0
+			}},
 	)
 	keys := make([]string, 0, len(metrics))
 	for k := range metrics {

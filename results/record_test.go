@@ -182,3 +182,17 @@ func TestPhaseTakesKernelCountersOfPeers(t *testing.T) {
 		t.Errorf("counted IO replaced by kernel stats: %+v from %q", p.Device, p.DeviceSource)
 	}
 }
+
+type memEngine struct{ fakeEngine }
+
+func (memEngine) MemoryBytes() int64 { return 12345 }
+
+func TestPhaseRecordsEngineMemory(t *testing.T) {
+	p, err := results.BeginPhase("p", nil, &memEngine{}).End(nil, results.LogicalIO{})
+	if err != nil || p.CPU.EngineMemory != 12345 {
+		t.Fatalf("engine memory %d, %v; want 12345", p.CPU.EngineMemory, err)
+	}
+	if p, _ = results.BeginPhase("p", nil, &fakeEngine{}).End(nil, results.LogicalIO{}); p.CPU.EngineMemory != 0 {
+		t.Fatalf("an engine without MemoryBytes reported %d", p.CPU.EngineMemory)
+	}
+}

@@ -135,6 +135,11 @@ type CPU struct {
 	UserSeconds float64 `json:"user_s"`
 	SysSeconds  float64 `json:"sys_s"`
 	PeakRSS     int64   `json:"peak_rss_bytes"` // of the process, since it started
+	// EngineMemory is what the engine reports holding in memory at the end
+	// of the phase (strategies.MemoryReporter; 0 when it does not report):
+	// caches, tables, bitmaps. Bounded by design; growth with the number of
+	// volumes shows in its per-volume column.
+	EngineMemory int64 `json:"engine_memory_bytes,omitempty"`
 }
 
 // Series is a named time series, e.g. base write p99 against live snapshot
