@@ -65,6 +65,10 @@
 //	    N copies, so the median hides them) and the phase's write
 //	    amplification. Shown: the mean at the lowest and the highest
 //	    fan-out and their ratio, and the write amplification at both.
+//	base write cost in a snapshot tree
+//	    scenario "snaptree", phase "steady" (runs that are not sweep
+//	    points): Series "base_write_mean" (x = live snapshots). Shown: the
+//	    mean at the fewest and at the most live snapshots.
 //	clone burst time (this and the other clonebush rows read one run: an
 //	unlabelled one, else any that is not a sweep point, else the sweep
 //	point with the largest value)

@@ -68,6 +68,9 @@ var headlineRows = []headlineRow{
 	{"base write amp, lowest fan-out", "base_write_amp_low_fanout", "x", ""},
 	{"base write amp, highest fan-out", "base_write_amp_high_fanout", "x",
 		"base write amp: device bytes written per byte written to the base volume (overwrite)"},
+	{"tree: base write mean, fewest snapshots", "tree_base_write_mean_few", "ns", ""},
+	{"tree: base write mean, most snapshots", "tree_base_write_mean_most", "ns",
+		"tree: mean latency of the base volume's writes under a periodic snapshot tree, at the fewest and the most live snapshots (snaptree, series base_write_mean)"},
 	{"clone burst time", "clone_burst_s", "s", "clone burst: time to create the burst of clones (clonebush/burst)"},
 	{"boot-storm read p99", "boot_read_p99", "ns", "boot-storm p99: per-IO latency while every clone boots at once (clonebush/boot)"},
 	{"boot-storm write p99", "boot_write_p99", "ns", ""},
@@ -106,6 +109,9 @@ func Headline(runs []*Run) Table {
 		col = append(col, lo, hi, g)
 		amp := gatherCurve(mine, "", "overwrite", "fanout", writeAmp)
 		lo, hi, _ = amp.cells(func(v float64) string { return fmtNum(v) + "×" })
+		col = append(col, lo, hi)
+		tree := seriesCurve(mine, "snaptree", "steady", "base_write_mean")
+		lo, hi, _ = tree.cells(fmtDuration)
 		col = append(col, lo, hi)
 		col = append(col, burstCell(mine), bootCell(mine, OpRead), bootCell(mine, OpWrite), spaceCell(mine))
 		depth := gatherCurve(mine, "chainread", "read", "depth", opP50(OpRead))
@@ -226,6 +232,41 @@ func gatherCurve(runs []*Run, scenario, phase, xKey string, y phaseValue) curve 
 			}
 			if v, ok := y(p); ok {
 				c.points = append(c.points, point{x, v})
+			}
+		}
+	}
+	return c
+}
+
+// seriesCurve collects the points of the series named name of the phase
+// of scenario's runs that are not sweep points; an unsupported run makes
+// it unsupported.
+func seriesCurve(runs []*Run, scenario, phase, name string) curve {
+	var c curve
+	for _, r := range runs {
+		if r.Scenario != scenario {
+			continue
+		}
+		if _, sweep := r.SweepValue(); sweep {
+			continue
+		}
+		if r.Status == StatusUnsupported {
+			c.state = Unsupported
+			continue
+		}
+		p := r.Phase(phase)
+		if p == nil {
+			continue
+		}
+		if s := phaseState(r, p); s != "" {
+			c.state = s
+			continue
+		}
+		for _, se := range p.Series {
+			if se.Name == name {
+				for _, pt := range se.Points {
+					c.points = append(c.points, point{pt[0], pt[1]})
+				}
 			}
 		}
 	}

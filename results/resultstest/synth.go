@@ -235,11 +235,13 @@ func snaptree(g *gen, e string, seed uint64, lat latFn) *results.Run {
 	amplify(&steady, wamp, 1.1, 1.2)
 	steady.Space = results.SpaceChange{Before: fill.Space.After, After: space(8*gb, 1*gb+int64(wamp*200)*mb, 12*mb)}
 	steady.Metrics = map[string]float64{"snapshots_taken": 16, "live_snapshots": 8}
-	var pts [][2]float64
+	var pts, means [][2]float64
 	for n := 1; n <= 16; n++ {
 		pts = append(pts, [2]float64{float64(n), float64(lat(e, writeCost(e, n))) * 2.5})
+		means = append(means, [2]float64{float64(n), float64(lat(e, writeCost(e, n)))})
 	}
-	steady.Series = []results.Series{{Name: "base_write_p99", XUnit: "live snapshots", YUnit: "ns", Points: pts}}
+	steady.Series = []results.Series{{Name: "base_write_p99", XUnit: "live snapshots", YUnit: "ns", Points: pts},
+		{Name: "base_write_mean", XUnit: "live snapshots", YUnit: "ns", Points: means}}
 	restore := g.phase("restore", Epoch.Add(24*time.Second), 6, opSpec{results.OpRead, 800, lat(e, 90*us), 0.4, 64 << 10})
 	amplify(&restore, 1, 1.05, 1.1)
 	restore.Space = results.SpaceChange{Before: steady.Space.After, After: steady.Space.After}
