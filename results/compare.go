@@ -338,11 +338,13 @@ type timingPair struct {
 	baseRefOK, nextRefOK bool
 }
 
-// Timings of phases shorter than MinTimedSeconds, and percentiles of fewer
-// than MinTimedOps operations, are not compared: on a shared machine their
-// noise exceeds any sensible threshold (a 2 ms phase easily takes 5 ms).
+// A phase's wall time is compared only when it ran at least
+// MinTimedSeconds: a shorter one is at the mercy of one stall on a shared
+// machine (a 200 ms phase easily takes 500 ms), and its percentiles, which
+// one stall cannot move, still are compared. Percentiles of fewer than
+// MinTimedOps operations are not compared either.
 const (
-	MinTimedSeconds = 0.05
+	MinTimedSeconds = 1.0
 	MinTimedOps     = 100
 )
 

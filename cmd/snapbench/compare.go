@@ -21,8 +21,9 @@ when both runs are ok, used the same seed and parameters, at qd 1 and without
 a time budget). Timings (phase seconds and p50 per operation kind) are
 compared as ratios to the raw engine's same phase in the same run set, so a
 slower or faster machine does not count; slower by more than --threshold is
-a regression. Phases shorter than 50 ms and percentiles of fewer than 100
-operations are too noisy to time and are skipped. Without a raw run
+a regression. The wall time of a phase shorter than 1 s is not compared
+(one stall of a shared machine moves it), nor percentiles of fewer than
+100 operations; the percentiles of short phases are. Without a raw run
 timings are skipped with a note, unless --absolute.
 
 Prints the differences (all values with --all), notes and a summary line.
