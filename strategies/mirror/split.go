@@ -62,8 +62,11 @@ func (e *Engine) split(srcID strategies.VolumeID, names []string, kind strategie
 		}
 		chosen = append(chosen, ms...)
 	}
+	var copied int64
 	for _, m := range chosen {
-		if _, err := e.syncMirror(m, 0, false); err != nil {
+		n, err := e.syncMirror(m, 0, false)
+		copied += n
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -71,8 +74,19 @@ func (e *Engine) split(srcID strategies.VolumeID, names []string, kind strategie
 	s.rw.Lock()
 	defer s.rw.Unlock()
 	for _, m := range chosen {
-		if _, err := e.syncMirror(m, 0, true); err != nil {
+		n, err := e.syncMirror(m, 0, true)
+		copied += n
+		if err != nil {
 			return nil, err
+		}
+	}
+	// What the sync copied must be durable before the cleared bits that
+	// stand for it are written below (as the splits' empty change
+	// bitmaps): a crash between them would leave a mirror whose bitmap says
+	// it is in sync without its data (found by the long crash run).
+	if copied > 0 {
+		if err := e.dev.Flush(); err != nil {
+			return nil, fmt.Errorf("mirror: %s: %w", kind, err)
 		}
 	}
 	var repl []*mirror
