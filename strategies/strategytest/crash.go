@@ -32,8 +32,8 @@ func runCrash(t *testing.T, cfg Config) {
 			t.Logf("seed %d operation log:\n%s", seed, log)
 		}
 		if err != nil {
-			t.Fatalf("%s: crash seed %d: %v\noperation log:\n%s\nreplay: go test -run 'Conformance/Crash' -strategytest.seed=%d -v",
-				cfg.Engine, seed, err, log, seed)
+			t.Fatalf("%s: crash seed %d: %v\noperation log:\n%s\nreplay: %s",
+				cfg.Engine, seed, err, log, replay(t, cfg, seed))
 		}
 	}
 	t.Run("Format", func(t *testing.T) { crashFormat(t, cfg) })

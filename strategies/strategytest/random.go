@@ -2,6 +2,8 @@ package strategytest
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -78,8 +80,8 @@ func runRandom(t *testing.T, cfg Config) {
 		}
 		t.Fatalf("%s: random sequence seed %d failed at step %d: %v\n"+
 			"shortest failing prefix: %d operations (%v):\n%s\n"+
-			"replay: go test -run 'Conformance/Random' -strategytest.seed=%d -v",
-			cfg.Engine, seed, step, err, len(shortest.log), shortErr, shortest.Log(), seed)
+			"replay: %s",
+			cfg.Engine, seed, step, err, len(shortest.log), shortErr, shortest.Log(), replay(t, cfg, seed))
 	}
 }
 
@@ -96,4 +98,16 @@ func isCrash(err error) (*errCrashed, bool) {
 	var c *errCrashed
 	ok := errors.As(err, &c)
 	return c, ok
+}
+
+// replay is the command that reruns the failing subtest t with seed, from
+// the repository root: the engine's package is strategies/<engine> with
+// dashes dropped (xfs-reflink lives in strategies/xfsreflink).
+func replay(t *testing.T, cfg Config, seed uint64) string {
+	pkg := "./strategies/" + strings.ReplaceAll(cfg.Engine, "-", "") + "/"
+	parts := strings.Split(t.Name(), "/")
+	for i, p := range parts {
+		parts[i] = "^" + p + "$"
+	}
+	return fmt.Sprintf("go test %s -run '%s' -v -args -strategytest.seed=%d", pkg, strings.Join(parts, "/"), seed)
 }
