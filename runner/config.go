@@ -86,7 +86,7 @@ func (c *Config) Validate() error {
 	// device: nothing touches the real device.
 	for _, e := range c.Engines {
 		scratch := device.MustMem(64 << 20)
-		st, err := formatStack(e, scratch, func(l string) strategies.Options { return scratchOptions(c.options(l, 0)) })
+		st, err := formatStack(e, scratch, func(l string) strategies.Options { return scratchOptions(l, c.options(l, 0)) })
 		if errors.Is(err, device.ErrNotDevice) {
 			continue // a real-system peer: its options are resolved, it needs the real device
 		}
@@ -124,15 +124,22 @@ func (c *Config) options(engine string, chunk int) strategies.Options {
 	return strategies.Options{ChunkSize: chunk, Params: c.EngineParams[engine]}
 }
 
-// scratchOptions are opts without the options that name other devices
-// (linked's replica-device): validating on a scratch memory device must
-// not open, let alone write, a real device. Those are checked when the run
-// formats the engine.
-func scratchOptions(opts strategies.Options) strategies.Options {
+// scratchOptions are engine's opts without the options that name other
+// devices (strategies.Param.Device, e.g. linked's replica-device):
+// validating on a scratch memory device must not open, let alone write, a
+// real device. Those are checked when the run formats the engine.
+func scratchOptions(engine string, opts strategies.Options) strategies.Options {
+	f, err := strategies.LookupFactory(engine)
+	if err != nil {
+		return opts // Format reports the unknown engine
+	}
 	params := map[string]string{}
 	for k, v := range opts.Params {
-		if !strings.HasSuffix(k, "-device") {
-			params[k] = v
+		params[k] = v
+	}
+	for _, p := range f.Params {
+		if p.Device {
+			delete(params, p.Name)
 		}
 	}
 	opts.Params = params

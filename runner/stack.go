@@ -101,21 +101,10 @@ func (s *stack) options() string {
 	return strings.Join(parts, " / ")
 }
 
-// flush makes everything durable, top down.
-func (s *stack) flush() error {
-	if err := s.top.Flush(); err != nil {
-		return err
-	}
-	for j := len(s.lower) - 1; j >= 0; j-- {
-		if err := s.vols[j].Flush(); err != nil {
-			return err
-		}
-		if err := s.lower[j].Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// flush makes everything durable: the top engine's Flush flushes the
+// device it lives on, which for a stacked engine is a volume of the layer
+// beneath, whose Flush commits that engine, and so on down.
+func (s *stack) flush() error { return s.top.Flush() }
 
 // check runs every layer's consistency check.
 func (s *stack) check() error {

@@ -56,7 +56,7 @@ func TestStackThreeLayers(t *testing.T) {
 	}
 }
 
-func TestStackFormatFailureClosesLayers(t *testing.T) {
+func TestStackFormatFailure(t *testing.T) {
 	mem := device.MustMem(64 << 20)
 	// A 1 KiB chunk is refused by every engine: the top layer's format
 	// fails after the lower one succeeded, which must be closed again.
@@ -71,5 +71,16 @@ func TestStackFormatFailureClosesLayers(t *testing.T) {
 	}
 	if _, err := formatStack("linked/", mem, opts); err == nil {
 		t.Fatal("a stack with an empty layer formatted")
+	}
+}
+
+func TestScratchOptionsLeaveOutDeviceOptions(t *testing.T) {
+	params := map[string]string{"replica-device": "/dev/nvme9n1", "replica": "false"}
+	got := scratchOptions("linked", strategies.Options{ChunkSize: 4096, Params: params})
+	if _, ok := got.Params["replica-device"]; ok || got.Params["replica"] != "false" || got.ChunkSize != 4096 {
+		t.Errorf("scratch options %+v: want replica-device left out, the rest kept", got)
+	}
+	if params["replica-device"] != "/dev/nvme9n1" {
+		t.Error("the caller's options were changed")
 	}
 }

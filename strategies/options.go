@@ -19,6 +19,11 @@ type Param struct {
 	Name    string
 	Default string
 	Help    string
+	// Device marks an option whose value names another device (a path)
+	// that Format and Open open themselves. Tools that try options out on
+	// a scratch device leave such options out, so that trying never opens,
+	// let alone writes, a real device.
+	Device bool
 }
 
 // Options configures an engine at Format. They are stored in the superblock

@@ -39,13 +39,8 @@ func chainreadDef() *scenarioDef {
 				int64Param("check_ops", "random verified reads across every level at the end (phase check)", &p.Check, 0),
 			}
 		},
-		writes: func(sc *Scenario) []int64 {
-			if sc.Params.(*ChainreadParams).Prefill {
-				return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())}
-			}
-			return nil
-		},
-		run: runChainread,
+		writes: func(sc *Scenario) []int64 { return prefillWrites(sc, sc.Params.(*ChainreadParams).Prefill) },
+		run:    runChainread,
 	}
 }
 
@@ -53,17 +48,9 @@ func runChainread(s *session) error {
 	p := s.sc.Params.(*ChainreadParams)
 	ws := s.sc.workingSet()
 	caps := s.eng.Caps()
-	var head *vol
-	if err := s.phase("create", func(*phaseState) (err error) {
-		head, err = s.create("base")
+	head, err := s.createBase("base", p.Prefill, ws)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	if p.Prefill {
-		if err := s.phase("prefill", func(*phaseState) error { return s.fill(head, ws) }); err != nil {
-			return err
-		}
 	}
 	depth := 0
 	for _, d := range p.Depths {
@@ -116,20 +103,7 @@ func runChainread(s *session) error {
 		}
 		if err := s.phase("read", func(ph *phaseState) error {
 			ph.m.Metrics["depth"] = float64(d)
-			t, err := s.target(head)
-			if err != nil {
-				return err
-			}
-			ops := s.sc.Ops
-			if ops == 0 {
-				ops = -1
-			}
-			st, err := s.patternStreams(s.sc.Pattern, t, 0, ws, ops, s.sc.QD)
-			if err != nil {
-				return err
-			}
-			_, err = s.io(ioRun{streams: st, total: max(ops, 0), deadline: deadlineAfter(s.sc.Duration), rate: s.sc.Pattern.Rate})
-			return err
+			return s.mainIO(head, ws)
 		}); err != nil {
 			return err
 		}

@@ -215,17 +215,12 @@ func runClonebush(s *session) error {
 				}
 				per[i%n] = append(per[i%n], t)
 			}
-			ops := s.sc.Ops
-			if ops == 0 {
-				ops = -1
-			}
-			st, err := s.spreadStreams(s.sc.Pattern, per, 0, ws, ops)
+			st, err := s.spreadStreams(s.sc.Pattern, per, 0, ws, s.mainBudget())
 			if err != nil {
 				return err
 			}
 			ph.m.Metrics["clones"] = float64(len(clones))
-			_, err = s.io(ioRun{streams: st, total: max(ops, 0), deadline: deadlineAfter(s.sc.Duration), rate: s.sc.Pattern.Rate})
-			return err
+			return s.runMain(st)
 		}); err != nil {
 			return err
 		}

@@ -40,14 +40,9 @@ func exhaustDef() *scenarioDef {
 				boolParam("prefill", "write the working set once first", &p.Prefill),
 			}
 		},
-		writes: func(sc *Scenario) []int64 {
-			if sc.Params.(*ExhaustParams).Prefill {
-				return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())}
-			}
-			return nil
-		},
-		reads: func(sc *Scenario) []int64 { return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())} },
-		run:   runExhaust,
+		writes: func(sc *Scenario) []int64 { return prefillWrites(sc, sc.Params.(*ExhaustParams).Prefill) },
+		reads:  func(sc *Scenario) []int64 { return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())} },
+		run:    runExhaust,
 	}
 }
 
@@ -55,17 +50,9 @@ func runExhaust(s *session) error {
 	p := s.sc.Params.(*ExhaustParams)
 	ws := s.sc.workingSet()
 	caps := s.eng.Caps()
-	var base *vol
-	if err := s.phase("create", func(*phaseState) (err error) {
-		base, err = s.create("base")
+	base, err := s.createBase("base", p.Prefill, ws)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	if p.Prefill {
-		if err := s.phase("prefill", func(*phaseState) error { return s.fill(base, ws) }); err != nil {
-			return err
-		}
 	}
 	writes := s.sc.Pattern
 	writes.ReadPct, writes.Rate = 0, 0

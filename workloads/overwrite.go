@@ -37,13 +37,8 @@ func overwriteDef() *scenarioDef {
 				int64Param("check_ops", "random verified reads across the base and every dependent at the end (phase check)", &p.Check, 0),
 			}
 		},
-		writes: func(sc *Scenario) []int64 {
-			if sc.Params.(*OverwriteParams).Prefill {
-				return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())}
-			}
-			return nil
-		},
-		run: runOverwrite,
+		writes: func(sc *Scenario) []int64 { return prefillWrites(sc, sc.Params.(*OverwriteParams).Prefill) },
+		run:    runOverwrite,
 	}
 }
 
@@ -55,17 +50,9 @@ func runOverwrite(s *session) error {
 	if p.Kind == "clone" {
 		kind, capOK, what = strategies.KindClone, caps.Clone, "clones"
 	}
-	var base *vol
-	if err := s.phase("create", func(*phaseState) (err error) {
-		base, err = s.create("base")
+	base, err := s.createBase("base", p.Prefill, ws)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	if p.Prefill {
-		if err := s.phase("prefill", func(*phaseState) error { return s.fill(base, ws) }); err != nil {
-			return err
-		}
 	}
 	deps := 0
 	for _, n := range p.Fanout {
@@ -87,20 +74,8 @@ func runOverwrite(s *session) error {
 		}
 		if err := s.phase("overwrite", func(ph *phaseState) error {
 			ph.m.Metrics["fanout"] = float64(n)
-			t, err := s.target(base)
-			if err != nil {
-				return err
-			}
-			ops := s.sc.Ops
-			if ops == 0 {
-				ops = -1
-			}
-			st, err := s.patternStreams(s.sc.Pattern, t, 0, ws, ops, s.sc.QD)
-			if err != nil {
-				return err
-			}
 			before := s.counters()
-			_, err = s.io(ioRun{streams: st, total: max(ops, 0), deadline: deadlineAfter(s.sc.Duration), rate: s.sc.Pattern.Rate})
+			err := s.mainIO(base, ws)
 			after := s.counters()
 			if w := ph.lio.Writes; w > 0 && s.env.Counting != nil {
 				d := after.Sub(before)

@@ -268,6 +268,65 @@ func (s *session) logPhase(p results.Phase) {
 }
 
 // io runs r and collects its recorders into the current phase.
+// createBase runs the "create" phase that makes the volume named name and,
+// when prefill is set, the "prefill" phase that writes its first ws bytes
+// once: the start of most scenarios.
+func (s *session) createBase(name string, prefill bool, ws int64) (*vol, error) {
+	var v *vol
+	if err := s.phase("create", func(*phaseState) (err error) {
+		v, err = s.create(name)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if prefill {
+		if err := s.phase("prefill", func(*phaseState) error { return s.fill(v, ws) }); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// prefillWrites is the block size a scenario's prefill writes (see
+// scenarioDef.writes), none without prefill.
+func prefillWrites(sc *Scenario, prefill bool) []int64 {
+	if !prefill {
+		return nil
+	}
+	return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())}
+}
+
+// mainBudget is the op budget that stream makers take for a main IO
+// phase: the scenario's ops, or -1 when it has none (its duration ends the
+// phase).
+func (s *session) mainBudget() int64 {
+	if s.sc.Ops == 0 {
+		return -1
+	}
+	return s.sc.Ops
+}
+
+// runMain runs streams as a main IO phase: the scenario's op budget,
+// duration and rate.
+func (s *session) runMain(st []stream) error {
+	_, err := s.io(ioRun{streams: st, total: s.sc.Ops, deadline: deadlineAfter(s.sc.Duration), rate: s.sc.Pattern.Rate})
+	return err
+}
+
+// mainIO runs the scenario's IO pattern on the first length bytes of v as
+// a main IO phase, with the scenario's queue depth.
+func (s *session) mainIO(v *vol, length int64) error {
+	t, err := s.target(v)
+	if err != nil {
+		return err
+	}
+	st, err := s.patternStreams(s.sc.Pattern, t, 0, length, s.mainBudget(), s.sc.QD)
+	if err != nil {
+		return err
+	}
+	return s.runMain(st)
+}
+
 func (s *session) io(r ioRun) (ioResult, error) {
 	res, err := s.runIO(r)
 	s.collect(len(r.streams), s.ph.rec, &s.ph.lio)

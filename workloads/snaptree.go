@@ -48,13 +48,8 @@ func snaptreeDef() *scenarioDef {
 				sizeParam("restore_bs", "block size of the sequential read in restore-seq", &p.RestoreBS, 512),
 			}
 		},
-		writes: func(sc *Scenario) []int64 {
-			if sc.Params.(*SnaptreeParams).Prefill {
-				return []int64{fillBlock(sc.workingSet(), sc.Pattern.MaxBlock())}
-			}
-			return nil
-		},
-		reads: func(sc *Scenario) []int64 { return []int64{sc.Params.(*SnaptreeParams).RestoreBS} },
+		writes: func(sc *Scenario) []int64 { return prefillWrites(sc, sc.Params.(*SnaptreeParams).Prefill) },
+		reads:  func(sc *Scenario) []int64 { return []int64{sc.Params.(*SnaptreeParams).RestoreBS} },
 		check: func(sc *Scenario) *ParamError {
 			p := sc.Params.(*SnaptreeParams)
 			if p.RestoreBS%512 != 0 || p.RestoreBS > sc.workingSet() || sc.workingSet()%p.RestoreBS != 0 {
@@ -79,20 +74,12 @@ func runSnaptree(s *session) error {
 	p := s.sc.Params.(*SnaptreeParams)
 	ws := s.sc.workingSet()
 	caps := s.eng.Caps()
-	var base *vol
-	if err := s.phase("create", func(*phaseState) (err error) {
-		base, err = s.create("base")
+	base, err := s.createBase("base", p.Prefill, ws)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	if p.Prefill {
-		if err := s.phase("prefill", func(*phaseState) error { return s.fill(base, ws) }); err != nil {
-			return err
-		}
 	}
 	var live []*vol // base snapshots, oldest first
-	err := s.phase("steady", func(ph *phaseState) error {
+	err = s.phase("steady", func(ph *phaseState) error {
 		if err := s.need(caps.Snapshot, "snapshots"); err != nil {
 			return err
 		}

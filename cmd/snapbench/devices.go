@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/snapbench/snapbench/device"
 )
@@ -62,20 +57,7 @@ func runDevices(args []string) int {
 
 // writeDeviceTable writes devs as a table with aligned columns.
 func writeDeviceTable(w io.Writer, devs []device.BlockDevice) error {
-	var buf bytes.Buffer
-	t := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders:  tw.BorderNone,
-			Symbols:  tw.NewSymbols(tw.StyleNone),
-			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
-		})),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
-		tablewriter.WithPadding(tw.Padding{Right: "  ", Overwrite: true}),
-	)
-	t.Header("NAME", "SIZE", "MODEL", "TYPE", "SECTOR", "BACKING", "STATUS")
+	rows := make([][]string, 0, len(devs))
 	for _, d := range devs {
 		kind := "ssd"
 		if d.Rotational {
@@ -85,21 +67,10 @@ func writeDeviceTable(w io.Writer, devs []device.BlockDevice) error {
 		if len(d.Refused) > 0 {
 			status = "refused: " + oneLine(strings.Join(d.Refused, "; "))
 		}
-		err := t.Append(d.Name, humanBytes(d.Size), orDash(d.Model), kind,
-			fmt.Sprintf("%d/%d", d.LogicalSector, d.PhysicalSector), orDash(d.Backing), status)
-		if err != nil {
-			return err
-		}
+		rows = append(rows, []string{d.Name, humanBytes(d.Size), orDash(d.Model), kind,
+			fmt.Sprintf("%d/%d", d.LogicalSector, d.PhysicalSector), orDash(d.Backing), status})
 	}
-	if err := t.Render(); err != nil {
-		return err
-	}
-	for line := range strings.Lines(buf.String()) {
-		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " \n")); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeAlignedTable(w, []string{"NAME", "SIZE", "MODEL", "TYPE", "SECTOR", "BACKING", "STATUS"}, rows)
 }
 
 func orDash(s string) string {

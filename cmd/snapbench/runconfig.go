@@ -13,14 +13,14 @@ import (
 // buildRunConfig turns run's flags into engines, options and scenarios.
 func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk string, sets, opts []string) error {
 	if size != "" {
-		n, err := workloads.ParseSize(size)
+		n, err := parseSize(size)
 		if err != nil {
 			return fmt.Errorf("--size: %v", err)
 		}
 		cfg.Size = n
 	}
 	if chunk != "" {
-		n, err := workloads.ParseSize(chunk)
+		n, err := parseSize(chunk)
 		if err != nil {
 			return fmt.Errorf("--chunk: %v", err)
 		}

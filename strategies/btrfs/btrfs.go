@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/peer"
 )
@@ -18,13 +17,7 @@ import (
 const name = "btrfs"
 
 func init() {
-	strategies.Register(strategies.Factory{
-		Peer:   true,
-		Name:   name,
-		Doc:    "Linux btrfs on the device: a volume is a file in a subvolume; snapshot/clone are subvolume snapshots (real-system peer)",
-		Format: Format,
-		Open:   Open,
-	})
+	strategies.Register(peer.Factory(backend{}, "Linux btrfs on the device: a volume is a file in a subvolume; snapshot/clone are subvolume snapshots (real-system peer)"))
 }
 
 // Requirements returns nil when this machine can run the engine, else an
@@ -33,32 +26,11 @@ func Requirements() error {
 	return peer.Require(name, "btrfs", map[string]string{"mkfs.btrfs": "btrfs-progs"})
 }
 
-// Format makes a btrfs file system on dev (through a loop device) with an
-// empty volume table.
-func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	if err := peer.CheckDevice(name, dev); err != nil {
-		return nil, err
-	}
-	if err := Requirements(); err != nil {
-		return nil, err
-	}
-	return peer.FormatEngine(backend{}, dev, opts)
-}
-
-// Open mounts the btrfs file system on dev and loads its volume table.
-func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	if err := peer.CheckDevice(name, dev); err != nil {
-		return nil, err
-	}
-	if err := Requirements(); err != nil {
-		return nil, err
-	}
-	return peer.OpenEngine(backend{}, dev, opts)
-}
-
 type backend struct{}
 
 func (backend) Name() string { return name }
+
+func (backend) Requirements() error { return Requirements() }
 
 func (backend) Caps() strategies.Caps {
 	return strategies.Caps{Snapshot: true, Clone: true, Nested: true, DeleteParent: true, MultiVolume: true, Thin: true}

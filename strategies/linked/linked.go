@@ -24,6 +24,7 @@ func init() {
 		}, {
 			Name:    "replica-device",
 			Default: "",
+			Device:  true,
 			Help: "a second device (file or block device, which must exist) holding the replicas, their data and grain tables: " +
 				"the template on the main (cheaper) device, the replica on a faster tier; empty keeps replicas in the main pool",
 		}},

@@ -3,7 +3,6 @@ package mirror
 import (
 	"fmt"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
@@ -133,8 +132,9 @@ func (e *Engine) writeMirror(m *mirror, p []byte, off, c0, c1 int64) error {
 			r++
 		}
 		lo, hi := max(off, c*e.chunk), min(end, (r+1)*e.chunk)
-		part := p[lo-off : hi-off]
-		if err := e.writeAligned(part, m.dataOff()+lo); err != nil {
+		// part starts a multiple of the sector size into p, which the
+		// device has just accepted, so it keeps the device's alignment.
+		if _, err := e.dev.WriteAt(p[lo-off:hi-off], m.dataOff()+lo); err != nil {
 			return err
 		}
 		e.st.mirrorWrites.Add(1)
@@ -142,20 +142,6 @@ func (e *Engine) writeMirror(m *mirror, p []byte, off, c0, c1 int64) error {
 		c = r + 1
 	}
 	return nil
-}
-
-// writeAligned writes part, through an aligned bounce buffer when part is a
-// slice of the caller's buffer whose address lost the IO alignment.
-func (e *Engine) writeAligned(part []byte, at int64) error {
-	if uintptr(unsafe.Pointer(&part[0]))%device.BufferAlign == 0 {
-		_, err := e.dev.WriteAt(part, at)
-		return err
-	}
-	buf := device.GetBuffer(len(part))
-	defer device.PutBuffer(buf)
-	copy(buf, part)
-	_, err := e.dev.WriteAt(buf, at)
-	return err
 }
 
 // Flush makes the volume's acknowledged writes durable (every volume's: the

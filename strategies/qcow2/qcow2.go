@@ -155,13 +155,9 @@ func (e *Engine) errClosed() error { return fmt.Errorf("qcow2: %w", strategies.E
 // commit saves the table and syncs the file system; on error the table
 // is rolled back to old.
 func (e *Engine) commit(old *peer.Table) error {
-	err := peer.SaveTable(e.fs.Root, e.t)
-	if err == nil {
-		err = e.fs.Sync()
-	}
-	if err != nil {
+	if err := peer.CommitTable(e.fs, e.t); err != nil {
 		e.t = old
-		return peer.NoSpace(err)
+		return err
 	}
 	return nil
 }

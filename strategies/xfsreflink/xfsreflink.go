@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/peer"
 )
@@ -16,13 +15,7 @@ import (
 const name = "xfs-reflink"
 
 func init() {
-	strategies.Register(strategies.Factory{
-		Peer:   true,
-		Name:   name,
-		Doc:    "Linux XFS with reflink on the device: a volume is a file; snapshot/clone are FICLONE copies (real-system peer)",
-		Format: Format,
-		Open:   Open,
-	})
+	strategies.Register(peer.Factory(backend{}, "Linux XFS with reflink on the device: a volume is a file; snapshot/clone are FICLONE copies (real-system peer)"))
 }
 
 // Requirements returns nil when this machine can run the engine, else an
@@ -31,32 +24,11 @@ func Requirements() error {
 	return peer.Require(name, "xfs", map[string]string{"mkfs.xfs": "xfsprogs"})
 }
 
-// Format makes an XFS file system with reflink on dev (through a loop
-// device) with an empty volume table.
-func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	if err := peer.CheckDevice(name, dev); err != nil {
-		return nil, err
-	}
-	if err := Requirements(); err != nil {
-		return nil, err
-	}
-	return peer.FormatEngine(backend{}, dev, opts)
-}
-
-// Open mounts the XFS file system on dev and loads its volume table.
-func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	if err := peer.CheckDevice(name, dev); err != nil {
-		return nil, err
-	}
-	if err := Requirements(); err != nil {
-		return nil, err
-	}
-	return peer.OpenEngine(backend{}, dev, opts)
-}
-
 type backend struct{}
 
 func (backend) Name() string { return name }
+
+func (backend) Requirements() error { return Requirements() }
 
 func (backend) Caps() strategies.Caps {
 	return strategies.Caps{Snapshot: true, Clone: true, Nested: true, DeleteParent: true, MultiVolume: true, Thin: true}

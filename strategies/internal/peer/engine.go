@@ -20,6 +20,9 @@ const VolDir = "vols"
 type Backend interface {
 	Name() string
 	Caps() strategies.Caps
+	// Requirements returns nil when this machine can run the backend, else
+	// an error wrapping strategies.ErrUnsupported saying what is missing.
+	Requirements() error
 	FS() FSSpec
 	// Entry is the name in VolDir that holds volume id (a file, or a
 	// subvolume), and DataFile the volume's data file relative to the
@@ -38,6 +41,33 @@ type Backend interface {
 	// Verify checks r's entry in the file system, beyond its data file's
 	// size.
 	Verify(root string, r Record) error
+}
+
+// Factory is the registration of a backend's engine: a real-system peer
+// whose Format and Open first check that the device is a file or block
+// device and that the machine has what the backend needs.
+func Factory(b Backend, doc string) strategies.Factory {
+	start := func(dev device.Device, opts strategies.Options,
+		run func(Backend, device.Device, strategies.Options) (*Engine, error)) (strategies.Engine, error) {
+		if err := CheckDevice(b.Name(), dev); err != nil {
+			return nil, err
+		}
+		if err := b.Requirements(); err != nil {
+			return nil, err
+		}
+		e, err := run(b, dev, opts)
+		if err != nil {
+			return nil, err // not a nil *Engine in a non-nil interface
+		}
+		return e, nil
+	}
+	return strategies.Factory{Name: b.Name(), Doc: doc, Peer: true,
+		Format: func(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
+			return start(dev, opts, FormatEngine)
+		},
+		Open: func(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
+			return start(dev, opts, OpenEngine)
+		}}
 }
 
 // Engine is a peer engine over files on a kernel file system. It is safe
@@ -153,12 +183,21 @@ func (e *Engine) errClosed() error { return fmt.Errorf("%s: %w", e.name, strateg
 // commit saves the table and makes the file system durable; on error the
 // table is rolled back to old.
 func (e *Engine) commit(old *Table) error {
-	err := SaveTable(e.fs.Root, e.t)
+	if err := CommitTable(e.fs, e.t); err != nil {
+		e.t = old
+		return err
+	}
+	return nil
+}
+
+// CommitTable saves t in fs and makes the file system durable (syncfs);
+// a full file system reads as strategies.ErrNoSpace.
+func CommitTable(fs *FS, t *Table) error {
+	err := SaveTable(fs.Root, t)
 	if err == nil {
-		err = e.fs.Sync()
+		err = fs.Sync()
 	}
 	if err != nil {
-		e.t = old
 		return NoSpace(err)
 	}
 	return nil
