@@ -63,6 +63,9 @@ func (m *PhaseMeter) End(rec *Recorder, logical LogicalIO) (Phase, error) {
 				ReadBytes: d("fs_read_bytes"), WriteBytes: d("fs_write_bytes"), Flushes: d("fs_flush_ios"),
 				Discards: d("fs_discard_ios"), DiscardBytes: d("fs_discard_bytes")}
 			p.DeviceSource = "kernel"
+			if _, ok := now["cluster_osds"]; ok {
+				p.DeviceSource = "cluster"
+			}
 		}
 	}
 	if m.eng != nil {

@@ -416,8 +416,12 @@ func phaseTable(scenario, phase string, rs []*Run) Table {
 			notes[note] = true
 			t.Notes = append(t.Notes, note)
 		}
-		if p != nil && p.DeviceSource == "kernel" {
-			if note := r.Engine + ": device counters of the block device under its kernel file system (snapbench's own counters do not see its IO)"; !notes[note] {
+		if p != nil && (p.DeviceSource == "kernel" || p.DeviceSource == "cluster") {
+			note := r.Engine + ": device counters of the block device under its kernel file system (snapbench's own counters do not see its IO)"
+			if p.DeviceSource == "cluster" {
+				note = r.Engine + ": device counters are cluster-side: the OSDs' perf counters (client ops and bytes, replication included), every client of the cluster counted"
+			}
+			if !notes[note] {
 				notes[note] = true
 				t.Notes = append(t.Notes, note)
 			}

@@ -196,3 +196,30 @@ func TestPhaseRecordsEngineMemory(t *testing.T) {
 		t.Fatalf("an engine without MemoryBytes reported %d", p.CPU.EngineMemory)
 	}
 }
+
+// A peer whose Stats carry cluster_osds (rbd) has its counters marked as
+// the cluster's, not a kernel block device's.
+func TestPhaseMarksClusterCounters(t *testing.T) {
+	dev := device.NewCounting(device.MustMem(1 << 20))
+	for _, tc := range []struct {
+		stats map[string]int64
+		want  string
+	}{
+		{map[string]int64{"fs_write_ios": 1, "fs_write_bytes": 1}, "kernel"},
+		{map[string]int64{"fs_write_ios": 1, "fs_write_bytes": 1, "cluster_osds": 1}, "cluster"},
+	} {
+		eng := &kernelEngine{stats: map[string]int64{}}
+		for k := range tc.stats {
+			eng.stats[k] = 0
+		}
+		m := results.BeginPhase("steady", dev, eng)
+		eng.stats = tc.stats
+		p, err := m.End(nil, results.LogicalIO{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.DeviceSource != tc.want || p.Device.Writes != 1 {
+			t.Errorf("stats %v: device %+v from %q, want 1 write from %q", tc.stats, p.Device, p.DeviceSource, tc.want)
+		}
+	}
+}

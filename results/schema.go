@@ -69,7 +69,8 @@ type Phase struct {
 	// counting device under the engine; "kernel" for the block device a
 	// real-system peer's kernel file system wrote (its /sys/block stat, as
 	// the engine's fs_* Stats report it), which snapbench's counters
-	// cannot see.
+	// cannot see; "cluster" for the OSDs of a Ceph cluster under the rbd
+	// peer (their perf counters, summed over every OSD).
 	DeviceSource string             `json:"device_source,omitempty"`
 	Logical      LogicalIO          `json:"logical"`
 	Space        SpaceChange        `json:"space"`

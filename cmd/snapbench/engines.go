@@ -1,11 +1,12 @@
 package main
 
 // The engines this binary can format and open: each registers itself with
-// strategies.Register when imported. Add a new engine here. btrfs, qcow2 and
-// xfsreflink are the real-system peers (run only when named).
+// strategies.Register when imported. Add a new engine here. btrfs, qcow2,
+// rbd and xfsreflink are the real-system peers (run only when named).
 import (
 	_ "github.com/snapbench/snapbench/strategies/btrfs"
 	_ "github.com/snapbench/snapbench/strategies/qcow2"
+	_ "github.com/snapbench/snapbench/strategies/rbd"
 	_ "github.com/snapbench/snapbench/strategies/xfsreflink"
 
 	_ "github.com/snapbench/snapbench/strategies/cow"

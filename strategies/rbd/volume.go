@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 )
 
@@ -30,10 +31,10 @@ func (v *volume) SectorSize() int         { return sectorSize }
 
 func (v *volume) check(p []byte, off int64) error {
 	if off < 0 || off%sectorSize != 0 || len(p)%sectorSize != 0 {
-		return fmt.Errorf("rbd: IO of %d bytes at %d: %w: not %d-byte aligned", len(p), off, strategies.ErrInvalidArgument, sectorSize)
+		return fmt.Errorf("rbd: IO of %d bytes at %d: %w: not %d-byte aligned", len(p), off, device.ErrUnaligned, sectorSize)
 	}
 	if off+int64(len(p)) > v.size {
-		return fmt.Errorf("rbd: IO of %d bytes at %d: %w: past the end (%d)", len(p), off, strategies.ErrInvalidArgument, v.size)
+		return fmt.Errorf("rbd: IO of %d bytes at %d: %w (%d)", len(p), off, device.ErrOutOfRange, v.size)
 	}
 	if v.im.h == 0 {
 		return fmt.Errorf("rbd: volume %d: %w", v.id, strategies.ErrClosed)
