@@ -105,17 +105,8 @@ func (e *Engine) removeOrphans() error {
 			return err
 		}
 	}
-	for pass := 0; len(st.images) > 0 && pass < 8; pass++ { // clones before their parents
-		var left []string
-		for _, n := range st.images {
-			if err := e.c.removeImage(n); err != nil {
-				left = append(left, n)
-			}
-		}
-		st.images = left
-	}
-	if len(st.images) > 0 {
-		return fmt.Errorf("cannot remove stray image %s", st.images[0])
+	if err := e.c.removeImages(st.images); err != nil {
+		return fmt.Errorf("remove stray images: %w", err)
 	}
 	return nil
 }

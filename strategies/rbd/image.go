@@ -1,7 +1,11 @@
 package rbd
 
 import (
+	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -208,14 +212,32 @@ func (c *conn) removeImage(name string) error {
 		}
 		return nil
 	})
-	if isErrno(err, syscall.ENOENT) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !isErrno(err, syscall.ENOENT) {
 		return err
 	}
 	if r := c.l.rbdRemove(c.ioctx, name); r < 0 && -r != int32(syscall.ENOENT) {
 		return fmt.Errorf("remove image %s: %w", name, cerr(int64(r)))
 	}
 	return nil
+}
+
+// removeImages removes images of one or more engine instances
+// ("INSTANCE.ID"), newest id first: a clone's id is always greater than
+// its parent's, so no snapshot still has a clone when it is removed (clone
+// format 2 would move it to the trash, and its image could not go).
+func (c *conn) removeImages(names []string) error {
+	sort.Slice(names, func(i, j int) bool { return imageID(names[i]) > imageID(names[j]) })
+	var errs []error
+	for _, n := range names {
+		if err := c.removeImage(n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// imageID is the volume id at the end of an image name "INSTANCE.ID".
+func imageID(n string) int64 {
+	id, _ := strconv.ParseInt(n[strings.LastIndexByte(n, '.')+1:], 10, 64)
+	return id
 }

@@ -623,19 +623,8 @@ func (e *Engine) purge() error {
 	if err != nil {
 		return err
 	}
-	// Clones before their parents: flatten nothing, remove leaves first
-	// by retrying what RBD refuses while children remain.
-	for pass := 0; len(imgs) > 0 && pass < 64; pass++ {
-		var left []string
-		for _, im := range imgs {
-			if err := e.c.removeImage(im); err != nil {
-				left = append(left, im)
-			}
-		}
-		imgs = left
-	}
-	if len(imgs) > 0 {
-		return fmt.Errorf("purge: %d images left (%s...)", len(imgs), imgs[0])
+	if err := e.c.removeImages(imgs); err != nil {
+		return err
 	}
 	return e.c.removeObject(tableOID(e.t.Instance))
 }

@@ -67,17 +67,8 @@ func purgePrefix(t *testing.T, opts strategies.Options, prefix string) {
 			instances[n[:strings.LastIndexByte(n, '.')]] = true
 		}
 	}
-	for pass := 0; len(ours) > 0 && pass < 16; pass++ {
-		var left []string
-		for _, n := range ours {
-			if c.removeImage(n) != nil {
-				left = append(left, n)
-			}
-		}
-		ours = left
-	}
-	if len(ours) > 0 {
-		t.Errorf("cannot remove test images %v", ours)
+	if err := c.removeImages(ours); err != nil {
+		t.Errorf("cannot remove test images: %v", err)
 	}
 	for inst := range instances {
 		c.removeObject(tableOID(inst))
@@ -284,4 +275,49 @@ func memDev(t *testing.T) device.Device {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestPurge: with purge=true, Close leaves nothing of the engine in the
+// pool, even with clones, snapshots and an open handle.
+func TestPurge(t *testing.T) {
+	opts := cluster(t, map[string]string{"purge": "true"})
+	e, err := strategies.Format(name, memDev(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := e.Create("base", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strategies.CloneMany(e, base, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Snapshot(base, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Open(base); err != nil {
+		t.Fatal(err)
+	}
+	inst := e.(*Engine).t.Instance
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close with purge: %v", err)
+	}
+	s, _ := resolve(withDefaults(opts.Params))
+	c, err := dial(s.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	imgs, err := c.images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range imgs {
+		if strings.HasPrefix(n, inst) {
+			t.Errorf("image %s left after a purging Close", n)
+		}
+	}
+	if _, err := c.readObject(tableOID(inst)); err == nil {
+		t.Errorf("table %s left after a purging Close", tableOID(inst))
+	}
 }
