@@ -84,7 +84,7 @@ func TestConformance(t *testing.T) {
 				Options:        opts,
 				SectorSize:     512,
 				NewDevice:      peertest.NewDevice(t.TempDir()),
-				Sequences:      6,
+				Sequences:      3,
 				OpsPerSequence: 30,
 				MaxVolumes:     6,
 				NoCrash:        "the images live in the cluster, which keeps its own state; dropping a memory device's unflushed writes cannot crash it",
