@@ -3,10 +3,10 @@ package rbd
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"runtime"
 	"syscall"
 	"unsafe"
 )
