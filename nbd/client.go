@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/strategies"
 )
 
 // Client is a connection to one export of an NBD server, used as a
@@ -262,7 +261,7 @@ func (c *Client) WriteAt(p []byte, off int64) (int, error) {
 
 func (c *Client) writable() error {
 	if c.flags&flagReadOnly != 0 {
-		return fmt.Errorf("nbd: export %q: %w", c.name, strategies.ErrReadOnly)
+		return fmt.Errorf("nbd: export %q: %w", c.name, device.ErrReadOnly)
 	}
 	return nil
 }

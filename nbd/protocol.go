@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/strategies"
 )
 
 // Wire constants of the NBD protocol (NetworkBlockDevice/nbd, doc/proto.md).
@@ -155,13 +154,13 @@ func errnoOf(err error) uint32 {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, strategies.ErrReadOnly), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+	case errors.Is(err, device.ErrReadOnly), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
 		return errPerm
-	case errors.Is(err, strategies.ErrNoSpace), errors.Is(err, syscall.ENOSPC),
+	case errors.Is(err, device.ErrNoSpace), errors.Is(err, syscall.ENOSPC),
 		errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
 		return errNoSpc
 	case errors.Is(err, device.ErrUnaligned), errors.Is(err, device.ErrOutOfRange),
-		errors.Is(err, strategies.ErrInvalidArgument):
+		errors.Is(err, device.ErrInvalidArgument):
 		return errInval
 	}
 	return errIO
@@ -180,14 +179,14 @@ func (e *Error) Error() string {
 }
 
 // Unwrap lets errors.Is match the errno (syscall.EIO, syscall.ENOSPC, ...)
-// and the device and strategies sentinels that correspond to it.
+// and the device sentinels that correspond to it (ErrReadOnly, ErrNoSpace).
 func (e *Error) Unwrap() []error {
 	errs := []error{e.Errno}
 	switch e.Errno {
 	case errPerm:
-		errs = append(errs, strategies.ErrReadOnly)
+		errs = append(errs, device.ErrReadOnly)
 	case errNoSpc:
-		errs = append(errs, strategies.ErrNoSpace)
+		errs = append(errs, device.ErrNoSpace)
 	}
 	return errs
 }
