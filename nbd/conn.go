@@ -5,16 +5,25 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/snapbench/snapbench/device"
 )
 
 // conn is one client connection. One goroutine (the reader) reads requests
 // in order; each request with work to do runs in its own goroutine, bounded
-// by gate, and queues its reply when done. Replies are written by whichever
-// request goroutine finds no writer active: it writes every queued reply in
-// one writev, and again until the queue is empty (flat combining), so
-// replies that complete together cost one system call.
+// by budget, and queues its reply when done. Replies are written by whichever
+// goroutine finds no writer active: it writes every queued reply in one
+// writev, and again until the queue is empty (flat combining), so replies
+// that complete together cost one system call.
+//
+// Memory: every request holds a reservation in budget from before the
+// reader allocates anything for it until its reply has been written to the
+// socket (or dropped with the connection): its payload or data buffer and
+// its place in the reply queue. The reader waits for room before reading
+// the next request's payload, so a client that does not read its replies
+// stops being read (backpressure) and the connection never holds more than
+// MaxInFlightBytes.
 type conn struct {
 	s            *Server
 	nc           net.Conn // nil in tests that drive a conn over plain readers
@@ -22,7 +31,7 @@ type conn struct {
 	w            io.Writer
 	transmitting bool // guarded by s.mu
 
-	gate gate
+	budget budget
 
 	wmu     sync.Mutex
 	pending []queuedReply // replies waiting for the writer
@@ -30,15 +39,60 @@ type conn struct {
 	bufs    net.Buffers   // the writer's iovecs, reused
 	writing bool          // a goroutine is writing replies
 	werr    error         // sticky: once a reply failed, the connection is dead
+
+	// held is the memory the connection holds for its requests, as
+	// allocated: its read buffer, every request or reply buffer (capacity
+	// plus the alignment slack of device.Alloc) from allocation until it is
+	// returned, and replyCost per queued reply; peak is its high-water mark.
+	// The budget's reservations always cover it.
+	held, peak atomic.Int64
+
+	// Test hooks: requests being served (read, not yet answered) and
+	// replies queued since the connection began.
+	inService, answered atomic.Int64
 }
 
-// queuedReply is a reply waiting to be written; release (may be nil) runs
-// once its data has been written or dropped.
+// queuedReply is a reply waiting to be written. buf (may be nil) is the
+// buffer data lies in, returned once the reply is written or dropped; cost
+// is the reservation released then.
 type queuedReply struct {
-	hdr     [simpleReplyLen]byte
-	data    []byte
-	release func()
+	hdr  [simpleReplyLen]byte
+	data []byte
+	buf  []byte
+	cost int64
 }
+
+// replyCost is what a request reserves for its reply besides the data: the
+// queue entry and its iovecs, with room for the slices' growth.
+const replyCost = 256
+
+// zeroCost is what a write-zeroes reserves for the buffers it may use:
+// device.Zero's 1 MiB of zeros on a device without a Zeroer, then one
+// sector at a time for the partial edges.
+const zeroCost = 1<<20 + device.BufferAlign
+
+// maxSectorCost is what the read-modify-write of a partial sector may use
+// (sectors are at most 64 KiB).
+const maxSectorCost = 64<<10 + device.BufferAlign
+
+// bufferCost is the memory device.GetBuffer(n) holds: the power-of-two
+// size class of its pool (512 B to 16 MiB) or exactly n beyond, plus the
+// alignment slack device.Alloc adds.
+func bufferCost(n int64) int64 {
+	c := int64(512)
+	for c < n {
+		c <<= 1
+	}
+	if c > 16<<20 {
+		c = n
+	}
+	return c + device.BufferAlign
+}
+
+// MinInFlightBytes is the smallest MaxInFlightBytes: room for the read
+// buffer and one request of MaxRequest bytes, widened to whole sectors,
+// with a read-modify-write and its reply. Smaller values are raised to it.
+const MinInFlightBytes = readBufSize + MaxRequest + 2*64<<10 + device.BufferAlign + maxSectorCost + replyCost
 
 func (s *Server) isClosing() bool {
 	s.mu.Lock()
@@ -50,7 +104,7 @@ func (s *Server) isClosing() bool {
 // breaks, then waits for the requests in progress to be answered. A clean
 // NBD_CMD_DISC or end of stream returns nil.
 func (c *conn) transmit(e *export) error {
-	defer c.gate.drain()
+	defer c.budget.drain()
 	var hdr [requestLen]byte
 	for {
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
@@ -103,58 +157,76 @@ func (c *conn) handle(e *export, r request) error {
 				return err
 			}
 		}
-		c.reply(r.handle, errno, nil, nil)
+		c.budget.acquire(replyCost)
+		c.reply(r.handle, errno, nil, nil, replyCost)
 		return nil
 	}
 	switch r.typ {
 	case cmdRead:
-		c.gate.acquire(n)
-		go c.doRead(e, r.handle, off, n)
+		a0, a1 := e.span(off, n)
+		cost := bufferCost(a1-a0) + replyCost
+		c.budget.acquire(cost)
+		c.inService.Add(1)
+		go c.doRead(e, r.handle, off, n, cost)
 	case cmdWrite:
-		c.gate.acquire(n)
-		buf, payload := e.writeBuffer(off, n)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
-			device.PutBuffer(buf)
-			c.gate.release(n)
+		a0, a1 := e.span(off, n)
+		cost := bufferCost(a1-a0) + replyCost
+		if off != a0 || off+n != a1 {
+			cost += bufferCost(e.sector)
+		}
+		c.budget.acquire(cost)
+		buf := c.getBuffer(a1 - a0)
+		if _, err := io.ReadFull(c.br, buf[off-a0:off-a0+n]); err != nil {
+			c.putBuffer(buf)
+			c.budget.release(cost)
 			return err
 		}
-		go c.doWrite(e, r.handle, buf, off, n, fua)
+		c.inService.Add(1)
+		go c.doWrite(e, r.handle, buf, off, n, fua, cost)
 	default: // flush, trim, write zeroes: no payload either way
-		c.gate.acquire(0)
-		go c.doOther(e, r.typ, r.handle, off, n, fua)
+		cost := int64(replyCost)
+		if r.typ == cmdWriteZeroes {
+			cost += zeroCost
+		}
+		c.budget.acquire(cost)
+		c.inService.Add(1)
+		go c.doOther(e, r.typ, r.handle, off, n, fua, cost)
 	}
 	return nil
 }
 
-func (c *conn) doRead(e *export, handle uint64, off, n int64) {
-	defer c.gate.release(n)
-	buf, data, err := e.read(off, n)
+func (c *conn) doRead(e *export, handle uint64, off, n, cost int64) {
+	a0, a1 := e.span(off, n)
+	buf := c.getBuffer(a1 - a0)
+	err := e.readInto(buf, a0)
 	e.reads.Add(1)
+	c.inService.Add(-1)
 	if err != nil {
 		e.errs.Add(1)
-		c.reply(handle, errnoOf(err), nil, nil)
-		device.PutBuffer(buf)
+		c.putBuffer(buf)
+		c.budget.releaseBytes(cost - replyCost)
+		c.reply(handle, errnoOf(err), nil, nil, replyCost)
 		return
 	}
 	e.rbytes.Add(n)
-	c.reply(handle, 0, data, func() { device.PutBuffer(buf) })
+	c.reply(handle, 0, buf[off-a0:off-a0+n], buf, cost)
 }
 
-func (c *conn) doWrite(e *export, handle uint64, buf []byte, off, n int64, fua bool) {
-	defer c.gate.release(n)
+func (c *conn) doWrite(e *export, handle uint64, buf []byte, off, n int64, fua bool, cost int64) {
 	err := e.write(buf, off, n, fua)
-	device.PutBuffer(buf)
+	c.putBuffer(buf)
+	c.budget.releaseBytes(cost - replyCost)
 	e.writes.Add(1)
 	if err != nil {
 		e.errs.Add(1)
 	} else {
 		e.wbytes.Add(n)
 	}
-	c.reply(handle, errnoOf(err), nil, nil)
+	c.inService.Add(-1)
+	c.reply(handle, errnoOf(err), nil, nil, replyCost)
 }
 
-func (c *conn) doOther(e *export, typ uint16, handle uint64, off, n int64, fua bool) {
-	defer c.gate.release(0)
+func (c *conn) doOther(e *export, typ uint16, handle uint64, off, n int64, fua bool, cost int64) {
 	var err error
 	switch typ {
 	case cmdFlush:
@@ -167,30 +239,35 @@ func (c *conn) doOther(e *export, typ uint16, handle uint64, off, n int64, fua b
 		e.zeroes.Add(1)
 		err = e.writeZeroes(off, n, fua)
 	}
+	c.budget.releaseBytes(cost - replyCost)
 	if err != nil {
 		e.errs.Add(1)
 	}
-	c.reply(handle, errnoOf(err), nil, nil)
+	c.inService.Add(-1)
+	c.reply(handle, errnoOf(err), nil, nil, replyCost)
 }
 
 // reply queues a simple reply, with data when errno is 0, and writes the
-// queue unless another goroutine is writing it. release runs once data is
-// written (or dropped because the connection died); the caller must not
-// touch data before. When writing fails the connection is closed, which
-// stops the reader.
-func (c *conn) reply(handle uint64, errno uint32, data []byte, release func()) {
+// queue unless another goroutine is writing it. Once the reply is written
+// (or dropped because the connection died), buf (may be nil) is returned
+// with putBuffer and the request's reservation of cost bytes is released;
+// the caller must not touch data or buf after calling reply. When writing
+// fails the connection is closed, which stops the reader.
+func (c *conn) reply(handle uint64, errno uint32, data, buf []byte, cost int64) {
 	if errno != 0 {
 		data = nil
 	}
-	q := queuedReply{data: data, release: release}
+	q := queuedReply{data: data, buf: buf, cost: cost}
 	putSimpleReply(q.hdr[:], errno, handle)
+	c.answered.Add(1)
 	c.wmu.Lock()
 	if c.werr != nil {
 		c.wmu.Unlock()
-		q.done()
+		c.finish(&q)
 		return
 	}
 	c.pending = append(c.pending, q)
+	c.hold(replyCost)
 	if c.writing {
 		c.wmu.Unlock()
 		return
@@ -210,7 +287,8 @@ func (c *conn) reply(handle uint64, errno uint32, data []byte, release func()) {
 		iov := bufs // WriteTo consumes its receiver
 		_, err := iov.WriteTo(c.w)
 		for i := range batch {
-			batch[i].done()
+			c.hold(-replyCost)
+			c.finish(&batch[i])
 			batch[i] = queuedReply{}
 		}
 		clear(bufs)
@@ -232,57 +310,104 @@ func (c *conn) reply(handle uint64, errno uint32, data []byte, release func()) {
 	c.writing = false
 	c.wmu.Unlock()
 	for i := range dropped {
-		dropped[i].done()
+		c.hold(-replyCost)
+		c.finish(&dropped[i])
 	}
 }
 
-func (q *queuedReply) done() {
-	if q.release != nil {
-		q.release()
+// finish returns a written or dropped reply's buffer and reservation.
+func (c *conn) finish(q *queuedReply) {
+	if q.buf != nil {
+		c.putBuffer(q.buf)
+	}
+	c.budget.release(q.cost)
+}
+
+// getBuffer returns an aligned buffer of n bytes and counts it as held.
+func (c *conn) getBuffer(n int64) []byte {
+	buf := device.GetBuffer(int(n))
+	c.hold(int64(cap(buf)) + device.BufferAlign)
+	return buf
+}
+
+// putBuffer returns a buffer from getBuffer.
+func (c *conn) putBuffer(buf []byte) {
+	c.hold(-int64(cap(buf)) - device.BufferAlign)
+	device.PutBuffer(buf)
+}
+
+// hold adds delta to the bytes the connection holds and updates its peak.
+func (c *conn) hold(delta int64) {
+	h := c.held.Add(delta)
+	for {
+		p := c.peak.Load()
+		if h <= p || c.peak.CompareAndSwap(p, h) {
+			return
+		}
 	}
 }
 
-// gate bounds the requests of a connection in progress, by count and by
-// bytes. Only the connection's reader acquires, so it is the only waiter.
-type gate struct {
+// budget bounds what a connection holds for its requests, by count and by
+// bytes, from admission until the reply is written. Only the connection's
+// reader acquires, so it is the only waiter.
+type budget struct {
 	mu       sync.Mutex
 	cond     sync.Cond
 	n        int
 	bytes    int64
 	maxN     int
 	maxBytes int64
+	waiting  atomic.Bool // test hook: the reader waits for room
 }
 
-func (g *gate) init(maxN int, maxBytes int64) {
-	g.cond.L = &g.mu
-	g.maxN, g.maxBytes = maxN, maxBytes
+func (b *budget) init(maxN int, maxBytes int64) {
+	b.cond.L = &b.mu
+	b.maxN, b.maxBytes = maxN, maxBytes
 }
 
-// acquire waits for room for one more request of b bytes. A request larger
-// than the byte budget runs alone.
-func (g *gate) acquire(b int64) {
-	g.mu.Lock()
-	for g.n >= g.maxN || (g.n > 0 && g.bytes+b > g.maxBytes) {
-		g.cond.Wait()
+// acquire waits for room for one more request reserving cost bytes, at
+// most maxBytes (MinInFlightBytes guarantees it for every request).
+func (b *budget) acquire(cost int64) {
+	if cost > b.maxBytes {
+		panic("nbd: a request reserves more than the connection's budget")
 	}
-	g.n++
-	g.bytes += b
-	g.mu.Unlock()
+	b.mu.Lock()
+	for b.n >= b.maxN || b.bytes+cost > b.maxBytes {
+		b.waiting.Store(true)
+		b.cond.Wait()
+	}
+	b.waiting.Store(false)
+	b.n++
+	b.bytes += cost
+	b.mu.Unlock()
 }
 
-func (g *gate) release(b int64) {
-	g.mu.Lock()
-	g.n--
-	g.bytes -= b
-	g.mu.Unlock()
-	g.cond.Broadcast()
+// releaseBytes gives back part of a request's reservation it no longer
+// needs; the request keeps its place.
+func (b *budget) releaseBytes(cost int64) {
+	if cost == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.bytes -= cost
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+// release ends a request: its place and the rest of its reservation.
+func (b *budget) release(cost int64) {
+	b.mu.Lock()
+	b.n--
+	b.bytes -= cost
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 // drain waits until no request is in progress.
-func (g *gate) drain() {
-	g.mu.Lock()
-	for g.n > 0 {
-		g.cond.Wait()
+func (b *budget) drain() {
+	b.mu.Lock()
+	for b.n > 0 {
+		b.cond.Wait()
 	}
-	g.mu.Unlock()
+	b.mu.Unlock()
 }

@@ -21,5 +21,8 @@
 // protocol description, with no code from other implementations; the
 // request and option parsers are fuzzed (FuzzParseRequest,
 // FuzzNegotiation) and never allocate more than MaxRequest for a request or
-// 64 KiB for an option, whatever a client sends.
+// 64 KiB for an option, whatever a client sends. A connection holds at most
+// ServerOptions.MaxInFlightBytes (128 MiB by default) for its requests and
+// their replies until they are written; past it the server stops reading the
+// connection (backpressure).
 package nbd

@@ -130,30 +130,20 @@ func (e *export) span(off, n int64) (a0, a1 int64) {
 	return a0, a1
 }
 
-// read returns the n bytes at off: data is a slice of buf, which the caller
-// returns with device.PutBuffer. The range must be inside the export.
-func (e *export) read(off, n int64) (buf, data []byte, err error) {
-	a0, a1 := e.span(off, n)
-	buf = device.GetBuffer(int(a1 - a0))
-	if a1 > a0 {
-		if _, err := e.Device.ReadAt(buf, a0); err != nil {
-			device.PutBuffer(buf)
-			return nil, nil, err
-		}
+// readInto reads the aligned range [a0, a0+len(buf)) into buf, an aligned
+// buffer. The range must be inside the export.
+func (e *export) readInto(buf []byte, a0 int64) error {
+	if len(buf) == 0 {
+		return nil
 	}
-	return buf, buf[off-a0 : off-a0+n], nil
+	_, err := e.Device.ReadAt(buf, a0)
+	return err
 }
 
-// writeBuffer returns an aligned buffer for a write of n bytes at off and
-// the part of it the payload goes into.
-func (e *export) writeBuffer(off, n int64) (buf, payload []byte) {
-	a0, a1 := e.span(off, n)
-	buf = device.GetBuffer(int(a1 - a0))
-	return buf, buf[off-a0 : off-a0+n]
-}
-
-// write completes a write prepared with writeBuffer: it fills the partial
-// edge sectors from the device (RMW), writes, and flushes when fua is set.
+// write completes a write of n bytes at off whose payload was read into
+// buf, an aligned buffer of the sector-widened span (see span) with the
+// payload at off-a0: it fills the partial edge sectors from the device
+// (RMW), writes, and flushes when fua is set.
 func (e *export) write(buf []byte, off, n int64, fua bool) error {
 	if n == 0 {
 		return e.maybeFlush(fua)
