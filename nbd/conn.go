@@ -6,13 +6,17 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/snapbench/snapbench/device"
 )
 
 // conn is one client connection. One goroutine (the reader) reads requests
-// in order; each request with work to do runs in its own goroutine, bounded
-// by budget, and queues its reply when done. Replies are written by whichever
+// in order. A request with work to do is served by the reader itself when
+// the device answers such requests within a few microseconds or nothing
+// else is in flight (see dispatch), else by one of the connection's workers
+// (at most MaxInFlight, started on demand and kept, bounded by budget);
+// either queues its reply when done. Replies are written by whichever
 // goroutine finds no writer active: it writes every queued reply in one
 // writev, and again until the queue is empty (flat combining), so replies
 // that complete together cost one system call.
@@ -33,6 +37,10 @@ type conn struct {
 
 	budget budget
 
+	jobs    chan job // requests for the workers; only the reader sends
+	workers int      // workers started; only the reader touches it
+	idle    atomic.Int32
+
 	wmu     sync.Mutex
 	pending []queuedReply // replies waiting for the writer
 	spare   []queuedReply // the writer's last batch, reused
@@ -50,6 +58,17 @@ type conn struct {
 	// Test hooks: requests being served (read, not yet answered) and
 	// replies queued since the connection began.
 	inService, answered atomic.Int64
+}
+
+// job is one admitted request with device work to do.
+type job struct {
+	e      *export
+	typ    uint16
+	fua    bool
+	handle uint64
+	off, n int64
+	buf    []byte // WRITE: the payload, in its aligned buffer
+	cost   int64
 }
 
 // queuedReply is a reply waiting to be written. buf (may be nil) is the
@@ -104,9 +123,16 @@ func (s *Server) isClosing() bool {
 // breaks, then waits for the requests in progress to be answered. A clean
 // NBD_CMD_DISC or end of stream returns nil.
 func (c *conn) transmit(e *export) error {
-	defer c.budget.drain()
+	defer func() {
+		close(c.jobs) // the workers finish what is queued and exit
+		c.flushReplies()
+		c.budget.drain()
+	}()
 	var hdr [requestLen]byte
 	for {
+		if c.br.Buffered() < requestLen {
+			c.flushReplies() // the read may wait: send what is ready
+		}
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			if err == io.EOF {
 				return nil
@@ -157,103 +183,168 @@ func (c *conn) handle(e *export, r request) error {
 				return err
 			}
 		}
-		c.budget.acquire(replyCost)
-		c.reply(r.handle, errno, nil, nil, replyCost)
+		c.acquire(replyCost)
+		c.reply(r.handle, errno, nil, nil, replyCost, true)
 		return nil
 	}
 	switch r.typ {
 	case cmdRead:
 		a0, a1 := e.span(off, n)
 		cost := bufferCost(a1-a0) + replyCost
-		c.budget.acquire(cost)
-		c.inService.Add(1)
-		go c.doRead(e, r.handle, off, n, cost)
+		c.acquire(cost)
+		c.dispatch(job{e: e, typ: cmdRead, handle: r.handle, off: off, n: n, cost: cost})
 	case cmdWrite:
 		a0, a1 := e.span(off, n)
 		cost := bufferCost(a1-a0) + replyCost
 		if off != a0 || off+n != a1 {
 			cost += bufferCost(e.sector)
 		}
-		c.budget.acquire(cost)
+		c.acquire(cost)
 		buf := c.getBuffer(a1 - a0)
+		if c.br.Buffered() < int(n) {
+			c.flushReplies() // reading the payload may wait
+		}
 		if _, err := io.ReadFull(c.br, buf[off-a0:off-a0+n]); err != nil {
 			c.putBuffer(buf)
 			c.budget.release(cost)
 			return err
 		}
-		c.inService.Add(1)
-		go c.doWrite(e, r.handle, buf, off, n, fua, cost)
+		c.dispatch(job{e: e, typ: cmdWrite, fua: fua, handle: r.handle, off: off, n: n, buf: buf, cost: cost})
 	default: // flush, trim, write zeroes: no payload either way
 		cost := int64(replyCost)
 		if r.typ == cmdWriteZeroes {
 			cost += zeroCost
 		}
-		c.budget.acquire(cost)
-		c.inService.Add(1)
-		go c.doOther(e, r.typ, r.handle, off, n, fua, cost)
+		c.acquire(cost)
+		c.dispatch(job{e: e, typ: r.typ, fua: fua, handle: r.handle, off: off, n: n, cost: cost})
 	}
 	return nil
 }
 
-func (c *conn) doRead(e *export, handle uint64, off, n, cost int64) {
-	a0, a1 := e.span(off, n)
+// acquire reserves cost bytes for a request, first writing the queued
+// replies if it must wait for room (their writing is what makes room).
+func (c *conn) acquire(cost int64) {
+	if !c.budget.tryAcquire(cost) {
+		c.flushReplies()
+		c.budget.acquire(cost)
+	}
+}
+
+// dispatch hands an admitted request to a worker, starting one when none
+// is idle; at most MaxInFlight workers run, as many requests as the budget
+// admits. Workers live as long as the connection, so their stacks grow
+// once rather than per request.
+func (c *conn) dispatch(j job) {
+	if c.inService.Add(1) == 1 && c.br.Buffered() == 0 || j.e.fast(j.typ) {
+		// Nothing else to serve or read yet (a client at queue depth
+		// 1), or the device answers this kind of request faster than a
+		// worker wakes up: serve it here, and leave its reply queued
+		// while more requests are buffered (transmit writes the queue
+		// before it waits for input), so that replies go out together.
+		c.serve(j, true)
+		return
+	}
+	if int(c.idle.Load()) <= len(c.jobs) && c.workers < cap(c.jobs) {
+		c.workers++
+		go c.worker()
+	}
+	c.jobs <- j
+}
+
+// worker serves requests until the connection's reader stops.
+func (c *conn) worker() {
+	for {
+		c.idle.Add(1)
+		j, ok := <-c.jobs
+		c.idle.Add(-1)
+		if !ok {
+			return
+		}
+		c.serve(j, false)
+	}
+}
+
+// serve does a request's work and queues its reply; lazy leaves the reply
+// queued unless no writer is active and nothing is buffered to read (only
+// the reader may pass it).
+func (c *conn) serve(j job, lazy bool) {
+	switch j.typ {
+	case cmdRead:
+		c.doRead(j, lazy)
+	case cmdWrite:
+		c.doWrite(j, lazy)
+	default:
+		c.doOther(j, lazy)
+	}
+}
+
+func (c *conn) doRead(j job, lazy bool) {
+	e := j.e
+	a0, a1 := e.span(j.off, j.n)
 	buf := c.getBuffer(a1 - a0)
+	t0 := time.Now()
 	err := e.readInto(buf, a0)
+	e.readLat.observe(time.Since(t0))
 	e.reads.Add(1)
 	c.inService.Add(-1)
 	if err != nil {
 		e.errs.Add(1)
 		c.putBuffer(buf)
-		c.budget.releaseBytes(cost - replyCost)
-		c.reply(handle, errnoOf(err), nil, nil, replyCost)
+		c.budget.releaseBytes(j.cost - replyCost)
+		c.reply(j.handle, errnoOf(err), nil, nil, replyCost, lazy)
 		return
 	}
-	e.rbytes.Add(n)
-	c.reply(handle, 0, buf[off-a0:off-a0+n], buf, cost)
+	e.rbytes.Add(j.n)
+	c.reply(j.handle, 0, buf[j.off-a0:j.off-a0+j.n], buf, j.cost, lazy)
 }
 
-func (c *conn) doWrite(e *export, handle uint64, buf []byte, off, n int64, fua bool, cost int64) {
-	err := e.write(buf, off, n, fua)
-	c.putBuffer(buf)
-	c.budget.releaseBytes(cost - replyCost)
+func (c *conn) doWrite(j job, lazy bool) {
+	e := j.e
+	t0 := time.Now()
+	err := e.write(j.buf, j.off, j.n, j.fua)
+	e.writeLat.observe(time.Since(t0))
+	c.putBuffer(j.buf)
+	c.budget.releaseBytes(j.cost - replyCost)
 	e.writes.Add(1)
 	if err != nil {
 		e.errs.Add(1)
 	} else {
-		e.wbytes.Add(n)
+		e.wbytes.Add(j.n)
 	}
 	c.inService.Add(-1)
-	c.reply(handle, errnoOf(err), nil, nil, replyCost)
+	c.reply(j.handle, errnoOf(err), nil, nil, replyCost, lazy)
 }
 
-func (c *conn) doOther(e *export, typ uint16, handle uint64, off, n int64, fua bool, cost int64) {
+func (c *conn) doOther(j job, lazy bool) {
+	e := j.e
 	var err error
-	switch typ {
+	switch j.typ {
 	case cmdFlush:
 		e.flushes.Add(1)
 		err = e.Device.Flush()
 	case cmdTrim:
 		e.trims.Add(1)
-		err = e.trim(off, n, fua)
+		err = e.trim(j.off, j.n, j.fua)
 	case cmdWriteZeroes:
 		e.zeroes.Add(1)
-		err = e.writeZeroes(off, n, fua)
+		err = e.writeZeroes(j.off, j.n, j.fua)
 	}
-	c.budget.releaseBytes(cost - replyCost)
+	c.budget.releaseBytes(j.cost - replyCost)
 	if err != nil {
 		e.errs.Add(1)
 	}
 	c.inService.Add(-1)
-	c.reply(handle, errnoOf(err), nil, nil, replyCost)
+	c.reply(j.handle, errnoOf(err), nil, nil, replyCost, lazy)
 }
 
 // reply queues a simple reply, with data when errno is 0, and writes the
-// queue unless another goroutine is writing it. Once the reply is written
-// (or dropped because the connection died), buf (may be nil) is returned
-// with putBuffer and the request's reservation of cost bytes is released;
-// the caller must not touch data or buf after calling reply. When writing
+// queue unless another goroutine is writing it or lazy is set (the reader
+// writes the queue before it waits). Once the reply is written (or dropped
+// because the connection died), buf (may be nil) is returned with
+// putBuffer and the request's reservation of cost bytes is released; the
+// caller must not touch data or buf after calling reply. When writing
 // fails the connection is closed, which stops the reader.
-func (c *conn) reply(handle uint64, errno uint32, data, buf []byte, cost int64) {
+func (c *conn) reply(handle uint64, errno uint32, data, buf []byte, cost int64, lazy bool) {
 	if errno != 0 {
 		data = nil
 	}
@@ -268,10 +359,27 @@ func (c *conn) reply(handle uint64, errno uint32, data, buf []byte, cost int64) 
 	}
 	c.pending = append(c.pending, q)
 	c.hold(replyCost)
-	if c.writing {
+	if c.writing || lazy {
 		c.wmu.Unlock()
 		return
 	}
+	c.writeQueued()
+}
+
+// flushReplies writes the queued replies unless a writer is at it. The
+// reader calls it before anything that may block.
+func (c *conn) flushReplies() {
+	c.wmu.Lock()
+	if c.writing || len(c.pending) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.writeQueued()
+}
+
+// writeQueued writes the queue until it is empty, as the connection's
+// writer. Called with wmu held and no writer active; it unlocks wmu.
+func (c *conn) writeQueued() {
 	c.writing = true
 	for len(c.pending) > 0 && c.werr == nil {
 		batch := c.pending
@@ -380,6 +488,18 @@ func (b *budget) acquire(cost int64) {
 	b.n++
 	b.bytes += cost
 	b.mu.Unlock()
+}
+
+// tryAcquire is acquire when there is room at once.
+func (b *budget) tryAcquire(cost int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n >= b.maxN || b.bytes+cost > b.maxBytes {
+		return false
+	}
+	b.n++
+	b.bytes += cost
+	return true
 }
 
 // releaseBytes gives back part of a request's reservation it no longer

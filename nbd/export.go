@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/snapbench/snapbench/device"
 )
@@ -75,6 +76,38 @@ type export struct {
 	reads, writes, rbytes, wbytes atomic.Int64
 	flushes, trims, zeroes, rmws  atomic.Int64
 	errs                          atomic.Int64
+
+	// readLat and writeLat follow how long the device takes to read and
+	// write, to choose where requests are served (see conn.dispatch).
+	readLat, writeLat latency
+}
+
+// inlineBelow is the device latency under which the connection's reader
+// serves a request itself rather than waking a worker: waking one costs a
+// few microseconds, and a system call that returns within the runtime's
+// sysmon tick (20 µs) keeps its P, so the reader is not held up long.
+const inlineBelow = 20 * time.Microsecond
+
+// fast reports whether requests of type typ are served faster than a
+// worker wakes up.
+func (e *export) fast(typ uint16) bool {
+	switch typ {
+	case cmdRead:
+		return time.Duration(e.readLat.ns.Load()) < inlineBelow
+	case cmdWrite:
+		return time.Duration(e.writeLat.ns.Load()) < inlineBelow
+	}
+	return false
+}
+
+// latency is a moving average of durations (weight 1/8 for the newest),
+// safe for concurrent use; concurrent updates may lose one another's
+// contribution, which only makes the average a little less smooth.
+type latency struct{ ns atomic.Int64 }
+
+func (l *latency) observe(d time.Duration) {
+	old := l.ns.Load()
+	l.ns.Store(old + (int64(d)-old)/8)
 }
 
 func newExport(x Export) (*export, error) {

@@ -281,5 +281,6 @@ func newConn(s *Server, nc net.Conn, rw io.ReadWriter) *conn {
 	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(rw, readBufSize), w: rw}
 	c.hold(readBufSize)
 	c.budget.init(s.opts.MaxInFlight, s.opts.MaxInFlightBytes-readBufSize)
+	c.jobs = make(chan job, s.opts.MaxInFlight)
 	return c
 }
