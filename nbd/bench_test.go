@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 	_ "github.com/snapbench/snapbench/strategies/raw"
 )
@@ -94,8 +95,8 @@ func BenchmarkFioRawVsQemuNbd(b *testing.B) {
 	waitForSocket(b, qsock, qemu)
 
 	targets := []struct{ name, uri string }{
-		{"snapbench", FormatURI("unix", sock, "bench")},
-		{"qemu-nbd", FormatURI("unix", qsock, "bench")},
+		{"snapbench", wire.FormatURI("unix", sock, "bench")},
+		{"qemu-nbd", wire.FormatURI("unix", qsock, "bench")},
 	}
 	for _, tg := range targets {
 		if _, err := runFio(b, tg.uri, "write", "1M", 32, 0); err != nil {
@@ -209,17 +210,17 @@ func BenchmarkServerLoop(b *testing.B) {
 		typ   uint16
 		depth int
 	}{
-		{"read/QD1", cmdRead, 1},
-		{"read/QD16", cmdRead, 16},
-		{"write/QD1", cmdWrite, 1},
-		{"write/QD16", cmdWrite, 16},
+		{"read/QD1", wire.CmdRead, 1},
+		{"read/QD16", wire.CmdRead, 16},
+		{"write/QD1", wire.CmdWrite, 1},
+		{"write/QD16", wire.CmdWrite, 16},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			const size = 64 << 20
 			ts := startServer(b, []Export{{Name: "m", Device: newMem(b, size, 512)}}, ServerOptions{})
 			rc := ts.dialRaw(b)
 			rc.SetDeadline(time.Time{})
-			if err := sendOption(rc, optExportName, []byte("m")); err != nil {
+			if err := wire.SendOption(rc, wire.OptExportName, []byte("m")); err != nil {
 				b.Fatal(err)
 			}
 			var ex [10]byte
@@ -232,7 +233,7 @@ func BenchmarkServerLoop(b *testing.B) {
 			}
 			done := make(chan error, 1)
 			go func() { // replies
-				var h [simpleReplyLen]byte
+				var h [wire.SimpleReplyLen]byte
 				data := make([]byte, 4096)
 				for i := 0; i < b.N; i++ {
 					if _, err := io.ReadFull(rc.br, h[:]); err != nil {
@@ -243,7 +244,7 @@ func BenchmarkServerLoop(b *testing.B) {
 						done <- fmt.Errorf("errno %d", e)
 						return
 					}
-					if bc.typ == cmdRead {
+					if bc.typ == wire.CmdRead {
 						if _, err := io.ReadFull(rc.br, data); err != nil {
 							done <- err
 							return
@@ -253,15 +254,15 @@ func BenchmarkServerLoop(b *testing.B) {
 				}
 				done <- nil
 			}()
-			msg := make([]byte, requestLen+4096)
+			msg := make([]byte, wire.RequestLen+4096)
 			b.SetBytes(4096)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				<-tokens
 				off := uint64(i*4096) % size
-				putRequest(msg, request{typ: bc.typ, handle: uint64(i), offset: off, length: 4096})
-				m := msg[:requestLen]
-				if bc.typ == cmdWrite {
+				wire.PutRequest(msg, wire.Request{Type: bc.typ, Handle: uint64(i), Offset: off, Length: 4096})
+				m := msg[:wire.RequestLen]
+				if bc.typ == wire.CmdWrite {
 					m = msg
 				}
 				if _, err := rc.Write(m); err != nil {

@@ -2,6 +2,7 @@ package nbd
 
 import (
 	"bufio"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"io"
 	"net"
 	"sync"
@@ -75,7 +76,7 @@ type job struct {
 // buffer data lies in, returned once the reply is written or dropped; cost
 // is the reservation released then.
 type queuedReply struct {
-	hdr  [simpleReplyLen]byte
+	hdr  [wire.SimpleReplyLen]byte
 	data []byte
 	buf  []byte
 	cost int64
@@ -108,6 +109,11 @@ func bufferCost(n int64) int64 {
 	return c + device.BufferAlign
 }
 
+// MaxRequest is the largest READ or WRITE the server accepts and
+// advertises as its maximum block size: 32 MiB. Larger requests get EINVAL
+// without the server allocating anything for them.
+const MaxRequest = wire.MaxRequest
+
 // MinInFlightBytes is the smallest MaxInFlightBytes: room for the read
 // buffer and one request of MaxRequest bytes, widened to whole sectors,
 // with a read-modify-write and its reply. Smaller values are raised to it.
@@ -128,9 +134,9 @@ func (c *conn) transmit(e *export) error {
 		c.flushReplies()
 		c.budget.drain()
 	}()
-	var hdr [requestLen]byte
+	var hdr [wire.RequestLen]byte
 	for {
-		if c.br.Buffered() < requestLen {
+		if c.br.Buffered() < wire.RequestLen {
 			c.flushReplies() // the read may wait: send what is ready
 		}
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
@@ -139,11 +145,11 @@ func (c *conn) transmit(e *export) error {
 			}
 			return err
 		}
-		r, err := parseRequest(hdr[:])
+		r, err := wire.ParseRequest(hdr[:])
 		if err != nil {
 			return err
 		}
-		if r.typ == cmdDisc {
+		if r.Type == wire.CmdDisc {
 			return nil
 		}
 		if err := c.handle(e, r); err != nil {
@@ -154,46 +160,46 @@ func (c *conn) transmit(e *export) error {
 
 // handle validates one request and starts it. It returns an error only when
 // the stream itself failed (a write payload could not be read).
-func (c *conn) handle(e *export, r request) error {
-	off, n := int64(r.offset), int64(r.length)
-	fua := r.flags&cmdFlagFUA != 0
-	allowed := uint16(cmdFlagFUA)
-	if r.typ == cmdWriteZeroes {
-		allowed |= cmdFlagNoHole
+func (c *conn) handle(e *export, r wire.Request) error {
+	off, n := int64(r.Offset), int64(r.Length)
+	fua := r.Flags&wire.CmdFlagFUA != 0
+	allowed := uint16(wire.CmdFlagFUA)
+	if r.Type == wire.CmdWriteZeroes {
+		allowed |= wire.CmdFlagNoHole
 	}
 	var errno uint32
 	switch {
-	case r.typ > cmdWriteZeroes || r.typ == 5 || r.flags&^allowed != 0:
-		errno = errInval // unknown command (CACHE included) or flag
-	case e.ReadOnly && (r.typ == cmdWrite || r.typ == cmdTrim || r.typ == cmdWriteZeroes):
-		errno = errPerm
-	case (r.typ == cmdRead || r.typ == cmdWrite) && n > MaxRequest:
-		errno = errInval
-	case r.typ == cmdFlush:
-	case !e.inRange(r.offset, r.length):
-		errno = errInval
-		if r.typ != cmdRead {
-			errno = errNoSpc
+	case r.Type > wire.CmdWriteZeroes || r.Type == 5 || r.Flags&^allowed != 0:
+		errno = wire.ErrnoInval // unknown command (CACHE included) or flag
+	case e.ReadOnly && (r.Type == wire.CmdWrite || r.Type == wire.CmdTrim || r.Type == wire.CmdWriteZeroes):
+		errno = wire.ErrnoPerm
+	case (r.Type == wire.CmdRead || r.Type == wire.CmdWrite) && n > MaxRequest:
+		errno = wire.ErrnoInval
+	case r.Type == wire.CmdFlush:
+	case !e.inRange(r.Offset, r.Length):
+		errno = wire.ErrnoInval
+		if r.Type != wire.CmdRead {
+			errno = wire.ErrnoNoSpc
 		}
 	}
 	if errno != 0 {
 		e.errs.Add(1)
-		if r.typ == cmdWrite {
-			if err := skip(c.br, n); err != nil {
+		if r.Type == wire.CmdWrite {
+			if err := wire.Skip(c.br, n); err != nil {
 				return err
 			}
 		}
 		c.acquire(replyCost)
-		c.reply(r.handle, errno, nil, nil, replyCost, true)
+		c.reply(r.Handle, errno, nil, nil, replyCost, true)
 		return nil
 	}
-	switch r.typ {
-	case cmdRead:
+	switch r.Type {
+	case wire.CmdRead:
 		a0, a1 := e.span(off, n)
 		cost := bufferCost(a1-a0) + replyCost
 		c.acquire(cost)
-		c.dispatch(job{e: e, typ: cmdRead, handle: r.handle, off: off, n: n, cost: cost})
-	case cmdWrite:
+		c.dispatch(job{e: e, typ: wire.CmdRead, handle: r.Handle, off: off, n: n, cost: cost})
+	case wire.CmdWrite:
 		a0, a1 := e.span(off, n)
 		cost := bufferCost(a1-a0) + replyCost
 		if off != a0 || off+n != a1 {
@@ -209,14 +215,14 @@ func (c *conn) handle(e *export, r request) error {
 			c.budget.release(cost)
 			return err
 		}
-		c.dispatch(job{e: e, typ: cmdWrite, fua: fua, handle: r.handle, off: off, n: n, buf: buf, cost: cost})
+		c.dispatch(job{e: e, typ: wire.CmdWrite, fua: fua, handle: r.Handle, off: off, n: n, buf: buf, cost: cost})
 	default: // flush, trim, write zeroes: no payload either way
 		cost := int64(replyCost)
-		if r.typ == cmdWriteZeroes {
+		if r.Type == wire.CmdWriteZeroes {
 			cost += zeroCost
 		}
 		c.acquire(cost)
-		c.dispatch(job{e: e, typ: r.typ, fua: fua, handle: r.handle, off: off, n: n, cost: cost})
+		c.dispatch(job{e: e, typ: r.Type, fua: fua, handle: r.Handle, off: off, n: n, cost: cost})
 	}
 	return nil
 }
@@ -269,9 +275,9 @@ func (c *conn) worker() {
 // the reader may pass it).
 func (c *conn) serve(j job, lazy bool) {
 	switch j.typ {
-	case cmdRead:
+	case wire.CmdRead:
 		c.doRead(j, lazy)
-	case cmdWrite:
+	case wire.CmdWrite:
 		c.doWrite(j, lazy)
 	default:
 		c.doOther(j, lazy)
@@ -319,13 +325,13 @@ func (c *conn) doOther(j job, lazy bool) {
 	e := j.e
 	var err error
 	switch j.typ {
-	case cmdFlush:
+	case wire.CmdFlush:
 		e.flushes.Add(1)
 		err = e.Device.Flush()
-	case cmdTrim:
+	case wire.CmdTrim:
 		e.trims.Add(1)
 		err = e.trim(j.off, j.n, j.fua)
-	case cmdWriteZeroes:
+	case wire.CmdWriteZeroes:
 		e.zeroes.Add(1)
 		err = e.writeZeroes(j.off, j.n, j.fua)
 	}
@@ -349,7 +355,7 @@ func (c *conn) reply(handle uint64, errno uint32, data, buf []byte, cost int64, 
 		data = nil
 	}
 	q := queuedReply{data: data, buf: buf, cost: cost}
-	putSimpleReply(q.hdr[:], errno, handle)
+	wire.PutSimpleReply(q.hdr[:], errno, handle)
 	c.answered.Add(1)
 	c.wmu.Lock()
 	if c.werr != nil {

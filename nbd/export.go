@@ -2,6 +2,7 @@ package nbd
 
 import (
 	"fmt"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -92,9 +93,9 @@ const inlineBelow = 20 * time.Microsecond
 // worker wakes up.
 func (e *export) fast(typ uint16) bool {
 	switch typ {
-	case cmdRead:
+	case wire.CmdRead:
 		return time.Duration(e.readLat.ns.Load()) < inlineBelow
-	case cmdWrite:
+	case wire.CmdWrite:
 		return time.Duration(e.writeLat.ns.Load()) < inlineBelow
 	}
 	return false
@@ -114,8 +115,8 @@ func newExport(x Export) (*export, error) {
 	if x.Device == nil {
 		return nil, fmt.Errorf("nbd: export %q has no device", x.Name)
 	}
-	if len(x.Name) > maxString || len(x.Description) > maxString {
-		return nil, fmt.Errorf("nbd: export name or description longer than %d bytes", maxString)
+	if len(x.Name) > wire.MaxString || len(x.Description) > wire.MaxString {
+		return nil, fmt.Errorf("nbd: export name or description longer than %d bytes", wire.MaxString)
 	}
 	sec := x.Device.SectorSize()
 	if sec <= 0 || sec&(sec-1) != 0 || sec > 64<<10 {
@@ -129,14 +130,14 @@ func newExport(x Export) (*export, error) {
 		return nil, fmt.Errorf("nbd: export %q: preferred block size %d must be a power of two from the sector size %d to %d", x.Name, pref, sec, MaxRequest)
 	}
 	e := &export{Export: x, size: x.Device.Size(), sector: int64(sec), grain: int64(max(4096, sec)), pref: uint32(pref)}
-	e.flags = flagHasFlags | flagSendFlush | flagSendFUA | flagCanMultiConn
+	e.flags = wire.FlagHasFlags | wire.FlagSendFlush | wire.FlagSendFUA | wire.FlagCanMultiConn
 	if x.ReadOnly {
-		e.flags |= flagReadOnly
+		e.flags |= wire.FlagReadOnly
 	} else {
-		e.flags |= flagSendTrim | flagSendWriteZeroes
+		e.flags |= wire.FlagSendTrim | wire.FlagSendWriteZeroes
 	}
 	if device.Describe(x.Device).Rotational {
-		e.flags |= flagRotational
+		e.flags |= wire.FlagRotational
 	}
 	return e, nil
 }

@@ -3,6 +3,7 @@ package nbd
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -14,7 +15,7 @@ import (
 // of export name with NBD_OPT_EXPORT_NAME.
 func (rc *rawConn) enterTransmission(t *testing.T, name string) {
 	t.Helper()
-	if err := sendOption(rc, optExportName, []byte(name)); err != nil {
+	if err := wire.SendOption(rc, wire.OptExportName, []byte(name)); err != nil {
 		t.Fatal(err)
 	}
 	var b [10]byte // size and flags; no zeroes (the greeting asked)
@@ -60,7 +61,7 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 	big := func(n int) []req {
 		var rs []req
 		for i := 0; i < n; i++ {
-			rs = append(rs, req{cmdRead, int64(i%2) * MaxRequest, MaxRequest})
+			rs = append(rs, req{wire.CmdRead, int64(i%2) * MaxRequest, MaxRequest})
 		}
 		return rs
 	}
@@ -72,13 +73,13 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 			off := rng.Int64N(64<<20 - n)
 			switch i % 5 {
 			case 0:
-				rs = append(rs, req{cmdWrite, off, n})
+				rs = append(rs, req{wire.CmdWrite, off, n})
 			case 1:
-				rs = append(rs, req{cmdRead, 64 << 20, 512}) // out of range: an error reply
+				rs = append(rs, req{wire.CmdRead, 64 << 20, 512}) // out of range: an error reply
 			case 2:
-				rs = append(rs, req{cmdFlush, 0, 0})
+				rs = append(rs, req{wire.CmdFlush, 0, 0})
 			default:
-				rs = append(rs, req{cmdRead, off, n})
+				rs = append(rs, req{wire.CmdRead, off, n})
 			}
 		}
 		return rs
@@ -94,7 +95,7 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 		{"error replies only", ServerOptions{MaxInFlight: 64, MaxInFlightBytes: 1}, func() []req {
 			rs := make([]req, 200000)
 			for i := range rs {
-				rs[i] = req{cmdRead, 64 << 20, 512}
+				rs[i] = req{wire.CmdRead, 64 << 20, 512}
 			}
 			return rs
 		}(), 512},
@@ -118,8 +119,8 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 			payload := randBytes(rand.New(rand.NewPCG(3, 4)), 4<<20)
 			var stream []byte
 			for i, r := range tc.reqs {
-				stream = appendRequest(stream, request{typ: r.typ, handle: uint64(i), offset: uint64(r.off), length: uint32(r.len)})
-				if r.typ == cmdWrite {
+				stream = appendRequest(stream, wire.Request{Type: r.typ, Handle: uint64(i), Offset: uint64(r.off), Length: uint32(r.len)})
+				if r.typ == wire.CmdWrite {
 					stream = append(stream, payload[:r.len]...)
 				}
 			}
@@ -155,7 +156,7 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 			// are checked where no write of the batch overlaps them.
 			written := make([]bool, size/512+1)
 			for _, r := range tc.reqs {
-				if r.typ == cmdWrite {
+				if r.typ == wire.CmdWrite {
 					for s := r.off / 512; s <= (r.off+r.len-1)/512; s++ {
 						written[s] = true
 					}
@@ -171,11 +172,11 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 			}
 			seen := make([]bool, len(tc.reqs))
 			for range tc.reqs {
-				var h [simpleReplyLen]byte
+				var h [wire.SimpleReplyLen]byte
 				if _, err := io.ReadFull(rc.br, h[:]); err != nil {
 					t.Fatalf("reply header: %v", err)
 				}
-				if m := binary.BigEndian.Uint32(h[:]); m != magicSimpleReply {
+				if m := binary.BigEndian.Uint32(h[:]); m != wire.MagicSimpleReply {
 					t.Fatalf("reply magic %#x", m)
 				}
 				errno, handle := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint64(h[8:])
@@ -184,11 +185,11 @@ func TestMemoryBoundedWhenRepliesNotRead(t *testing.T) {
 				}
 				seen[handle] = true
 				r := tc.reqs[handle]
-				wantErr := r.typ == cmdRead && r.off >= size
+				wantErr := r.typ == wire.CmdRead && r.off >= size
 				if (errno != 0) != wantErr {
 					t.Fatalf("request %d (%+v): errno %d", handle, r, errno)
 				}
-				if r.typ != cmdRead || errno != 0 {
+				if r.typ != wire.CmdRead || errno != 0 {
 					continue
 				}
 				got := make([]byte, r.len)

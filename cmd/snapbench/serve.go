@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/nbd"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 )
 
@@ -74,7 +75,7 @@ func runServe(args []string) int {
 	if *socket == "" {
 		network, address = "tcp", *listen
 		if address == "" {
-			address = "127.0.0.1:" + nbd.DefaultPort
+			address = "127.0.0.1:" + wire.DefaultPort
 		}
 		if err := checkLoopback(address, *allowRemote); err != nil {
 			return usageError("serve", "%v", err)
@@ -115,7 +116,7 @@ func runServe(args []string) int {
 			mode = "read-only"
 		}
 		fmt.Fprintf(stdout, "  %-12s %-8s %9s  %-10s  %s\n", x.Name, infos[i].Kind, humanBytes(infos[i].Size), mode,
-			nbd.FormatURI(network, address, x.Name))
+			wire.FormatURI(network, address, x.Name))
 	}
 	fmt.Fprintln(stdout, "Ctrl-C or SIGTERM stops the server")
 
