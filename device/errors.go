@@ -10,8 +10,6 @@ var (
 	ErrUnaligned = errors.New("device: unaligned IO")
 	// ErrOutOfRange: the IO extends past the end of the device.
 	ErrOutOfRange = errors.New("device: IO past end of device")
-	// ErrClosed: the device was closed.
-	ErrClosed = errors.New("device: closed")
 	// ErrBadSize: a size of zero, or one that is not a multiple of the sector
 	// size, or a file that is too small and no size was given.
 	ErrBadSize = errors.New("device: bad size")
@@ -28,4 +26,22 @@ var (
 	ErrInjected = errors.New("device: injected fault")
 	// ErrNotRoot: the operation needs root (loop devices).
 	ErrNotRoot = errors.New("device: needs root")
+)
+
+// Sentinel errors shared by every layer that reads and writes blocks: the
+// devices of this package, the engines' volumes (strategies re-exports them
+// under the same names) and the NBD server and client, so that errors.Is
+// matches one value whichever layer produced the error. Their messages carry
+// no package prefix: whoever returns one wraps it with its own ("row:
+// volume 3: closed").
+var (
+	// ErrClosed: the device, volume or engine handle was closed.
+	ErrClosed = errors.New("closed")
+	// ErrReadOnly: a write to a read-only device or volume (a snapshot, an
+	// export served read-only).
+	ErrReadOnly = errors.New("volume is read-only")
+	// ErrNoSpace: no room for the operation on the device below.
+	ErrNoSpace = errors.New("no space left on device")
+	// ErrInvalidArgument: a bad name, size, option or request.
+	ErrInvalidArgument = errors.New("invalid argument")
 )

@@ -3,8 +3,10 @@ package nbd
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 	_ "github.com/snapbench/snapbench/strategies/raw"
 )
@@ -92,8 +95,8 @@ func BenchmarkFioRawVsQemuNbd(b *testing.B) {
 	waitForSocket(b, qsock, qemu)
 
 	targets := []struct{ name, uri string }{
-		{"snapbench", FormatURI("unix", sock, "bench")},
-		{"qemu-nbd", FormatURI("unix", qsock, "bench")},
+		{"snapbench", wire.FormatURI("unix", sock, "bench")},
+		{"qemu-nbd", wire.FormatURI("unix", qsock, "bench")},
 	}
 	for _, tg := range targets {
 		if _, err := runFio(b, tg.uri, "write", "1M", 32, 0); err != nil {
@@ -191,4 +194,84 @@ func BenchmarkClientRead4k(b *testing.B) {
 			off = (off + 4096) % (64 << 20)
 		}
 	})
+}
+
+// BenchmarkServerLoop measures the server's request loop: a lean client
+// keeps depth 4 KiB requests in flight on one unix-socket connection
+// (pipelined, one goroutine sending and one reading replies) against an
+// export of a memory device, so that what is timed is the server's
+// per-request cost (parsing, dispatch, reply writing, system calls), not a
+// disk. ns/op is per request.
+//
+//	go test -run '^$' -bench ServerLoop -count 6 ./nbd
+func BenchmarkServerLoop(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		typ   uint16
+		depth int
+	}{
+		{"read/QD1", wire.CmdRead, 1},
+		{"read/QD16", wire.CmdRead, 16},
+		{"write/QD1", wire.CmdWrite, 1},
+		{"write/QD16", wire.CmdWrite, 16},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			const size = 64 << 20
+			ts := startServer(b, []Export{{Name: "m", Device: newMem(b, size, 512)}}, ServerOptions{})
+			rc := ts.dialRaw(b)
+			rc.SetDeadline(time.Time{})
+			if err := wire.SendOption(rc, wire.OptExportName, []byte("m")); err != nil {
+				b.Fatal(err)
+			}
+			var ex [10]byte
+			if _, err := io.ReadFull(rc.br, ex[:]); err != nil {
+				b.Fatal(err)
+			}
+			tokens := make(chan struct{}, bc.depth)
+			for range bc.depth {
+				tokens <- struct{}{}
+			}
+			done := make(chan error, 1)
+			go func() { // replies
+				var h [wire.SimpleReplyLen]byte
+				data := make([]byte, 4096)
+				for i := 0; i < b.N; i++ {
+					if _, err := io.ReadFull(rc.br, h[:]); err != nil {
+						done <- err
+						return
+					}
+					if e := binary.BigEndian.Uint32(h[4:]); e != 0 {
+						done <- fmt.Errorf("errno %d", e)
+						return
+					}
+					if bc.typ == wire.CmdRead {
+						if _, err := io.ReadFull(rc.br, data); err != nil {
+							done <- err
+							return
+						}
+					}
+					tokens <- struct{}{}
+				}
+				done <- nil
+			}()
+			msg := make([]byte, wire.RequestLen+4096)
+			b.SetBytes(4096)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				<-tokens
+				off := uint64(i*4096) % size
+				wire.PutRequest(msg, wire.Request{Type: bc.typ, Handle: uint64(i), Offset: off, Length: 4096})
+				m := msg[:wire.RequestLen]
+				if bc.typ == wire.CmdWrite {
+					m = msg
+				}
+				if _, err := rc.Write(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }

@@ -1,7 +1,10 @@
-// Package nbd speaks the Network Block Device protocol (the NBD project's
-// doc/proto.md), both ends, so that real clients — fio's nbd engine,
+// Package nbd is the server side of the Network Block Device protocol (the
+// NBD project's doc/proto.md), so that real clients — fio's nbd engine,
 // qemu-img, qemu-io, nbdcopy, the Linux nbd driver — can drive any snapbench
-// volume, and so that snapbench can use volumes served by others.
+// volume. The client (nbd/client), with which snapbench uses volumes served
+// by others, and the wire format and URIs both ends share (nbd/wire) are
+// packages of their own below this one, so that engines can use the client
+// without depending on the server. All three depend on device alone.
 //
 // What it is:
 //   - Server: exports device.Devices (engine volumes, usually) under names.
@@ -11,9 +14,6 @@
 //     connection and any number of connections. Unaligned requests are
 //     served by read-modify-write. Read-only exports refuse writes with
 //     EPERM. Shutdown drains and flushes.
-//   - Client: one connection to one export, implementing device.Device
-//     (plus Discarder and Zeroer) with concurrent requests by handle.
-//   - FormatURI and ParseURI for nbd:// and nbd+unix:// URIs.
 //
 // What it is not: TLS, structured replies, block status, metadata contexts
 // or extended headers (the server refuses those options and clients carry
@@ -21,5 +21,8 @@
 // protocol description, with no code from other implementations; the
 // request and option parsers are fuzzed (FuzzParseRequest,
 // FuzzNegotiation) and never allocate more than MaxRequest for a request or
-// 64 KiB for an option, whatever a client sends.
+// 64 KiB for an option, whatever a client sends. A connection holds at most
+// ServerOptions.MaxInFlightBytes (128 MiB by default) for its requests and
+// their replies until they are written; past it the server stops reading the
+// connection (backpressure).
 package nbd

@@ -2,9 +2,11 @@ package nbd
 
 import (
 	"fmt"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/snapbench/snapbench/device"
 )
@@ -75,14 +77,46 @@ type export struct {
 	reads, writes, rbytes, wbytes atomic.Int64
 	flushes, trims, zeroes, rmws  atomic.Int64
 	errs                          atomic.Int64
+
+	// readLat and writeLat follow how long the device takes to read and
+	// write, to choose where requests are served (see conn.dispatch).
+	readLat, writeLat latency
+}
+
+// inlineBelow is the device latency under which the connection's reader
+// serves a request itself rather than waking a worker: waking one costs a
+// few microseconds, and a system call that returns within the runtime's
+// sysmon tick (20 µs) keeps its P, so the reader is not held up long.
+const inlineBelow = 20 * time.Microsecond
+
+// fast reports whether requests of type typ are served faster than a
+// worker wakes up.
+func (e *export) fast(typ uint16) bool {
+	switch typ {
+	case wire.CmdRead:
+		return time.Duration(e.readLat.ns.Load()) < inlineBelow
+	case wire.CmdWrite:
+		return time.Duration(e.writeLat.ns.Load()) < inlineBelow
+	}
+	return false
+}
+
+// latency is a moving average of durations (weight 1/8 for the newest),
+// safe for concurrent use; concurrent updates may lose one another's
+// contribution, which only makes the average a little less smooth.
+type latency struct{ ns atomic.Int64 }
+
+func (l *latency) observe(d time.Duration) {
+	old := l.ns.Load()
+	l.ns.Store(old + (int64(d)-old)/8)
 }
 
 func newExport(x Export) (*export, error) {
 	if x.Device == nil {
 		return nil, fmt.Errorf("nbd: export %q has no device", x.Name)
 	}
-	if len(x.Name) > maxString || len(x.Description) > maxString {
-		return nil, fmt.Errorf("nbd: export name or description longer than %d bytes", maxString)
+	if len(x.Name) > wire.MaxString || len(x.Description) > wire.MaxString {
+		return nil, fmt.Errorf("nbd: export name or description longer than %d bytes", wire.MaxString)
 	}
 	sec := x.Device.SectorSize()
 	if sec <= 0 || sec&(sec-1) != 0 || sec > 64<<10 {
@@ -96,14 +130,14 @@ func newExport(x Export) (*export, error) {
 		return nil, fmt.Errorf("nbd: export %q: preferred block size %d must be a power of two from the sector size %d to %d", x.Name, pref, sec, MaxRequest)
 	}
 	e := &export{Export: x, size: x.Device.Size(), sector: int64(sec), grain: int64(max(4096, sec)), pref: uint32(pref)}
-	e.flags = flagHasFlags | flagSendFlush | flagSendFUA | flagCanMultiConn
+	e.flags = wire.FlagHasFlags | wire.FlagSendFlush | wire.FlagSendFUA | wire.FlagCanMultiConn
 	if x.ReadOnly {
-		e.flags |= flagReadOnly
+		e.flags |= wire.FlagReadOnly
 	} else {
-		e.flags |= flagSendTrim | flagSendWriteZeroes
+		e.flags |= wire.FlagSendTrim | wire.FlagSendWriteZeroes
 	}
 	if device.Describe(x.Device).Rotational {
-		e.flags |= flagRotational
+		e.flags |= wire.FlagRotational
 	}
 	return e, nil
 }
@@ -130,30 +164,20 @@ func (e *export) span(off, n int64) (a0, a1 int64) {
 	return a0, a1
 }
 
-// read returns the n bytes at off: data is a slice of buf, which the caller
-// returns with device.PutBuffer. The range must be inside the export.
-func (e *export) read(off, n int64) (buf, data []byte, err error) {
-	a0, a1 := e.span(off, n)
-	buf = device.GetBuffer(int(a1 - a0))
-	if a1 > a0 {
-		if _, err := e.Device.ReadAt(buf, a0); err != nil {
-			device.PutBuffer(buf)
-			return nil, nil, err
-		}
+// readInto reads the aligned range [a0, a0+len(buf)) into buf, an aligned
+// buffer. The range must be inside the export.
+func (e *export) readInto(buf []byte, a0 int64) error {
+	if len(buf) == 0 {
+		return nil
 	}
-	return buf, buf[off-a0 : off-a0+n], nil
+	_, err := e.Device.ReadAt(buf, a0)
+	return err
 }
 
-// writeBuffer returns an aligned buffer for a write of n bytes at off and
-// the part of it the payload goes into.
-func (e *export) writeBuffer(off, n int64) (buf, payload []byte) {
-	a0, a1 := e.span(off, n)
-	buf = device.GetBuffer(int(a1 - a0))
-	return buf, buf[off-a0 : off-a0+n]
-}
-
-// write completes a write prepared with writeBuffer: it fills the partial
-// edge sectors from the device (RMW), writes, and flushes when fua is set.
+// write completes a write of n bytes at off whose payload was read into
+// buf, an aligned buffer of the sector-widened span (see span) with the
+// payload at off-a0: it fills the partial edge sectors from the device
+// (RMW), writes, and flushes when fua is set.
 func (e *export) write(buf []byte, off, n int64, fua bool) error {
 	if n == 0 {
 		return e.maybeFlush(fua)

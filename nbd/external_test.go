@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/nbd/client"
+	"github.com/snapbench/snapbench/nbd/wire"
 )
 
 // startProcess starts a long-running external program that the test stops;
@@ -78,11 +80,11 @@ func TestClientAgainstQemuNbd(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	list, err := List(ctx, "unix", sock)
+	list, err := client.List(ctx, "unix", sock)
 	if err != nil || len(list) != 1 || list[0].Name != "img" {
 		t.Fatalf("List: %+v, %v\n%s", list, err, out)
 	}
-	c, err := Dial(ctx, "unix", sock, "img")
+	c, err := client.Dial(ctx, "unix", sock, "img")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -149,7 +151,7 @@ func TestQemuIOAgainstServer(t *testing.T) {
 		}
 	}
 	ts := startServer(t, []Export{{Name: "rw", Device: rw}, {Name: "ro", Device: ro, ReadOnly: true}}, ServerOptions{})
-	uri := FormatURI("unix", ts.sock, "rw")
+	uri := wire.FormatURI("unix", ts.sock, "rw")
 	out, err := runTool(t, "qemu-io", "-f", "raw", uri,
 		"-c", "write -P 0x5a 1000 3000", "-c", "read -P 0x5a 1000 3000", "-c", "read -P 0 0 1000",
 		"-c", "write -z 8192 8192", "-c", "read -P 0 8192 8192", "-c", "flush")
@@ -163,11 +165,11 @@ func TestQemuIOAgainstServer(t *testing.T) {
 	if !bytes.Equal(buf[1000:4000], bytes.Repeat([]byte{0x5a}, 3000)) || buf[999] != 0 || buf[4000] != 0 {
 		t.Fatalf("the device does not hold what qemu-io wrote")
 	}
-	out, err = runTool(t, "qemu-io", "-r", "-f", "raw", FormatURI("unix", ts.sock, "ro"), "-c", "read -P 0x11 4096 65536")
+	out, err = runTool(t, "qemu-io", "-r", "-f", "raw", wire.FormatURI("unix", ts.sock, "ro"), "-c", "read -P 0x11 4096 65536")
 	if err != nil || strings.Contains(out, "fail") {
 		t.Fatalf("qemu-io read of ro: %v\n%s", err, out)
 	}
-	out, _ = runTool(t, "qemu-io", "-f", "raw", FormatURI("unix", ts.sock, "ro"), "-c", "write -P 1 0 4096")
+	out, _ = runTool(t, "qemu-io", "-f", "raw", wire.FormatURI("unix", ts.sock, "ro"), "-c", "write -P 1 0 4096")
 	if !strings.Contains(out, "Permission denied") && !strings.Contains(out, "Operation not permitted") {
 		t.Fatalf("qemu-io wrote to a read-only export:\n%s", out)
 	}
@@ -192,11 +194,11 @@ func TestNbdinfo(t *testing.T) {
 		{Name: "one", Description: "first export", Device: newMem(t, 4<<20, 4096)},
 		{Name: "two", Device: newMem(t, 2<<20, 512), ReadOnly: true, PreferredBlockSize: 65536},
 	}, ServerOptions{})
-	out, err := runTool(t, "nbdinfo", "--list", FormatURI("unix", ts.sock, ""))
+	out, err := runTool(t, "nbdinfo", "--list", wire.FormatURI("unix", ts.sock, ""))
 	if err != nil || !strings.Contains(out, "export=\"one\"") || !strings.Contains(out, "export=\"two\"") || !strings.Contains(out, "first export") {
 		t.Fatalf("nbdinfo --list: %v\n%s", err, out)
 	}
-	out, err = runTool(t, "nbdinfo", "--json", FormatURI("unix", ts.sock, "two"))
+	out, err = runTool(t, "nbdinfo", "--json", wire.FormatURI("unix", ts.sock, "two"))
 	if err != nil {
 		t.Fatalf("nbdinfo --json: %v\n%s", err, out)
 	}

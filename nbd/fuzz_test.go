@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/nbd/wire"
 )
 
 // fuzzServer is a server of two small exports for fuzzing; small devices
@@ -34,9 +35,9 @@ type fuzzRW struct {
 	io.Writer
 }
 
-func appendRequest(b []byte, r request) []byte {
-	var h [requestLen]byte
-	putRequest(h[:], r)
+func appendRequest(b []byte, r wire.Request) []byte {
+	var h [wire.RequestLen]byte
+	wire.PutRequest(h[:], r)
 	return append(b, h[:]...)
 }
 
@@ -46,25 +47,25 @@ func appendRequest(b []byte, r request) []byte {
 // the export size (out-of-range and oversized requests allocate nothing).
 func FuzzParseRequest(f *testing.F) {
 	var seed []byte
-	seed = appendRequest(seed, request{typ: cmdWrite, handle: 1, offset: 100, length: 700})
+	seed = appendRequest(seed, wire.Request{Type: wire.CmdWrite, Handle: 1, Offset: 100, Length: 700})
 	seed = append(seed, bytes.Repeat([]byte{0xab}, 700)...)
-	seed = appendRequest(seed, request{typ: cmdRead, handle: 2, offset: 50, length: 1000})
-	seed = appendRequest(seed, request{typ: cmdWriteZeroes, flags: cmdFlagNoHole, handle: 3, offset: 1, length: 5000})
-	seed = appendRequest(seed, request{typ: cmdTrim, flags: cmdFlagFUA, handle: 4, offset: 0, length: 4096})
-	seed = appendRequest(seed, request{typ: cmdFlush, handle: 5})
+	seed = appendRequest(seed, wire.Request{Type: wire.CmdRead, Handle: 2, Offset: 50, Length: 1000})
+	seed = appendRequest(seed, wire.Request{Type: wire.CmdWriteZeroes, Flags: wire.CmdFlagNoHole, Handle: 3, Offset: 1, Length: 5000})
+	seed = appendRequest(seed, wire.Request{Type: wire.CmdTrim, Flags: wire.CmdFlagFUA, Handle: 4, Offset: 0, Length: 4096})
+	seed = appendRequest(seed, wire.Request{Type: wire.CmdFlush, Handle: 5})
 	f.Add(seed)
-	f.Add(appendRequest(nil, request{typ: cmdWrite, length: 0xffffffff}))
-	f.Add(appendRequest(nil, request{typ: cmdRead, offset: 1 << 63, length: 512}))
-	f.Add(appendRequest(appendRequest(nil, request{typ: 99}), request{typ: cmdDisc}))
+	f.Add(appendRequest(nil, wire.Request{Type: wire.CmdWrite, Length: 0xffffffff}))
+	f.Add(appendRequest(nil, wire.Request{Type: wire.CmdRead, Offset: 1 << 63, Length: 512}))
+	f.Add(appendRequest(appendRequest(nil, wire.Request{Type: 99}), wire.Request{Type: wire.CmdDisc}))
 	f.Add([]byte("garbage that is not a request at all"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if r, err := parseRequest(data); err == nil {
-			var h [requestLen]byte
-			putRequest(h[:], r)
-			if !bytes.Equal(h[:], data[:requestLen]) {
+		if r, err := wire.ParseRequest(data); err == nil {
+			var h [wire.RequestLen]byte
+			wire.PutRequest(h[:], r)
+			if !bytes.Equal(h[:], data[:wire.RequestLen]) {
 				t.Fatalf("request %+v re-encodes differently", r)
 			}
-		} else if len(data) >= requestLen && binary.BigEndian.Uint32(data) == magicRequest {
+		} else if len(data) >= wire.RequestLen && binary.BigEndian.Uint32(data) == wire.MagicRequest {
 			t.Fatalf("a well-formed header was refused: %v", err)
 		}
 		s := fuzzServer(t)
@@ -79,18 +80,18 @@ func FuzzParseRequest(f *testing.F) {
 // first byte: option haggling, then (if the bytes choose an export) the
 // transmission phase. Option data beyond 64 KiB is skipped, not buffered.
 func FuzzNegotiation(f *testing.F) {
-	flags := binary.BigEndian.AppendUint32(nil, flagCFixedNewstyle|flagCNoZeroes)
+	flags := binary.BigEndian.AppendUint32(nil, wire.FlagCFixedNewstyle|wire.FlagCNoZeroes)
 	opt := func(b []byte, o uint32, data []byte) []byte {
-		b = binary.BigEndian.AppendUint64(b, magicOpt)
+		b = binary.BigEndian.AppendUint64(b, wire.MagicOpt)
 		b = binary.BigEndian.AppendUint32(b, o)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
 		return append(b, data...)
 	}
-	goRW := opt(append([]byte{}, flags...), optGo, infoData("rw", infoBlockSize, infoName))
-	f.Add(appendRequest(goRW, request{typ: cmdRead, length: 4096}))
-	f.Add(opt(opt(append([]byte{}, flags...), optList, nil), optExportName, []byte("ro")))
-	f.Add(opt(opt(append([]byte{}, flags...), optInfo, infoData("nope")), optAbort, nil))
-	f.Add(opt(append([]byte{}, flags...), optStructuredReply, nil))
+	goRW := opt(append([]byte{}, flags...), wire.OptGo, infoData("rw", wire.InfoBlockSize, wire.InfoName))
+	f.Add(appendRequest(goRW, wire.Request{Type: wire.CmdRead, Length: 4096}))
+	f.Add(opt(opt(append([]byte{}, flags...), wire.OptList, nil), wire.OptExportName, []byte("ro")))
+	f.Add(opt(opt(append([]byte{}, flags...), wire.OptInfo, infoData("nope")), wire.OptAbort, nil))
+	f.Add(opt(append([]byte{}, flags...), wire.OptStructuredReply, nil))
 	f.Add(append(append([]byte{}, flags...), 'I', 'H', 'A', 'V', 'E', 'O', 'P', 'T', 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff))
 	f.Add([]byte{0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {

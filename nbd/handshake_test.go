@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/snapbench/snapbench/nbd/client"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"io"
 	"net"
 	"testing"
@@ -13,7 +15,7 @@ import (
 // expectReply reads one option reply and checks its type.
 func (rc *rawConn) expectReply(t *testing.T, opt, typ uint32) []byte {
 	t.Helper()
-	got, data, err := readOptReply(rc.br, opt)
+	got, data, err := wire.ReadOptReply(rc.br, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,13 +47,13 @@ func TestOptionHaggling(t *testing.T) {
 	rc := ts.dialRaw(t)
 	send := func(opt uint32, data []byte) {
 		t.Helper()
-		if err := sendOption(rc, opt, data); err != nil {
+		if err := wire.SendOption(rc, opt, data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	send(optList, nil)
+	send(wire.OptList, nil)
 	for _, want := range []string{"alpha", "beta"} {
-		d := rc.expectReply(t, optList, repServer)
+		d := rc.expectReply(t, wire.OptList, wire.RepServer)
 		n := binary.BigEndian.Uint32(d)
 		if string(d[4:4+n]) != want {
 			t.Errorf("listed %q, want %q", d[4:4+n], want)
@@ -60,58 +62,58 @@ func TestOptionHaggling(t *testing.T) {
 			t.Errorf("description %q", d[4+n:])
 		}
 	}
-	rc.expectReply(t, optList, repAck)
+	rc.expectReply(t, wire.OptList, wire.RepAck)
 
-	send(optList, []byte("x"))
-	rc.expectReply(t, optList, repErrInvalid)
-	send(optStructuredReply, nil)
-	rc.expectReply(t, optStructuredReply, repErrUnsup)
-	send(optStartTLS, nil)
-	rc.expectReply(t, optStartTLS, repErrUnsup)
+	send(wire.OptList, []byte("x"))
+	rc.expectReply(t, wire.OptList, wire.RepErrInvalid)
+	send(wire.OptStructuredReply, nil)
+	rc.expectReply(t, wire.OptStructuredReply, wire.RepErrUnsup)
+	send(wire.OptStartTLS, nil)
+	rc.expectReply(t, wire.OptStartTLS, wire.RepErrUnsup)
 	send(99, []byte("whatever"))
-	rc.expectReply(t, 99, repErrUnsup)
-	send(optInfo, []byte{0, 0})
-	rc.expectReply(t, optInfo, repErrInvalid)
-	send(optInfo, []byte{0, 0, 0, 9, 'a', 0, 0}) // name length past the data
-	rc.expectReply(t, optInfo, repErrInvalid)
-	send(optGo, append(infoData("alpha", infoName), 0)) // one byte too many
-	rc.expectReply(t, optGo, repErrInvalid)
-	send(optInfo, infoData("nope"))
-	rc.expectReply(t, optInfo, repErrUnknown)
+	rc.expectReply(t, 99, wire.RepErrUnsup)
+	send(wire.OptInfo, []byte{0, 0})
+	rc.expectReply(t, wire.OptInfo, wire.RepErrInvalid)
+	send(wire.OptInfo, []byte{0, 0, 0, 9, 'a', 0, 0}) // name length past the data
+	rc.expectReply(t, wire.OptInfo, wire.RepErrInvalid)
+	send(wire.OptGo, append(infoData("alpha", wire.InfoName), 0)) // one byte too many
+	rc.expectReply(t, wire.OptGo, wire.RepErrInvalid)
+	send(wire.OptInfo, infoData("nope"))
+	rc.expectReply(t, wire.OptInfo, wire.RepErrUnknown)
 
 	// An option too long to buffer is skipped and refused.
-	huge := make([]byte, maxOption+1)
-	send(optInfo, huge)
-	rc.expectReply(t, optInfo, repErrTooBig)
+	huge := make([]byte, wire.MaxOption+1)
+	send(wire.OptInfo, huge)
+	rc.expectReply(t, wire.OptInfo, wire.RepErrTooBig)
 
 	// INFO on beta: export, block size, and the name asked for.
-	send(optInfo, infoData("beta", infoName, infoDescription, infoBlockSize, 77))
+	send(wire.OptInfo, infoData("beta", wire.InfoName, wire.InfoDescription, wire.InfoBlockSize, 77))
 	var seen []uint16
 	for {
-		typ, d, err := readOptReply(rc.br, optInfo)
+		typ, d, err := wire.ReadOptReply(rc.br, wire.OptInfo)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if typ == repAck {
+		if typ == wire.RepAck {
 			break
 		}
-		if typ != repInfo {
+		if typ != wire.RepInfo {
 			t.Fatalf("reply %#x", typ)
 		}
 		it := binary.BigEndian.Uint16(d)
 		seen = append(seen, it)
 		switch it {
-		case infoExport:
+		case wire.InfoExport:
 			size, flags := binary.BigEndian.Uint64(d[2:]), binary.BigEndian.Uint16(d[10:])
-			if size != 2<<20 || flags&flagReadOnly == 0 || flags&flagHasFlags == 0 || flags&flagSendTrim != 0 {
+			if size != 2<<20 || flags&wire.FlagReadOnly == 0 || flags&wire.FlagHasFlags == 0 || flags&wire.FlagSendTrim != 0 {
 				t.Errorf("NBD_INFO_EXPORT size %d flags %#x", size, flags)
 			}
-		case infoBlockSize:
+		case wire.InfoBlockSize:
 			lo, pref, hi := binary.BigEndian.Uint32(d[2:]), binary.BigEndian.Uint32(d[6:]), binary.BigEndian.Uint32(d[10:])
 			if lo != 4096 || pref != 64<<10 || hi != MaxRequest {
 				t.Errorf("block sizes %d/%d/%d", lo, pref, hi)
 			}
-		case infoName:
+		case wire.InfoName:
 			if string(d[2:]) != "beta" {
 				t.Errorf("NBD_INFO_NAME %q", d[2:])
 			}
@@ -124,28 +126,28 @@ func TestOptionHaggling(t *testing.T) {
 	}
 
 	// GO on the default export (""): alpha; then transmission.
-	send(optGo, infoData(""))
+	send(wire.OptGo, infoData(""))
 	for {
-		typ, _, err := readOptReply(rc.br, optGo)
+		typ, _, err := wire.ReadOptReply(rc.br, wire.OptGo)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if typ == repAck {
+		if typ == wire.RepAck {
 			break
 		}
 	}
-	var req [requestLen]byte
-	putRequest(req[:], request{typ: cmdRead, handle: 42, offset: 512, length: 512})
+	var req [wire.RequestLen]byte
+	wire.PutRequest(req[:], wire.Request{Type: wire.CmdRead, Handle: 42, Offset: 512, Length: 512})
 	rc.Write(req[:])
-	var rep [simpleReplyLen + 512]byte
+	var rep [wire.SimpleReplyLen + 512]byte
 	if _, err := io.ReadFull(rc.br, rep[:]); err != nil {
 		t.Fatal(err)
 	}
-	if binary.BigEndian.Uint32(rep[0:]) != magicSimpleReply || binary.BigEndian.Uint32(rep[4:]) != 0 || binary.BigEndian.Uint64(rep[8:]) != 42 {
-		t.Fatalf("reply header % x", rep[:simpleReplyLen])
+	if binary.BigEndian.Uint32(rep[0:]) != wire.MagicSimpleReply || binary.BigEndian.Uint32(rep[4:]) != 0 || binary.BigEndian.Uint64(rep[8:]) != 42 {
+		t.Fatalf("reply header % x", rep[:wire.SimpleReplyLen])
 	}
 	// DISC: the server closes.
-	putRequest(req[:], request{typ: cmdDisc})
+	wire.PutRequest(req[:], wire.Request{Type: wire.CmdDisc})
 	rc.Write(req[:])
 	if _, err := rc.br.ReadByte(); err != io.EOF {
 		t.Errorf("after NBD_CMD_DISC: %v, want EOF", err)
@@ -163,12 +165,12 @@ func TestExportNameOption(t *testing.T) {
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
 		var g [18]byte
 		io.ReadFull(nc, g[:])
-		cflags := uint32(flagCFixedNewstyle)
+		cflags := uint32(wire.FlagCFixedNewstyle)
 		if noZeroes {
-			cflags |= flagCNoZeroes
+			cflags |= wire.FlagCNoZeroes
 		}
 		nc.Write(binary.BigEndian.AppendUint32(nil, cflags))
-		sendOption(nc, optExportName, []byte("beta"))
+		wire.SendOption(nc, wire.OptExportName, []byte("beta"))
 		want := 10
 		if !noZeroes {
 			want += 124
@@ -177,17 +179,17 @@ func TestExportNameOption(t *testing.T) {
 		if _, err := io.ReadFull(nc, got); err != nil {
 			t.Fatal(err)
 		}
-		if binary.BigEndian.Uint64(got) != 2<<20 || binary.BigEndian.Uint16(got[8:])&flagReadOnly == 0 {
+		if binary.BigEndian.Uint64(got) != 2<<20 || binary.BigEndian.Uint16(got[8:])&wire.FlagReadOnly == 0 {
 			t.Errorf("export name reply % x", got[:10])
 		}
 		if !bytes.Equal(got[10:], make([]byte, want-10)) {
 			t.Errorf("reserved bytes not zero")
 		}
 		// Transmission works right after.
-		var req [requestLen]byte
-		putRequest(req[:], request{typ: cmdFlush, handle: 7})
+		var req [wire.RequestLen]byte
+		wire.PutRequest(req[:], wire.Request{Type: wire.CmdFlush, Handle: 7})
 		nc.Write(req[:])
-		var rep [simpleReplyLen]byte
+		var rep [wire.SimpleReplyLen]byte
 		if _, err := io.ReadFull(nc, rep[:]); err != nil || binary.BigEndian.Uint64(rep[8:]) != 7 {
 			t.Fatalf("flush reply % x, %v", rep, err)
 		}
@@ -205,16 +207,16 @@ func TestHandshakeEndings(t *testing.T) {
 	}
 	// Unknown export with NBD_OPT_EXPORT_NAME: the server must hang up.
 	rc := ts.dialRaw(t)
-	sendOption(rc, optExportName, []byte("nope"))
+	wire.SendOption(rc, wire.OptExportName, []byte("nope"))
 	closed("unknown export", rc)
 	// ABORT: an acknowledgement, then the end.
 	rc = ts.dialRaw(t)
-	sendOption(rc, optAbort, nil)
-	rc.expectReply(t, optAbort, repAck)
+	wire.SendOption(rc, wire.OptAbort, nil)
+	rc.expectReply(t, wire.OptAbort, wire.RepAck)
 	closed("abort", rc)
 	// Bad option magic.
 	rc = ts.dialRaw(t)
-	rc.Write(make([]byte, optHeaderLen))
+	rc.Write(make([]byte, wire.OptHeaderLen))
 	closed("bad option magic", rc)
 	// Unknown client flags.
 	nc, err := net.Dial("unix", ts.sock)
@@ -235,14 +237,14 @@ func TestClientAgainstOwnServer(t *testing.T) {
 	ts := twoExports(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	list, err := List(ctx, "unix", ts.sock)
+	list, err := client.List(ctx, "unix", ts.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[0] != (ExportEntry{"alpha", "the first"}) || list[1].Name != "beta" {
+	if len(list) != 2 || list[0] != (client.ExportEntry{Name: "alpha", Description: "the first"}) || list[1].Name != "beta" {
 		t.Errorf("List: %+v", list)
 	}
-	c, err := DialURI(ctx, FormatURI("unix", ts.sock, "beta"))
+	c, err := client.DialURI(ctx, wire.FormatURI("unix", ts.sock, "beta"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +263,7 @@ func TestClientAgainstOwnServer(t *testing.T) {
 	if _, err := c.ReadAt(make([]byte, 4096), 0); err == nil {
 		t.Error("ReadAt after Close succeeded")
 	}
-	if _, err := Dial(ctx, "unix", ts.sock, "nope"); err == nil {
+	if _, err := client.Dial(ctx, "unix", ts.sock, "nope"); err == nil {
 		t.Error("Dial of an unknown export succeeded")
 	}
 	c = ts.dial(t, "alpha")
@@ -279,20 +281,20 @@ func TestURIs(t *testing.T) {
 		{"tcp", "127.0.0.1:10810", "snap?1", "nbd://127.0.0.1:10810/snap%3F1"},
 		{"tcp", "[::1]:10809", "", "nbd://[::1]:10809/"},
 	} {
-		if got := FormatURI(tc.network, tc.address, tc.name); got != tc.uri {
-			t.Errorf("FormatURI(%q, %q, %q) = %q, want %q", tc.network, tc.address, tc.name, got, tc.uri)
+		if got := wire.FormatURI(tc.network, tc.address, tc.name); got != tc.uri {
+			t.Errorf("wire.FormatURI(%q, %q, %q) = %q, want %q", tc.network, tc.address, tc.name, got, tc.uri)
 		}
-		n, a, name, err := ParseURI(tc.uri)
+		n, a, name, err := wire.ParseURI(tc.uri)
 		if err != nil || n != tc.network || a != tc.address || name != tc.name {
-			t.Errorf("ParseURI(%q) = %q %q %q %v", tc.uri, n, a, name, err)
+			t.Errorf("wire.ParseURI(%q) = %q %q %q %v", tc.uri, n, a, name, err)
 		}
 	}
-	if _, a, _, _ := ParseURI("nbd://localhost/x"); a != "localhost:10809" {
+	if _, a, _, _ := wire.ParseURI("nbd://localhost/x"); a != "localhost:10809" {
 		t.Errorf("default port: %q", a)
 	}
 	for _, bad := range []string{"nbds://h/x", "nbd+unix:///x", "nbd:///x", "http://h/x", "::"} {
-		if _, _, _, err := ParseURI(bad); err == nil {
-			t.Errorf("ParseURI(%q) succeeded", bad)
+		if _, _, _, err := wire.ParseURI(bad); err == nil {
+			t.Errorf("wire.ParseURI(%q) succeeded", bad)
 		}
 	}
 }
@@ -322,7 +324,7 @@ func TestDialTimesOut(t *testing.T) {
 			time.AfterFunc(100*time.Millisecond, cancel)
 		}
 		start := time.Now()
-		if _, err := Dial(ctx, "unix", sock, "x"); err == nil {
+		if _, err := client.Dial(ctx, "unix", sock, "x"); err == nil {
 			t.Fatal("Dial of a silent server succeeded")
 		}
 		if d := time.Since(start); d > 5*time.Second {

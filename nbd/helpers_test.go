@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/nbd/client"
+	"github.com/snapbench/snapbench/nbd/wire"
 )
 
 // testServer is a Server listening on a unix socket in a temporary directory.
@@ -56,11 +58,11 @@ func startServer(t testing.TB, exports []Export, opts ServerOptions) *testServer
 }
 
 // dial opens export name of ts; the client is closed when the test ends.
-func (ts *testServer) dial(t testing.TB, name string) *Client {
+func (ts *testServer) dial(t testing.TB, name string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, "unix", ts.sock, name)
+	c, err := client.Dial(ctx, "unix", ts.sock, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +96,11 @@ func (ts *testServer) dialRaw(t testing.TB) *rawConn {
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	t.Cleanup(func() { nc.Close() })
 	rc := &rawConn{Conn: nc, br: bufio.NewReader(nc)}
-	hflags, err := clientGreeting(nc, rc.br)
+	hflags, err := wire.ClientGreeting(nc, rc.br)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hflags != flagFixedNewstyle|flagNoZeroes {
+	if hflags != wire.FlagFixedNewstyle|wire.FlagNoZeroes {
 		t.Fatalf("handshake flags %#x", hflags)
 	}
 	return rc

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"io"
 )
 
@@ -17,9 +18,9 @@ var errShutdown = errors.New("nbd: server shutting down")
 // allocate more.
 func (c *conn) negotiate() (*export, error) {
 	var greet [18]byte
-	binary.BigEndian.PutUint64(greet[0:], magicInit)
-	binary.BigEndian.PutUint64(greet[8:], magicOpt)
-	binary.BigEndian.PutUint16(greet[16:], flagFixedNewstyle|flagNoZeroes)
+	binary.BigEndian.PutUint64(greet[0:], wire.MagicInit)
+	binary.BigEndian.PutUint64(greet[8:], wire.MagicOpt)
+	binary.BigEndian.PutUint16(greet[16:], wire.FlagFixedNewstyle|wire.FlagNoZeroes)
 	if _, err := c.w.Write(greet[:]); err != nil {
 		return nil, err
 	}
@@ -28,28 +29,28 @@ func (c *conn) negotiate() (*export, error) {
 		return nil, err
 	}
 	cflags := binary.BigEndian.Uint32(cf[:])
-	if cflags&^(flagCFixedNewstyle|flagCNoZeroes) != 0 {
+	if cflags&^(wire.FlagCFixedNewstyle|wire.FlagCNoZeroes) != 0 {
 		return nil, fmt.Errorf("nbd: unknown client flags %#x", cflags)
 	}
-	noZeroes := cflags&flagCNoZeroes != 0
-	var hdr [optHeaderLen]byte
+	noZeroes := cflags&wire.FlagCNoZeroes != 0
+	var hdr [wire.OptHeaderLen]byte
 	for {
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			return nil, err
 		}
-		if m := binary.BigEndian.Uint64(hdr[0:]); m != magicOpt {
-			return nil, fmt.Errorf("%w: option magic %#x", errBadMagic, m)
+		if m := binary.BigEndian.Uint64(hdr[0:]); m != wire.MagicOpt {
+			return nil, fmt.Errorf("%w: option magic %#x", wire.ErrBadMagic, m)
 		}
 		opt := binary.BigEndian.Uint32(hdr[8:])
 		n := binary.BigEndian.Uint32(hdr[12:])
-		if n > maxOption {
-			if err := skip(c.br, int64(n)); err != nil {
+		if n > wire.MaxOption {
+			if err := wire.Skip(c.br, int64(n)); err != nil {
 				return nil, err
 			}
-			if opt == optExportName {
+			if opt == wire.OptExportName {
 				return nil, fmt.Errorf("nbd: export name of %d bytes", n)
 			}
-			if err := c.optReply(opt, repErrTooBig, []byte("option data too long")); err != nil {
+			if err := c.optReply(opt, wire.RepErrTooBig, []byte("option data too long")); err != nil {
 				return nil, err
 			}
 			continue
@@ -68,13 +69,13 @@ func (c *conn) negotiate() (*export, error) {
 // option answers one option. done is true when haggling is over: a chosen
 // export (transmission follows) or an abort (exp nil).
 func (c *conn) option(opt uint32, data []byte, noZeroes bool) (exp *export, done bool, err error) {
-	if c.s.isClosing() && opt != optAbort {
+	if c.s.isClosing() && opt != wire.OptAbort {
 		// NBD_REP_ERR_SHUTDOWN, then hang up: the client must go.
-		c.optReply(opt, repErrBit+7, nil)
+		c.optReply(opt, wire.RepErrBit+7, nil)
 		return nil, true, errShutdown
 	}
 	switch opt {
-	case optExportName:
+	case wire.OptExportName:
 		e := c.s.lookup(string(data))
 		if e == nil {
 			return nil, true, fmt.Errorf("nbd: client asked for unknown export %q", data)
@@ -90,87 +91,87 @@ func (c *conn) option(opt uint32, data []byte, noZeroes bool) (exp *export, done
 			return nil, true, err
 		}
 		return e, true, nil
-	case optAbort:
-		c.optReply(opt, repAck, nil) // the client may already be gone
+	case wire.OptAbort:
+		c.optReply(opt, wire.RepAck, nil) // the client may already be gone
 		return nil, true, nil
-	case optList:
+	case wire.OptList:
 		if len(data) != 0 {
-			return nil, false, c.optReply(opt, repErrInvalid, []byte("NBD_OPT_LIST takes no data"))
+			return nil, false, c.optReply(opt, wire.RepErrInvalid, []byte("NBD_OPT_LIST takes no data"))
 		}
 		for _, e := range c.s.exports {
 			b := make([]byte, 4, 4+len(e.Name)+len(e.Description))
 			binary.BigEndian.PutUint32(b, uint32(len(e.Name)))
 			b = append(append(b, e.Name...), e.Description...)
-			if err := c.optReply(opt, repServer, b); err != nil {
+			if err := c.optReply(opt, wire.RepServer, b); err != nil {
 				return nil, true, err
 			}
 		}
-		return nil, false, c.optReply(opt, repAck, nil)
-	case optInfo, optGo:
+		return nil, false, c.optReply(opt, wire.RepAck, nil)
+	case wire.OptInfo, wire.OptGo:
 		e, err := c.info(opt, data)
-		if err != nil || e == nil || opt == optInfo {
+		if err != nil || e == nil || opt == wire.OptInfo {
 			return nil, false, err
 		}
 		return e, true, nil
 	}
 	// STARTTLS, STRUCTURED_REPLY, metadata contexts, extended headers and
 	// anything newer: not supported.
-	return nil, false, c.optReply(opt, repErrUnsup, nil)
+	return nil, false, c.optReply(opt, wire.RepErrUnsup, nil)
 }
 
 // info answers NBD_OPT_INFO or NBD_OPT_GO. It returns the export when the
 // reply ended in NBD_REP_ACK.
 func (c *conn) info(opt uint32, data []byte) (*export, error) {
 	if len(data) < 6 {
-		return nil, c.optReply(opt, repErrInvalid, []byte("option data too short"))
+		return nil, c.optReply(opt, wire.RepErrInvalid, []byte("option data too short"))
 	}
 	nameLen := binary.BigEndian.Uint32(data)
 	if uint64(nameLen) > uint64(len(data)-6) {
-		return nil, c.optReply(opt, repErrInvalid, []byte("name length past the option data"))
+		return nil, c.optReply(opt, wire.RepErrInvalid, []byte("name length past the option data"))
 	}
 	name := string(data[4 : 4+nameLen])
 	rest := data[4+nameLen:]
 	nreq := int(binary.BigEndian.Uint16(rest))
 	if len(rest) != 2+2*nreq {
-		return nil, c.optReply(opt, repErrInvalid, []byte("information request count does not match the option length"))
+		return nil, c.optReply(opt, wire.RepErrInvalid, []byte("information request count does not match the option length"))
 	}
 	wantName, wantDesc := false, false
 	for i := 0; i < nreq; i++ {
 		switch binary.BigEndian.Uint16(rest[2+2*i:]) {
-		case infoName:
+		case wire.InfoName:
 			wantName = true
-		case infoDescription:
+		case wire.InfoDescription:
 			wantDesc = true
 		}
 	}
 	e := c.s.lookup(name)
 	if e == nil {
-		return nil, c.optReply(opt, repErrUnknown, []byte("no export named "+fmt.Sprintf("%q", name)))
+		return nil, c.optReply(opt, wire.RepErrUnknown, []byte("no export named "+fmt.Sprintf("%q", name)))
 	}
 	var ex [12]byte
-	binary.BigEndian.PutUint16(ex[0:], infoExport)
+	binary.BigEndian.PutUint16(ex[0:], wire.InfoExport)
 	binary.BigEndian.PutUint64(ex[2:], uint64(e.size))
 	binary.BigEndian.PutUint16(ex[10:], e.flags)
 	// Block sizes are sent whether asked or not: a client that did not ask
 	// may ignore them, and unaligned requests are served anyway.
 	var bs [14]byte
-	binary.BigEndian.PutUint16(bs[0:], infoBlockSize)
+	binary.BigEndian.PutUint16(bs[0:], wire.InfoBlockSize)
 	binary.BigEndian.PutUint32(bs[2:], uint32(e.sector))
 	binary.BigEndian.PutUint32(bs[6:], e.pref)
 	binary.BigEndian.PutUint32(bs[10:], MaxRequest)
 	infos := [][]byte{ex[:], bs[:]}
 	if wantName {
-		infos = append(infos, append([]byte{0, infoName}, e.Name...))
+		infos = append(infos, append([]byte{0, wire.InfoName}, e.Name...))
 	}
 	if wantDesc && e.Description != "" {
-		infos = append(infos, append([]byte{0, infoDescription}, e.Description...))
+		infos = append(infos, append([]byte{0, wire.InfoDescription}, e.Description...))
 	}
 	for _, b := range infos {
-		if err := c.optReply(opt, repInfo, b); err != nil {
+		if err := c.optReply(opt, wire.RepInfo, b); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.optReply(opt, repAck, nil); err != nil {
+	if err := c.optReply(opt, wire.RepAck, nil); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -178,21 +179,12 @@ func (c *conn) info(opt uint32, data []byte) (*export, error) {
 
 // optReply sends one option reply.
 func (c *conn) optReply(opt, typ uint32, data []byte) error {
-	b := make([]byte, optReplyLen+len(data))
-	binary.BigEndian.PutUint64(b[0:], magicOptReply)
+	b := make([]byte, wire.OptReplyLen+len(data))
+	binary.BigEndian.PutUint64(b[0:], wire.MagicOptReply)
 	binary.BigEndian.PutUint32(b[8:], opt)
 	binary.BigEndian.PutUint32(b[12:], typ)
 	binary.BigEndian.PutUint32(b[16:], uint32(len(data)))
-	copy(b[optReplyLen:], data)
+	copy(b[wire.OptReplyLen:], data)
 	_, err := c.w.Write(b)
-	return err
-}
-
-// skip reads and drops n bytes without buffering them.
-func skip(r io.Reader, n int64) error {
-	if n == 0 {
-		return nil
-	}
-	_, err := io.CopyN(io.Discard, r, n)
 	return err
 }

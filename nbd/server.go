@@ -18,9 +18,14 @@ type ServerOptions struct {
 	// once; the server stops reading a connection's requests while it is
 	// reached. Default 32.
 	MaxInFlight int
-	// MaxInFlightBytes bounds the data buffered for one connection's
-	// requests in progress (a single request may always use up to
-	// MaxRequest). Default 128 MiB.
+	// MaxInFlightBytes bounds the memory one connection holds: its read
+	// buffer, the payloads and data of its requests in progress, and their
+	// replies until they are written to the socket. When it is reached the
+	// server stops reading the connection's requests until replies have
+	// been written (a client that does not read its replies is not read
+	// either); it never errors or allocates past it. Default 128 MiB; at
+	// least MinInFlightBytes (smaller values are raised to it). There is
+	// no bound across connections: n connections hold at most n times this.
 	MaxInFlightBytes int64
 	// HandshakeTimeout bounds option haggling: a client that has not
 	// chosen an export by then is disconnected. Default 30 s.
@@ -70,6 +75,7 @@ func NewServer(exports []Export, opts ServerOptions) (*Server, error) {
 	if opts.MaxInFlightBytes <= 0 {
 		opts.MaxInFlightBytes = 128 << 20
 	}
+	opts.MaxInFlightBytes = max(opts.MaxInFlightBytes, MinInFlightBytes)
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 30 * time.Second
 	}
@@ -266,10 +272,15 @@ func (s *Server) stop(hard bool) {
 	}
 }
 
+// readBufSize is the size of a connection's request read buffer.
+const readBufSize = 64 << 10
+
 // newConn prepares a connection reading from r and writing to w; nc (may be
 // nil in tests) is what shutdown interrupts.
 func newConn(s *Server, nc net.Conn, rw io.ReadWriter) *conn {
-	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(rw, 64<<10), w: rw}
-	c.gate.init(s.opts.MaxInFlight, s.opts.MaxInFlightBytes)
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(rw, readBufSize), w: rw}
+	c.hold(readBufSize)
+	c.budget.init(s.opts.MaxInFlight, s.opts.MaxInFlightBytes-readBufSize)
+	c.jobs = make(chan job, s.opts.MaxInFlight)
 	return c
 }

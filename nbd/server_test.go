@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/nbd/client"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 )
 
@@ -69,17 +71,6 @@ func TestReadWriteAligned(t *testing.T) {
 				}
 			}
 		}
-		// IO longer than the client's maximum request is split.
-		c.maxReq = 64 << 10
-		big := randBytes(rng, 1<<20+sector)
-		if _, err := c.WriteAt(big, 3*int64(sector)); err != nil {
-			t.Fatal(err)
-		}
-		copy(model[3*sector:], big)
-		got := make([]byte, len(big))
-		if _, err := c.ReadAt(got, 3*int64(sector)); err != nil || !bytes.Equal(got, big) {
-			t.Fatalf("split IO: err %v, equal %v", err, bytes.Equal(got, big))
-		}
 		if err := c.Flush(); err != nil {
 			t.Fatal(err)
 		}
@@ -105,20 +96,20 @@ func TestUnalignedRequests(t *testing.T) {
 			switch rng.IntN(4) {
 			case 0, 1:
 				data := randBytes(rng, int(n))
-				if err := c.do(cmdWrite, 0, off, uint32(n), data, nil); err != nil {
+				if err := c.Request(wire.CmdWrite, 0, off, uint32(n), data, nil); err != nil {
 					t.Fatalf("write %d+%d: %v", off, n, err)
 				}
 				copy(model[off:], data)
 			case 2:
 				got := make([]byte, n)
-				if err := c.do(cmdRead, 0, off, uint32(n), nil, got); err != nil {
+				if err := c.Request(wire.CmdRead, 0, off, uint32(n), nil, got); err != nil {
 					t.Fatalf("read %d+%d: %v", off, n, err)
 				}
 				if !bytes.Equal(got, model[off:off+n]) {
 					t.Fatalf("sector %d: unaligned read %d+%d differs", sector, off, n)
 				}
 			case 3:
-				if err := c.do(cmdWriteZeroes, 0, off, uint32(n), nil, nil); err != nil {
+				if err := c.Request(wire.CmdWriteZeroes, 0, off, uint32(n), nil, nil); err != nil {
 					t.Fatalf("write zeroes %d+%d: %v", off, n, err)
 				}
 				clear(model[off : off+n])
@@ -139,7 +130,7 @@ func TestUnalignedRequests(t *testing.T) {
 func TestConcurrentRMWOneSector(t *testing.T) {
 	mem := newMem(t, 1<<20, 4096)
 	ts := startServer(t, []Export{{Name: "s", Device: mem}}, ServerOptions{})
-	clients := []*Client{ts.dial(t, "s"), ts.dial(t, "s"), ts.dial(t, "s")}
+	clients := []*client.Client{ts.dial(t, "s"), ts.dial(t, "s"), ts.dial(t, "s")}
 	const pieces, piece = 60, 130 // 7800 bytes: two sectors, both partial
 	for round := 0; round < 20; round++ {
 		base := int64(round % 7)
@@ -150,7 +141,7 @@ func TestConcurrentRMWOneSector(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				data := bytes.Repeat([]byte{byte(round*pieces + g)}, piece)
-				errs <- clients[g%len(clients)].do(cmdWrite, 0, base+int64(g*piece), piece, data, nil)
+				errs <- clients[g%len(clients)].Request(wire.CmdWrite, 0, base+int64(g*piece), piece, data, nil)
 			}()
 		}
 		// An aligned write of a later sector in the same stripes, at once.
@@ -201,10 +192,10 @@ func TestTrimAndZero(t *testing.T) {
 		if err := c.Zero(4096, 8192); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.do(cmdWriteZeroes, cmdFlagNoHole|cmdFlagFUA, 20000, 1000, nil, nil); err != nil {
+		if err := c.Request(wire.CmdWriteZeroes, wire.CmdFlagNoHole|wire.CmdFlagFUA, 20000, 1000, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.do(cmdTrim, 0, 100000, 10000, nil, nil); err != nil { // unaligned trim
+		if err := c.Request(wire.CmdTrim, 0, 100000, 10000, nil, nil); err != nil { // unaligned trim
 			t.Fatal(err)
 		}
 		if err := c.Discard(200<<10, 64<<10); err != nil {
@@ -241,7 +232,7 @@ func TestFUAAndFlush(t *testing.T) {
 	if n := cnt.Counters().Flushes; n != 0 {
 		t.Fatalf("a plain write flushed (%d)", n)
 	}
-	if err := c.do(cmdWrite, cmdFlagFUA, 4096, 4096, buf, nil); err != nil {
+	if err := c.Request(wire.CmdWrite, wire.CmdFlagFUA, 4096, 4096, buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.Counters().Flushes; n != 1 {
@@ -267,15 +258,15 @@ func TestReadOnlyExport(t *testing.T) {
 		t.Fatalf("client WriteAt: %v, want ErrReadOnly", err)
 	}
 	// Bypassing the client's own check, the server refuses with EPERM.
-	for _, typ := range []uint16{cmdWrite, cmdTrim, cmdWriteZeroes} {
+	for _, typ := range []uint16{wire.CmdWrite, wire.CmdTrim, wire.CmdWriteZeroes} {
 		var data []byte
-		if typ == cmdWrite {
+		if typ == wire.CmdWrite {
 			data = buf
 		}
-		err := c.do(typ, 0, 0, 512, data, nil)
-		var ne *Error
+		err := c.Request(typ, 0, 0, 512, data, nil)
+		var ne *client.Error
 		if !errors.As(err, &ne) || ne.Errno != syscall.EPERM || !errors.Is(err, strategies.ErrReadOnly) {
-			t.Fatalf("%s on a read-only export: %v, want EPERM", cmdName(typ), err)
+			t.Fatalf("%s on a read-only export: %v, want EPERM", wire.CmdName(typ), err)
 		}
 	}
 	if _, err := c.ReadAt(buf, 0); err != nil {
@@ -300,17 +291,17 @@ func TestBadRequests(t *testing.T) {
 		errno       syscall.Errno
 		errContains string
 	}{
-		{"read past end", cmdRead, 0, size, 512, nil, syscall.EINVAL, "EINVAL"},
-		{"read at huge offset", cmdRead, 0, -512, 512, nil, syscall.EINVAL, "EINVAL"},
-		{"write past end", cmdWrite, 0, size - 256, 512, buf, syscall.ENOSPC, "ENOSPC"},
-		{"trim past end", cmdTrim, 0, size, 1 << 30, nil, syscall.ENOSPC, "ENOSPC"},
-		{"oversized read", cmdRead, 0, 0, MaxRequest + 1, nil, syscall.EINVAL, "EINVAL"},
+		{"read past end", wire.CmdRead, 0, size, 512, nil, syscall.EINVAL, "EINVAL"},
+		{"read at huge offset", wire.CmdRead, 0, -512, 512, nil, syscall.EINVAL, "EINVAL"},
+		{"write past end", wire.CmdWrite, 0, size - 256, 512, buf, syscall.ENOSPC, "ENOSPC"},
+		{"trim past end", wire.CmdTrim, 0, size, 1 << 30, nil, syscall.ENOSPC, "ENOSPC"},
+		{"oversized read", wire.CmdRead, 0, 0, MaxRequest + 1, nil, syscall.EINVAL, "EINVAL"},
 		{"unknown command", 99, 0, 0, 0, nil, syscall.EINVAL, "command 99"},
 		{"cache command", 5, 0, 0, 512, nil, syscall.EINVAL, "EINVAL"},
-		{"unknown flag", cmdRead, 1 << 7, 0, 512, nil, syscall.EINVAL, "EINVAL"},
-		{"no-hole on a write", cmdWrite, cmdFlagNoHole, 0, 512, buf, syscall.EINVAL, "EINVAL"},
+		{"unknown flag", wire.CmdRead, 1 << 7, 0, 512, nil, syscall.EINVAL, "EINVAL"},
+		{"no-hole on a write", wire.CmdWrite, wire.CmdFlagNoHole, 0, 512, buf, syscall.EINVAL, "EINVAL"},
 	} {
-		err := c.do(tc.typ, tc.flags, tc.off, tc.n, tc.data, nil)
+		err := c.Request(tc.typ, tc.flags, tc.off, tc.n, tc.data, nil)
 		if !errors.Is(err, tc.errno) || !strings.Contains(err.Error(), tc.errContains) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.errno)
 		}
@@ -333,7 +324,7 @@ func TestOversizedWriteAllocatesNothing(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	err := c.do(cmdWrite, 0, 0, uint32(len(payload)), payload, nil)
+	err := c.Request(wire.CmdWrite, 0, 0, uint32(len(payload)), payload, nil)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("oversized write: %v, want EINVAL", err)
@@ -350,17 +341,11 @@ func TestOversizedWriteAllocatesNothing(t *testing.T) {
 func TestBadMagicDropsConnection(t *testing.T) {
 	var log syncBuffer
 	ts := startServer(t, []Export{{Name: "m", Device: newMem(t, 1<<20, 512)}}, ServerOptions{Logf: log.logf})
-	c := ts.dial(t, "m")
-	c.wmu.Lock()
-	c.nc.Write(make([]byte, requestLen)) // all zeros: not a request
-	c.wmu.Unlock()
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server kept a connection that sent garbage")
-	}
-	if _, err := c.ReadAt(make([]byte, 512), 0); err == nil {
-		t.Fatal("IO on a dropped connection succeeded")
+	rc := ts.dialRaw(t)
+	rc.enterTransmission(t, "m")
+	rc.Write(make([]byte, wire.RequestLen)) // all zeros: not a request
+	if _, err := rc.br.ReadByte(); err == nil {
+		t.Fatal("the server answered garbage instead of dropping the connection")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -387,7 +372,7 @@ func TestDeviceErrorsBecomeEIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.WriteAt(buf, 8192)
-	var ne *Error
+	var ne *client.Error
 	if !errors.As(err, &ne) || ne.Errno != syscall.EIO || ne.Op != "write" || ne.Off != 8192 {
 		t.Fatalf("write onto a failing range: %v, want EIO", err)
 	}

@@ -1,6 +1,10 @@
 package strategies
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/snapbench/snapbench/device"
+)
 
 // Sentinel errors shared by every engine. Engines wrap them with %w and a
 // message prefixed with the engine name ("cow: delta of snap-3 full").
@@ -9,10 +13,11 @@ var (
 	// (see Caps). Reports show it as "unsupported", not as a failure.
 	ErrUnsupported = errors.New("unsupported by this engine")
 	// ErrReadOnly: a write to a snapshot (or another read-only volume).
-	ErrReadOnly = errors.New("volume is read-only")
+	// It is device.ErrReadOnly.
+	ErrReadOnly = device.ErrReadOnly
 	// ErrNoSpace: the device has no room for the operation. Every other
-	// volume stays consistent.
-	ErrNoSpace = errors.New("no space left on device")
+	// volume stays consistent. It is device.ErrNoSpace.
+	ErrNoSpace = device.ErrNoSpace
 	// ErrNotFound: no volume with that id or name.
 	ErrNotFound = errors.New("volume not found")
 	// ErrExists: a volume with that name exists.
@@ -27,10 +32,12 @@ var (
 	ErrInvalidated = errors.New("volume invalidated")
 	// ErrCorrupt: on-device metadata is damaged or inconsistent.
 	ErrCorrupt = errors.New("metadata corrupt")
-	// ErrInvalidArgument: a bad name, size, option or engine name.
-	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrInvalidArgument: a bad name, size, option or engine name. It is
+	// device.ErrInvalidArgument.
+	ErrInvalidArgument = device.ErrInvalidArgument
 	// ErrNoSuperblock: the device does not hold a snapbench superblock.
 	ErrNoSuperblock = errors.New("no snapbench superblock on device")
-	// ErrClosed: the engine or volume handle was closed.
-	ErrClosed = errors.New("closed")
+	// ErrClosed: the engine or volume handle was closed. It is
+	// device.ErrClosed, so a closed device below matches too.
+	ErrClosed = device.ErrClosed
 )

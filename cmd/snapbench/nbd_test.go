@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd"
+	nbdclient "github.com/snapbench/snapbench/nbd/client"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 )
 
@@ -81,14 +82,14 @@ func (s *serving) stop(t *testing.T) {
 	}
 }
 
-func (s *serving) uri(name string) string { return nbd.FormatURI("unix", s.sock, name) }
+func (s *serving) uri(name string) string { return wire.FormatURI("unix", s.sock, name) }
 
 // client opens export name of s.
-func (s *serving) client(t *testing.T, name string) *nbd.Client {
+func (s *serving) client(t *testing.T, name string) *nbdclient.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := nbd.Dial(ctx, "unix", s.sock, name)
+	c, err := nbdclient.Dial(ctx, "unix", s.sock, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func (s *serving) client(t *testing.T, name string) *nbd.Client {
 
 func pattern(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 
-func readAt(t *testing.T, c *nbd.Client, off int64, n int) []byte {
+func readAt(t *testing.T, c *nbdclient.Client, off int64, n int) []byte {
 	t.Helper()
 	buf := make([]byte, n)
 	if _, err := c.ReadAt(buf, off); err != nil {
@@ -334,7 +335,7 @@ func TestServeTCPAndSIGTERM(t *testing.T) {
 	if uri == "" {
 		t.Fatalf("serve printed no URI:\n%s%s", out.String(), errOut.String())
 	}
-	c, err := nbd.DialURI(ctx, uri)
+	c, err := nbdclient.DialURI(ctx, uri)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snapbench/snapbench/nbd"
+	nbdclient "github.com/snapbench/snapbench/nbd/client"
 )
 
 // server is one qemu-nbd process serving one qcow2 image (a volume's top
@@ -23,7 +23,7 @@ type server struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	stderr bytes.Buffer
-	client *nbd.Client
+	client *nbdclient.Client
 }
 
 // startServer starts qemu-nbd on file (read-only if ro) with a socket in
@@ -48,7 +48,7 @@ func startServer(file, sockDir, tag string, ro bool) (*server, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := nbd.Dial(ctx, "unix", s.sock, "v")
+		c, err := nbdclient.Dial(ctx, "unix", s.sock, "v")
 		cancel()
 		if err == nil {
 			s.client = c

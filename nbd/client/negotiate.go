@@ -1,4 +1,4 @@
-package nbd
+package client
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/snapbench/snapbench/nbd/wire"
 	"io"
 	"net"
 	"time"
@@ -19,86 +20,17 @@ var errUnsupported = errors.New("nbd: option unsupported by the server")
 // handshake runs the client side of the newstyle handshake up to the
 // transmission phase.
 func (c *Client) handshake(br *bufio.Reader) error {
-	hflags, err := clientGreeting(c.nc, br)
+	hflags, err := wire.ClientGreeting(c.nc, br)
 	if err != nil {
 		return err
 	}
-	if hflags&flagFixedNewstyle != 0 {
+	if hflags&wire.FlagFixedNewstyle != 0 {
 		err := c.optGo(br)
 		if !errors.Is(err, errUnsupported) {
 			return err
 		}
 	}
-	return c.optExportName(br, hflags&flagNoZeroes != 0)
-}
-
-// clientGreeting reads the server's greeting and sends the client flags,
-// asking for every handshake feature the server offers. It returns the
-// server's handshake flags.
-func clientGreeting(w io.Writer, br *bufio.Reader) (hflags uint16, err error) {
-	var g [18]byte
-	if _, err := io.ReadFull(br, g[:16]); err != nil {
-		return 0, fmt.Errorf("nbd: read greeting: %w", err)
-	}
-	if binary.BigEndian.Uint64(g[0:]) != magicInit {
-		return 0, fmt.Errorf("%w: not an NBD server", errBadMagic)
-	}
-	if binary.BigEndian.Uint64(g[8:]) != magicOpt {
-		return 0, errors.New("nbd: server speaks the oldstyle handshake, which this client does not")
-	}
-	if _, err := io.ReadFull(br, g[16:]); err != nil {
-		return 0, fmt.Errorf("nbd: read greeting: %w", err)
-	}
-	hflags = binary.BigEndian.Uint16(g[16:])
-	var cflags uint32
-	if hflags&flagFixedNewstyle != 0 {
-		cflags |= flagCFixedNewstyle
-	}
-	if hflags&flagNoZeroes != 0 {
-		cflags |= flagCNoZeroes
-	}
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], cflags)
-	if _, err := w.Write(b[:]); err != nil {
-		return 0, fmt.Errorf("nbd: send client flags: %w", err)
-	}
-	return hflags, nil
-}
-
-// sendOption sends one option request.
-func sendOption(w io.Writer, opt uint32, data []byte) error {
-	b := make([]byte, optHeaderLen+len(data))
-	binary.BigEndian.PutUint64(b[0:], magicOpt)
-	binary.BigEndian.PutUint32(b[8:], opt)
-	binary.BigEndian.PutUint32(b[12:], uint32(len(data)))
-	copy(b[optHeaderLen:], data)
-	_, err := w.Write(b)
-	return err
-}
-
-// readOptReply reads one option reply to opt; its data is bounded by
-// maxOption.
-func readOptReply(br *bufio.Reader, opt uint32) (typ uint32, data []byte, err error) {
-	var h [optReplyLen]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, nil, fmt.Errorf("nbd: read option reply: %w", err)
-	}
-	if binary.BigEndian.Uint64(h[0:]) != magicOptReply {
-		return 0, nil, fmt.Errorf("%w: option reply magic", errBadMagic)
-	}
-	if got := binary.BigEndian.Uint32(h[8:]); got != opt {
-		return 0, nil, fmt.Errorf("nbd: reply to option %d while waiting for option %d", got, opt)
-	}
-	typ = binary.BigEndian.Uint32(h[12:])
-	n := binary.BigEndian.Uint32(h[16:])
-	if n > maxOption {
-		return 0, nil, fmt.Errorf("nbd: option reply of %d bytes", n)
-	}
-	data = make([]byte, n)
-	if _, err := io.ReadFull(br, data); err != nil {
-		return 0, nil, fmt.Errorf("nbd: read option reply: %w", err)
-	}
-	return typ, data, nil
+	return c.optExportName(br, hflags&wire.FlagNoZeroes != 0)
 }
 
 // optError turns an error reply into an error.
@@ -108,15 +40,15 @@ func optError(what string, typ uint32, data []byte) error {
 		msg = ": " + string(data)
 	}
 	switch typ {
-	case repErrUnsup:
+	case wire.RepErrUnsup:
 		return fmt.Errorf("%w: %s%s", errUnsupported, what, msg)
-	case repErrUnknown:
+	case wire.RepErrUnknown:
 		return fmt.Errorf("nbd: %s: no such export%s", what, msg)
-	case repErrPolicy:
+	case wire.RepErrPolicy:
 		return fmt.Errorf("nbd: %s: refused by server policy%s", what, msg)
-	case repErrBit + 5:
+	case wire.RepErrBit + 5:
 		return fmt.Errorf("nbd: %s: the server requires TLS, which this client does not speak", what)
-	case repErrBit + 7:
+	case wire.RepErrBit + 7:
 		return fmt.Errorf("nbd: %s: the server is shutting down", what)
 	}
 	return fmt.Errorf("nbd: %s: server replied %#x%s", what, typ, msg)
@@ -128,25 +60,25 @@ func (c *Client) optGo(br *bufio.Reader) error {
 	binary.BigEndian.PutUint32(data, uint32(len(c.name)))
 	copy(data[4:], c.name)
 	binary.BigEndian.PutUint16(data[4+len(c.name):], 1)
-	binary.BigEndian.PutUint16(data[6+len(c.name):], infoBlockSize)
-	if err := sendOption(c.nc, optGo, data); err != nil {
+	binary.BigEndian.PutUint16(data[6+len(c.name):], wire.InfoBlockSize)
+	if err := wire.SendOption(c.nc, wire.OptGo, data); err != nil {
 		return fmt.Errorf("nbd: send NBD_OPT_GO: %w", err)
 	}
 	haveExport := false
 	for {
-		typ, d, err := readOptReply(br, optGo)
+		typ, d, err := wire.ReadOptReply(br, wire.OptGo)
 		if err != nil {
 			return err
 		}
 		switch {
-		case typ == repAck:
+		case typ == wire.RepAck:
 			if !haveExport {
 				return errors.New("nbd: server accepted NBD_OPT_GO without describing the export")
 			}
 			return nil
-		case typ == repInfo && len(d) >= 2:
+		case typ == wire.RepInfo && len(d) >= 2:
 			switch binary.BigEndian.Uint16(d) {
-			case infoExport:
+			case wire.InfoExport:
 				if len(d) != 12 {
 					return fmt.Errorf("nbd: NBD_INFO_EXPORT of %d bytes", len(d))
 				}
@@ -154,7 +86,7 @@ func (c *Client) optGo(br *bufio.Reader) error {
 					return err
 				}
 				haveExport = true
-			case infoBlockSize:
+			case wire.InfoBlockSize:
 				if len(d) != 14 {
 					return fmt.Errorf("nbd: NBD_INFO_BLOCK_SIZE of %d bytes", len(d))
 				}
@@ -162,7 +94,7 @@ func (c *Client) optGo(br *bufio.Reader) error {
 				c.prefBS = binary.BigEndian.Uint32(d[6:])
 				c.maxBS = binary.BigEndian.Uint32(d[10:])
 			}
-		case typ&repErrBit != 0:
+		case typ&wire.RepErrBit != 0:
 			return optError(fmt.Sprintf("export %q", c.name), typ, d)
 		}
 	}
@@ -170,7 +102,7 @@ func (c *Client) optGo(br *bufio.Reader) error {
 
 // optExportName enters transmission the old way (servers without GO).
 func (c *Client) optExportName(br *bufio.Reader, noZeroes bool) error {
-	if err := sendOption(c.nc, optExportName, []byte(c.name)); err != nil {
+	if err := wire.SendOption(c.nc, wire.OptExportName, []byte(c.name)); err != nil {
 		return fmt.Errorf("nbd: send NBD_OPT_EXPORT_NAME: %w", err)
 	}
 	var b [10]byte
@@ -178,7 +110,7 @@ func (c *Client) optExportName(br *bufio.Reader, noZeroes bool) error {
 		return fmt.Errorf("nbd: export %q: server closed the connection (no such export?): %w", c.name, err)
 	}
 	if !noZeroes { // the server sends 124 reserved zero bytes
-		if err := skip(br, 124); err != nil {
+		if err := wire.Skip(br, 124); err != nil {
 			return fmt.Errorf("nbd: export %q: %w", c.name, err)
 		}
 	}
@@ -189,8 +121,8 @@ func (c *Client) setExport(size uint64, flags uint16) error {
 	if size > 1<<62 {
 		return fmt.Errorf("nbd: export size %d", size)
 	}
-	if flags&flagHasFlags == 0 {
-		flags = flagHasFlags // no flags at all: nothing optional offered
+	if flags&wire.FlagHasFlags == 0 {
+		flags = wire.FlagHasFlags // no flags at all: nothing optional offered
 	}
 	c.size, c.flags = int64(size), flags
 	return nil
@@ -215,33 +147,33 @@ func List(ctx context.Context, network, address string) ([]ExportEntry, error) {
 		nc.SetDeadline(dl)
 	}
 	br := bufio.NewReader(nc)
-	hflags, err := clientGreeting(nc, br)
+	hflags, err := wire.ClientGreeting(nc, br)
 	if err != nil {
 		return nil, err
 	}
-	if hflags&flagFixedNewstyle == 0 {
+	if hflags&wire.FlagFixedNewstyle == 0 {
 		return nil, errors.New("nbd: server does not speak fixed newstyle; it cannot list exports")
 	}
-	if err := sendOption(nc, optList, nil); err != nil {
+	if err := wire.SendOption(nc, wire.OptList, nil); err != nil {
 		return nil, fmt.Errorf("nbd: send NBD_OPT_LIST: %w", err)
 	}
 	var out []ExportEntry
 	for {
-		typ, data, err := readOptReply(br, optList)
+		typ, data, err := wire.ReadOptReply(br, wire.OptList)
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case typ == repAck:
-			sendOption(nc, optAbort, nil)
+		case typ == wire.RepAck:
+			wire.SendOption(nc, wire.OptAbort, nil)
 			return out, nil
-		case typ == repServer:
+		case typ == wire.RepServer:
 			if len(data) < 4 || uint64(binary.BigEndian.Uint32(data)) > uint64(len(data)-4) {
 				return nil, errors.New("nbd: malformed NBD_REP_SERVER")
 			}
 			n := binary.BigEndian.Uint32(data)
 			out = append(out, ExportEntry{Name: string(data[4 : 4+n]), Description: string(data[4+n:])})
-		case typ&repErrBit != 0:
+		case typ&wire.RepErrBit != 0:
 			return nil, optError("list exports", typ, data)
 		}
 	}

@@ -1,4 +1,4 @@
-package nbd
+package client
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/nbd/wire"
 )
 
 // Client is a connection to one export of an NBD server, used as a
@@ -23,7 +23,7 @@ import (
 // Alignment: offsets and lengths must be multiples of SectorSize (the
 // server's minimum block size, at least 512); buffers need no particular
 // address alignment. IO longer than the server's maximum block size (at
-// most MaxRequest) is split into several requests.
+// most wire.MaxRequest) is split into several requests.
 //
 // Concurrency: ReadAt, WriteAt, Flush, Discard and Zero are safe for
 // concurrent use; each call is one or more requests on the single
@@ -47,7 +47,7 @@ type Client struct {
 	maxReq int64
 
 	wmu  sync.Mutex // serialises request writes
-	whdr [requestLen]byte
+	whdr [wire.RequestLen]byte
 
 	mu      sync.Mutex
 	pending map[uint64]*call
@@ -90,14 +90,14 @@ func Dial(ctx context.Context, network, address, name string) (*Client, error) {
 		nc.Close()
 		return nil, err
 	}
-	c.addr = FormatURI(network, address, name)
+	c.addr = wire.FormatURI(network, address, name)
 	return c, nil
 }
 
 // DialURI is Dial for an NBD URI: nbd://HOST[:PORT]/NAME or
 // nbd+unix:///NAME?socket=PATH.
 func DialURI(ctx context.Context, uri string) (*Client, error) {
-	network, address, name, err := ParseURI(uri)
+	network, address, name, err := wire.ParseURI(uri)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func NewClient(nc net.Conn, name string) (*Client, error) {
 	if m := int(c.minBS); m > 512 && m <= 64<<10 && m&(m-1) == 0 {
 		c.sector = m
 	}
-	c.maxReq = MaxRequest
+	c.maxReq = wire.MaxRequest
 	if c.maxBS > 0 && int64(c.maxBS) < c.maxReq {
 		c.maxReq = max(int64(c.maxBS)/int64(c.sector)*int64(c.sector), int64(c.sector))
 	}
@@ -131,19 +131,19 @@ func NewClient(nc net.Conn, name string) (*Client, error) {
 // readLoop reads replies and completes the calls they answer.
 func (c *Client) readLoop(br *bufio.Reader) {
 	defer close(c.done)
-	var hdr [simpleReplyLen]byte
+	var hdr [wire.SimpleReplyLen]byte
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			c.fail(err)
 			return
 		}
 		switch m := binary.BigEndian.Uint32(hdr[0:]); m {
-		case magicSimpleReply:
-		case magicStructReply:
+		case wire.MagicSimpleReply:
+		case wire.MagicStructReply:
 			c.fail(errors.New("nbd: server sent a structured reply, which was not negotiated"))
 			return
 		default:
-			c.fail(fmt.Errorf("%w: reply magic %#08x", errBadMagic, m))
+			c.fail(fmt.Errorf("%w: reply magic %#08x", wire.ErrBadMagic, m))
 			return
 		}
 		errno := binary.BigEndian.Uint32(hdr[4:])
@@ -189,6 +189,16 @@ func (c *Client) fail(err error) {
 	c.nc.Close()
 }
 
+// Request sends one request exactly as given and waits for its reply: cmd
+// and flags are the protocol's (wire.CmdRead, wire.CmdFlagFUA, ...), off
+// and n need no alignment and are not checked against the export, data is
+// a WRITE payload and rbuf receives READ data (n bytes each). It is for
+// tools and tests that exercise servers; ReadAt, WriteAt and the rest are
+// the device interface. Safe for concurrent use.
+func (c *Client) Request(cmd, flags uint16, off int64, n uint32, data, rbuf []byte) error {
+	return c.do(cmd, flags, off, n, data, rbuf)
+}
+
 // do sends one request and waits for its reply. data is a WRITE payload;
 // rbuf receives READ data.
 func (c *Client) do(typ, flags uint16, off int64, n uint32, data, rbuf []byte) error {
@@ -205,7 +215,7 @@ func (c *Client) do(typ, flags uint16, off int64, n uint32, data, rbuf []byte) e
 	c.mu.Unlock()
 
 	c.wmu.Lock()
-	putRequest(c.whdr[:], request{flags: flags, typ: typ, handle: h, offset: uint64(off), length: n})
+	wire.PutRequest(c.whdr[:], wire.Request{Flags: flags, Type: typ, Handle: h, Offset: uint64(off), Length: n})
 	var err error
 	if len(data) > 0 {
 		bufs := net.Buffers{c.whdr[:], data}
@@ -222,7 +232,7 @@ func (c *Client) do(typ, flags uint16, off int64, n uint32, data, rbuf []byte) e
 		return cl.err
 	}
 	if cl.errno != 0 {
-		return &Error{Op: cmdName(typ), Off: off, Len: int64(n), Errno: syscall.Errno(cl.errno)}
+		return &Error{Op: wire.CmdName(typ), Off: off, Len: int64(n), Errno: syscall.Errno(cl.errno)}
 	}
 	return nil
 }
@@ -234,7 +244,7 @@ func (c *Client) ReadAt(p []byte, off int64) (int, error) {
 	}
 	for done := int64(0); done < int64(len(p)); {
 		k := min(int64(len(p))-done, c.maxReq)
-		if err := c.do(cmdRead, 0, off+done, uint32(k), nil, p[done:done+k]); err != nil {
+		if err := c.do(wire.CmdRead, 0, off+done, uint32(k), nil, p[done:done+k]); err != nil {
 			return int(done), err
 		}
 		done += k
@@ -252,7 +262,7 @@ func (c *Client) WriteAt(p []byte, off int64) (int, error) {
 	}
 	for done := int64(0); done < int64(len(p)); {
 		k := min(int64(len(p))-done, c.maxReq)
-		if err := c.do(cmdWrite, 0, off+done, uint32(k), p[done:done+k], nil); err != nil {
+		if err := c.do(wire.CmdWrite, 0, off+done, uint32(k), p[done:done+k], nil); err != nil {
 			return int(done), err
 		}
 		done += k
@@ -261,20 +271,20 @@ func (c *Client) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (c *Client) writable() error {
-	if c.flags&flagReadOnly != 0 {
-		return fmt.Errorf("nbd: export %q: %w", c.name, strategies.ErrReadOnly)
+	if c.flags&wire.FlagReadOnly != 0 {
+		return fmt.Errorf("nbd: export %q: %w", c.name, device.ErrReadOnly)
 	}
 	return nil
 }
 
 // Flush asks the server to make every completed write durable.
 func (c *Client) Flush() error {
-	if c.flags&flagSendFlush == 0 {
+	if c.flags&wire.FlagSendFlush == 0 {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.err
 	}
-	return c.do(cmdFlush, 0, 0, 0, nil, nil)
+	return c.do(wire.CmdFlush, 0, 0, 0, nil, nil)
 }
 
 // bigRequest is the longest TRIM or WRITE_ZEROES request sent at once.
@@ -287,10 +297,10 @@ func (c *Client) Discard(off, n int64) error {
 	if err := device.CheckRange(off, n, c.sector, c.size); err != nil {
 		return err
 	}
-	if c.flags&flagSendTrim == 0 {
+	if c.flags&wire.FlagSendTrim == 0 {
 		return nil
 	}
-	return c.ranged(cmdTrim, off, n)
+	return c.ranged(wire.CmdTrim, off, n)
 }
 
 // Zero makes the range read as zeros: NBD_CMD_WRITE_ZEROES where the
@@ -302,8 +312,8 @@ func (c *Client) Zero(off, n int64) error {
 	if err := device.CheckRange(off, n, c.sector, c.size); err != nil {
 		return err
 	}
-	if c.flags&flagSendWriteZeroes != 0 {
-		return c.ranged(cmdWriteZeroes, off, n)
+	if c.flags&wire.FlagSendWriteZeroes != 0 {
+		return c.ranged(wire.CmdWriteZeroes, off, n)
 	}
 	buf := make([]byte, min(n, 1<<20))
 	for done := int64(0); done < n; {
@@ -339,7 +349,7 @@ func (c *Client) SectorSize() int { return c.sector }
 func (c *Client) Name() string { return c.name }
 
 // ReadOnly reports whether the server exported the device read-only.
-func (c *Client) ReadOnly() bool { return c.flags&flagReadOnly != 0 }
+func (c *Client) ReadOnly() bool { return c.flags&wire.FlagReadOnly != 0 }
 
 // BlockSizes returns the minimum, preferred and maximum block sizes the
 // server advertised (zeros when it did not).
@@ -354,8 +364,8 @@ func (c *Client) Info() device.Info {
 		phys = p
 	}
 	return device.Info{Path: c.addr, Kind: device.Kind("nbd"), Size: c.size, LogicalSector: c.sector,
-		PhysicalSector: phys, MemAlign: 1, Rotational: c.flags&flagRotational != 0,
-		Discard: c.flags&flagSendTrim != 0}
+		PhysicalSector: phys, MemAlign: 1, Rotational: c.flags&wire.FlagRotational != 0,
+		Discard: c.flags&wire.FlagSendTrim != 0}
 }
 
 // Close sends NBD_CMD_DISC and closes the connection. Calls still in flight
@@ -371,11 +381,36 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if alive {
 		c.wmu.Lock()
-		putRequest(c.whdr[:], request{typ: cmdDisc})
+		wire.PutRequest(c.whdr[:], wire.Request{Type: wire.CmdDisc})
 		c.nc.Write(c.whdr[:])
 		c.wmu.Unlock()
 	}
 	c.fail(fmt.Errorf("nbd: %w", device.ErrClosed))
 	<-c.done
 	return nil
+}
+
+// Error is an error value a server returned for a request.
+type Error struct {
+	Op    string // "read", "write", "flush", "trim", "write-zeroes"
+	Off   int64
+	Len   int64
+	Errno syscall.Errno
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("nbd: %s %d+%d: server replied %s (%s)", e.Op, e.Off, e.Len, wire.ErrnoName(e.Errno), e.Errno.Error())
+}
+
+// Unwrap lets errors.Is match the errno (syscall.EIO, syscall.ENOSPC, ...)
+// and the device sentinels that correspond to it (ErrReadOnly, ErrNoSpace).
+func (e *Error) Unwrap() []error {
+	errs := []error{e.Errno}
+	switch e.Errno {
+	case wire.ErrnoPerm:
+		errs = append(errs, device.ErrReadOnly)
+	case wire.ErrnoNoSpc:
+		errs = append(errs, device.ErrNoSpace)
+	}
+	return errs
 }

@@ -1,4 +1,4 @@
-package nbd
+package wire
 
 import (
 	"fmt"
