@@ -8,7 +8,7 @@ PKGS      := ./...
 TIMEOUT   ?= 20m
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint ci clean regress baseline publish
+.PHONY: all build test bench lint ci clean regress baseline publish cover long
 
 all: build
 
@@ -19,6 +19,16 @@ build:
 ## test: every unit test with the race detector (root-only tests skip unless run as root)
 test:
 	$(GO) test -race -count=1 -timeout $(TIMEOUT) $(PKGS)
+
+## cover: the unit tests with coverage; coverage.html to read
+cover:
+	$(GO) test -count=1 -timeout $(TIMEOUT) -coverprofile=coverage.out $(PKGS)
+	$(GO) tool cover -func=coverage.out | tail -n 1
+	$(GO) tool cover -html=coverage.out -o coverage.html
+
+## long: the conformance and crash suites at 100x budget, one package at a time (hours)
+long:
+	SNAPBENCH_LONG=1 $(GO) test -p 1 -count=1 -timeout 12h -run 'Conformance|Crash' ./strategies/...
 
 ## bench: Go benchmarks only; BENCHTIME=5s make bench for steadier numbers
 bench:
