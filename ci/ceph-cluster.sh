@@ -98,7 +98,7 @@ EOF
 	ceph-osd --conf "$conf" -i 0 --pid-file "$dir/run/osd.pid"
 	wait_for 60 "osd.0 up" sh -c "ceph --conf '$conf' osd dump 2>/dev/null | grep -q '^osd.0 up'"
 	# clone format 2 (no protected snapshots) needs mimic clients or newer
-	ceph_ osd set-require-min-compat-client mimic >/dev/null
+	ceph_ osd set-require-min-compat-client mimic >/dev/null 2>&1
 	ceph_ osd pool create "$pool" 8 >/dev/null 2>&1 || true
 	ceph_ osd pool set "$pool" size 1 --yes-i-really-mean-it >/dev/null 2>&1 || true
 	ceph_ osd pool application enable "$pool" rbd >/dev/null 2>&1 || true
