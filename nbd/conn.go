@@ -185,6 +185,9 @@ func (c *conn) handle(e *export, r wire.Request) error {
 	if errno != 0 {
 		e.errs.Add(1)
 		if r.Type == wire.CmdWrite {
+			if c.br.Buffered() < int(n) {
+				c.flushReplies() // skipping the payload may wait
+			}
 			if err := wire.Skip(c.br, n); err != nil {
 				return err
 			}

@@ -14,9 +14,11 @@ import (
 
 // ServerOptions configures a Server. Zero values choose the defaults.
 type ServerOptions struct {
-	// MaxInFlight bounds the requests of one connection being served at
-	// once; the server stops reading a connection's requests while it is
-	// reached. Default 32.
+	// MaxInFlight bounds the requests of one connection in progress, from
+	// when the server reads one until its reply is written to the socket;
+	// the server stops reading a connection's requests while it is
+	// reached. It also bounds the connection's worker goroutines. Default
+	// 32.
 	MaxInFlight int
 	// MaxInFlightBytes bounds the memory one connection holds: its read
 	// buffer, the payloads and data of its requests in progress, and their
