@@ -72,7 +72,8 @@ type Info struct {
 	Model          string `json:"model,omitempty"`
 	DirectIO       bool   `json:"direct_io"`
 	Discard        bool   `json:"discard"`
-	Backing        string `json:"backing,omitempty"` // loop devices: the backing file
+	Backing        string `json:"backing,omitempty"`   // loop devices: the backing file
+	IOEngine       string `json:"io_engine,omitempty"` // how File does IO: uring or psync (see File.SetIOEngine)
 }
 
 // Describe returns the Info of d, or of the first device it wraps that can
