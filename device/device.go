@@ -147,6 +147,11 @@ func Zero(d Device, off, n int64) error {
 	if z, ok := d.(Zeroer); ok {
 		return z.Zero(off, n)
 	}
+	return writeZeros(d, off, n)
+}
+
+// writeZeros zeros [off, off+n) of d by writing zeros in 1 MiB IOs.
+func writeZeros(d Device, off, n int64) error {
 	if err := CheckRange(off, n, d.SectorSize(), d.Size()); err != nil {
 		return err
 	}
