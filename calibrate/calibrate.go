@@ -1,8 +1,3 @@
-// Package calibrate measures snapbench's IO path against fio on the same
-// device: fio (libaio, direct=1) and snapbench's raw engine run back to
-// back, interleaved, on the same workloads, and the table shows each tool's
-// median and the snapbench/fio ratio. It is a benchmark: it writes the
-// device and takes seconds per workload; it is not a test.
 package calibrate
 
 import (
