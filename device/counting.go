@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Counters are exact operation counts through a Counting device.
@@ -14,6 +15,8 @@ type Counters struct {
 	Flushes      int64 `json:"flushes"`
 	Discards     int64 `json:"discards"`
 	DiscardBytes int64 `json:"discard_bytes"`
+	Zeroes       int64 `json:"zeroes,omitempty"`     // fast zeroing calls (Zeroer), not writes
+	ZeroBytes    int64 `json:"zero_bytes,omitempty"` // bytes made zero by them
 	Errors       int64 `json:"errors"`
 }
 
@@ -24,6 +27,7 @@ func (c Counters) Sub(o Counters) Counters {
 		ReadBytes: c.ReadBytes - o.ReadBytes, WriteBytes: c.WriteBytes - o.WriteBytes,
 		Flushes: c.Flushes - o.Flushes, Discards: c.Discards - o.Discards,
 		DiscardBytes: c.DiscardBytes - o.DiscardBytes, Errors: c.Errors - o.Errors,
+		Zeroes: c.Zeroes - o.Zeroes, ZeroBytes: c.ZeroBytes - o.ZeroBytes,
 	}
 }
 
@@ -34,64 +38,109 @@ func (c Counters) Add(o Counters) Counters {
 		ReadBytes: c.ReadBytes + o.ReadBytes, WriteBytes: c.WriteBytes + o.WriteBytes,
 		Flushes: c.Flushes + o.Flushes, Discards: c.Discards + o.Discards,
 		DiscardBytes: c.DiscardBytes + o.DiscardBytes, Errors: c.Errors + o.Errors,
+		Zeroes: c.Zeroes + o.Zeroes, ZeroBytes: c.ZeroBytes + o.ZeroBytes,
 	}
 }
 
 func (c Counters) String() string {
-	return fmt.Sprintf("reads=%d (%d B) writes=%d (%d B) flushes=%d discards=%d (%d B) errors=%d",
-		c.Reads, c.ReadBytes, c.Writes, c.WriteBytes, c.Flushes, c.Discards, c.DiscardBytes, c.Errors)
+	z := ""
+	if c.Zeroes != 0 {
+		z = fmt.Sprintf(" zeroes=%d (%d B)", c.Zeroes, c.ZeroBytes)
+	}
+	return fmt.Sprintf("reads=%d (%d B) writes=%d (%d B) flushes=%d discards=%d (%d B)%s errors=%d",
+		c.Reads, c.ReadBytes, c.Writes, c.WriteBytes, c.Flushes, c.Discards, c.DiscardBytes, z, c.Errors)
 }
 
 // Counting wraps a device and counts every operation that reaches it. Counts
 // are exact: an operation is counted once when it returns, successful or not
-// (failures also count in Errors; bytes count only on success). It is safe for
-// concurrent use and adds two atomic adds per operation.
+// (failures also count in Errors; bytes count only on success). Discards and
+// fast zeroing (Zeroer) pass through to the inner device and are counted as
+// themselves, not as writes; an inner device without zeroing gets zeros
+// written, counted as writes.
+//
+// It is safe for concurrent use. The counts live in cache-line-padded
+// shards picked by the caller's buffer address (each worker has its own
+// buffer, so workers rarely share a shard): an operation costs two atomic
+// adds on a line that no other worker writes. Counters sums the shards, in
+// O(shards).
 type Counting struct {
-	inner                           Device
+	inner  Device
+	shards [countShards]countShard
+}
+
+const countShards = 64 // a power of two
+
+// countShard is one shard of the counts, alone on its cache lines.
+type countShard struct {
 	reads, writes, rbytes, wbytes   atomic.Int64
 	flushes, discards, dbytes, errs atomic.Int64
+	zeroes, zbytes                  atomic.Int64
+	_                               [128 - 10*8%128]byte
 }
 
 // NewCounting wraps inner.
 func NewCounting(inner Device) *Counting { return &Counting{inner: inner} }
 
-// Counters returns a snapshot of the counts.
-func (c *Counting) Counters() Counters {
-	return Counters{
-		Reads: c.reads.Load(), Writes: c.writes.Load(),
-		ReadBytes: c.rbytes.Load(), WriteBytes: c.wbytes.Load(),
-		Flushes: c.flushes.Load(), Discards: c.discards.Load(),
-		DiscardBytes: c.dbytes.Load(), Errors: c.errs.Load(),
+// shard picks the shard of an IO on buffer p: buffers are 4 KiB aligned
+// (Alloc), so the page number spreads workers over the shards.
+func (c *Counting) shard(p []byte) *countShard {
+	if len(p) == 0 {
+		return &c.shards[0]
 	}
+	return &c.shards[(uintptr(unsafe.Pointer(&p[0]))>>12)&(countShards-1)]
+}
+
+// Counters returns a snapshot of the counts: the sum of the shards. Taken
+// while operations run, it may include an operation's count without its
+// bytes; once they have returned it is exact.
+func (c *Counting) Counters() Counters {
+	var t Counters
+	for i := range c.shards {
+		s := &c.shards[i]
+		t.Reads += s.reads.Load()
+		t.Writes += s.writes.Load()
+		t.ReadBytes += s.rbytes.Load()
+		t.WriteBytes += s.wbytes.Load()
+		t.Flushes += s.flushes.Load()
+		t.Discards += s.discards.Load()
+		t.DiscardBytes += s.dbytes.Load()
+		t.Zeroes += s.zeroes.Load()
+		t.ZeroBytes += s.zbytes.Load()
+		t.Errors += s.errs.Load()
+	}
+	return t
 }
 
 func (c *Counting) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.inner.ReadAt(p, off)
-	c.reads.Add(1)
+	s := c.shard(p)
+	s.reads.Add(1)
 	if err != nil {
-		c.errs.Add(1)
+		s.errs.Add(1)
 	} else {
-		c.rbytes.Add(int64(n))
+		s.rbytes.Add(int64(n))
 	}
 	return n, err
 }
 
 func (c *Counting) WriteAt(p []byte, off int64) (int, error) {
 	n, err := c.inner.WriteAt(p, off)
-	c.writes.Add(1)
+	s := c.shard(p)
+	s.writes.Add(1)
 	if err != nil {
-		c.errs.Add(1)
+		s.errs.Add(1)
 	} else {
-		c.wbytes.Add(int64(n))
+		s.wbytes.Add(int64(n))
 	}
 	return n, err
 }
 
 func (c *Counting) Flush() error {
 	err := c.inner.Flush()
-	c.flushes.Add(1)
+	s := &c.shards[0]
+	s.flushes.Add(1)
 	if err != nil {
-		c.errs.Add(1)
+		s.errs.Add(1)
 	}
 	return err
 }
@@ -103,11 +152,31 @@ func (c *Counting) Discard(off, n int64) error {
 		return fmt.Errorf("device: %T cannot discard", c.inner)
 	}
 	err := d.Discard(off, n)
-	c.discards.Add(1)
+	s := &c.shards[0]
+	s.discards.Add(1)
 	if err != nil {
-		c.errs.Add(1)
+		s.errs.Add(1)
 	} else {
-		c.dbytes.Add(n)
+		s.dbytes.Add(n)
+	}
+	return err
+}
+
+// Zero passes through to the inner device's fast zeroing, counted in Zeroes
+// and ZeroBytes. Where the inner device has none, zeros are written through
+// c (counted as writes), as Zero does for any device.
+func (c *Counting) Zero(off, n int64) error {
+	z, ok := c.inner.(Zeroer)
+	if !ok {
+		return writeZeros(c, off, n)
+	}
+	err := z.Zero(off, n)
+	s := &c.shards[0]
+	s.zeroes.Add(1)
+	if err != nil {
+		s.errs.Add(1)
+	} else {
+		s.zbytes.Add(n)
 	}
 	return err
 }

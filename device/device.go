@@ -72,7 +72,8 @@ type Info struct {
 	Model          string `json:"model,omitempty"`
 	DirectIO       bool   `json:"direct_io"`
 	Discard        bool   `json:"discard"`
-	Backing        string `json:"backing,omitempty"` // loop devices: the backing file
+	Backing        string `json:"backing,omitempty"`   // loop devices: the backing file
+	IOEngine       string `json:"io_engine,omitempty"` // how File does IO: uring or psync (see File.SetIOEngine)
 }
 
 // Describe returns the Info of d, or of the first device it wraps that can
@@ -146,6 +147,11 @@ func Zero(d Device, off, n int64) error {
 	if z, ok := d.(Zeroer); ok {
 		return z.Zero(off, n)
 	}
+	return writeZeros(d, off, n)
+}
+
+// writeZeros zeros [off, off+n) of d by writing zeros in 1 MiB IOs.
+func writeZeros(d Device, off, n int64) error {
 	if err := CheckRange(off, n, d.SectorSize(), d.Size()); err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type File struct {
 	f      *os.File
 	info   Info
 	closed atomic.Bool
+	ring   *uring // nil: pread/pwrite (see SetIOEngine)
+	fd     int32
 }
 
 // Open opens a regular file or a block device as a Device, applying the
@@ -254,6 +256,9 @@ func (d *File) ReadAt(p []byte, off int64) (int, error) {
 	if d.closed.Load() {
 		return 0, ErrClosed
 	}
+	if d.ring != nil {
+		return d.ringRW(uringOpRead, p, off)
+	}
 	n, err := d.f.ReadAt(p, off)
 	if err != nil {
 		return n, fmt.Errorf("device: read %s at %d: %w", d.info.Path, off, err)
@@ -268,6 +273,9 @@ func (d *File) WriteAt(p []byte, off int64) (int, error) {
 	if d.closed.Load() {
 		return 0, ErrClosed
 	}
+	if d.ring != nil {
+		return d.ringRW(uringOpWrite, p, off)
+	}
 	n, err := d.f.WriteAt(p, off)
 	if err != nil {
 		return n, fmt.Errorf("device: write %s at %d: %w", d.info.Path, off, err)
@@ -280,6 +288,9 @@ func (d *File) WriteAt(p []byte, off int64) (int, error) {
 func (d *File) Flush() error {
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	if d.ring != nil {
+		return d.ringFlush()
 	}
 	if err := unix.Fdatasync(int(d.f.Fd())); err != nil {
 		return fmt.Errorf("device: fdatasync %s: %w", d.info.Path, err)
@@ -335,12 +346,19 @@ func (d *File) Zero(off, n int64) error {
 
 func (d *File) Size() int64     { return d.info.Size }
 func (d *File) SectorSize() int { return d.info.LogicalSector }
-func (d *File) Info() Info      { return d.info }
+func (d *File) Info() Info {
+	info := d.info
+	info.IOEngine = string(d.engine())
+	return info
+}
 
 // Close closes the file descriptor; it does not flush.
 func (d *File) Close() error {
 	if d.closed.Swap(true) {
 		return ErrClosed
+	}
+	if d.ring != nil {
+		d.ring.close() // waits for the IO in flight
 	}
 	return d.f.Close()
 }

@@ -12,12 +12,18 @@ type Sub struct {
 }
 
 // NewSub returns the window [off, off+size) of inner; both must be sector
-// aligned and inside inner.
+// aligned and inside inner. A window of a *Sub is made directly on that
+// Sub's inner device (Unwrap then skips the outer window).
 func NewSub(inner Device, off, size int64) (*Sub, error) {
 	sec := int64(inner.SectorSize())
 	if off < 0 || size <= 0 || off%sec != 0 || size%sec != 0 || off > inner.Size() || size > inner.Size()-off {
 		return nil, fmt.Errorf("%w: window %d+%d of a %d-byte device with %d-byte sectors",
 			ErrBadSize, off, size, inner.Size(), sec)
+	}
+	if in, ok := inner.(*Sub); ok {
+		// A window of a window is one window of the device beneath: one
+		// bounds check and one call fewer per IO.
+		return &Sub{inner: in.inner, off: in.off + off, size: size}, nil
 	}
 	return &Sub{inner: inner, off: off, size: size}, nil
 }

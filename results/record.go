@@ -47,19 +47,66 @@ type OpRecord struct {
 // Recorder accumulates latencies for one worker. It is NOT safe for
 // concurrent use (neither is an HDR histogram): give each worker its own and
 // Merge them at the end of the phase. Record does not allocate once an
-// operation kind has been seen.
+// operation kind has been seen; the shared kinds (the constants above) are
+// found by a switch into an array, other kinds in a map.
 type Recorder struct {
-	ops map[Op]*OpRecord
+	known [numKnownOps]*OpRecord
+	other map[Op]*OpRecord // kinds that are not constants of this package
+}
+
+// knownOps lists the constants in their array order.
+var knownOps = [...]Op{OpRead, OpWrite, OpFlush, OpCreate, OpSnapshot, OpClone, OpDelete, OpMerge, OpExpire, OpReplica, OpBoot}
+
+const numKnownOps = len(knownOps)
+
+// opIndex is op's index in knownOps, or -1.
+func opIndex(op Op) int {
+	switch op {
+	case OpRead:
+		return 0
+	case OpWrite:
+		return 1
+	case OpFlush:
+		return 2
+	case OpCreate:
+		return 3
+	case OpSnapshot:
+		return 4
+	case OpClone:
+		return 5
+	case OpDelete:
+		return 6
+	case OpMerge:
+		return 7
+	case OpExpire:
+		return 8
+	case OpReplica:
+		return 9
+	case OpBoot:
+		return 10
+	}
+	return -1
 }
 
 // NewRecorder returns an empty recorder.
-func NewRecorder() *Recorder { return &Recorder{ops: make(map[Op]*OpRecord, 4)} }
+func NewRecorder() *Recorder { return &Recorder{} }
 
 func (r *Recorder) rec(op Op) *OpRecord {
-	o := r.ops[op]
+	if i := opIndex(op); i >= 0 {
+		o := r.known[i]
+		if o == nil {
+			o = &OpRecord{Hist: NewHistogram()}
+			r.known[i] = o
+		}
+		return o
+	}
+	o := r.other[op]
 	if o == nil {
+		if r.other == nil {
+			r.other = make(map[Op]*OpRecord)
+		}
 		o = &OpRecord{Hist: NewHistogram()}
-		r.ops[op] = o
+		r.other[op] = o
 	}
 	return o
 }
@@ -85,7 +132,7 @@ func (r *Recorder) RecordError(op Op) { r.rec(op).Errors++ }
 
 // Merge adds o's records into r.
 func (r *Recorder) Merge(o *Recorder) {
-	for op, src := range o.ops {
+	for op, src := range o.Ops() {
 		dst := r.rec(op)
 		dst.Hist.Merge(src.Hist)
 		dst.Count += src.Count
@@ -95,12 +142,24 @@ func (r *Recorder) Merge(o *Recorder) {
 	}
 }
 
-// Ops returns the records by kind (read-only view).
-func (r *Recorder) Ops() map[Op]*OpRecord { return r.ops }
+// Ops returns the records by kind: a new map of the recorder's records
+// (which it shares), each kind that has been seen once.
+func (r *Recorder) Ops() map[Op]*OpRecord {
+	m := make(map[Op]*OpRecord, len(r.other)+4)
+	for i, o := range r.known {
+		if o != nil {
+			m[knownOps[i]] = o
+		}
+	}
+	for op, o := range r.other {
+		m[op] = o
+	}
+	return m
+}
 
 // Reset empties the recorder, keeping its histograms' memory.
 func (r *Recorder) Reset() {
-	for _, o := range r.ops {
+	for _, o := range r.Ops() {
 		o.Hist.Reset()
 		o.Count, o.Bytes, o.Errors, o.Total = 0, 0, 0, 0
 	}

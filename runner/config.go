@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -32,6 +33,9 @@ type Config struct {
 	Keep       bool
 	Force      bool              // override the device safety rules
 	Direct     device.DirectMode // O_DIRECT policy
+	// IOEngine is how a file or block device does IO ("" is auto): see
+	// device.File.SetIOEngine. Result files record the engine used.
+	IOEngine device.IOEngine
 	Engines    []string          // registered engine names, in run order
 	// EngineParams holds per-engine options (engine -> key -> value).
 	EngineParams map[string]map[string]string
@@ -218,4 +222,38 @@ func (c *Config) checkDevice(need int64) error {
 			ErrConfig, c.DevicePath, workloads.FormatSize(size), workloads.FormatSize(need))
 	}
 	return nil
+}
+
+// setIOEngine applies c.IOEngine to dev when dev is a File, and returns the
+// engine in use ("" for other devices) and a function that undoes what the
+// choice changed in the process. psync gets GOMAXPROCS raised to the
+// deepest queue of the runs plus the cores (device.PsyncProcs) while the
+// benchmark lasts, so that workers blocked in pread/pwrite do not wait for
+// a thread; uring needs nothing, its waiters hold no thread.
+func (c *Config) setIOEngine(dev device.Device) (device.IOEngine, func(), error) {
+	f, ok := dev.(*device.File)
+	if !ok {
+		return "", func() {}, nil
+	}
+	want := c.IOEngine
+	if want == "" {
+		want = device.IOEngineAuto
+	}
+	used, err := f.SetIOEngine(want)
+	if err != nil {
+		return used, func() {}, fmt.Errorf("%w: --io-engine %s: %v", ErrConfig, want, err)
+	}
+	if used != device.IOEnginePsync {
+		return used, func() {}, nil
+	}
+	qd := 1
+	for _, sc := range c.Runs {
+		if pts, err := sc.Points(); err == nil {
+			for _, p := range pts {
+				qd = max(qd, p.Scenario.QD)
+			}
+		}
+	}
+	old := runtime.GOMAXPROCS(device.PsyncProcs(qd))
+	return used, func() { runtime.GOMAXPROCS(old) }, nil
 }

@@ -37,9 +37,14 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 			err = cerr
 		}
 	}()
+	ioEngine, restore, err := c.setIOEngine(dev)
+	if err != nil {
+		return out, err
+	}
+	defer restore()
 	env := results.CollectEnv(c.Version, c.Commit)
-	c.logf("device %s: %s, %s, %d-byte sectors, direct IO %v", path, device.Describe(dev).Kind,
-		workloads.FormatSize(dev.Size()), dev.SectorSize(), device.Describe(dev).DirectIO)
+	c.logf("device %s: %s, %s, %d-byte sectors, direct IO %v, IO engine %s", path, device.Describe(dev).Kind,
+		workloads.FormatSize(dev.Size()), dev.SectorSize(), device.Describe(dev).DirectIO, ioEngine)
 	if c.Precondition {
 		if err := precondition(ctx, dev, c); err != nil {
 			return out, err

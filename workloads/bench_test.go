@@ -24,6 +24,8 @@ func BenchmarkHarnessNull(b *testing.B) {
 	}{
 		{"qd1", 1, []string{"verify=off", "read_pct=50"}},
 		{"qd4", 4, []string{"verify=off", "read_pct=50"}},
+		{"qd16", 16, []string{"verify=off", "read_pct=50"}},
+		{"qd32", 32, []string{"verify=off", "read_pct=50"}},
 		{"qd1-stamped-writes", 1, []string{"verify=stamp", "read_pct=0"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

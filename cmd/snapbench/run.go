@@ -67,6 +67,7 @@ func runRun(args []string) int {
 	buffered := fs.Bool("buffered", false, "allow buffered IO where O_DIRECT is refused (numbers then include the page cache)")
 	precond := fs.Bool("precondition", false, "fill the device, then overwrite it at random, before measuring (SSDs)")
 	discard := fs.Bool("discard", false, "discard the whole device before each engine")
+	ioEngine := fs.String("io-engine", "auto", "how the device does IO: uring (io_uring), psync (pread/pwrite, GOMAXPROCS raised to the queue depth) or auto (uring where the kernel allows it)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -80,6 +81,10 @@ func runRun(args []string) int {
 	}
 	cfg := &runner.Config{DevicePath: *devPath, Keep: *keep, Force: *force, Precondition: *precond,
 		Discard: *discard, Out: *out, Version: version, Commit: vcsCommit(), TempDir: os.TempDir()}
+	var err error
+	if cfg.IOEngine, err = device.ParseIOEngine(*ioEngine); err != nil {
+		return usageError("run", "%v", err)
+	}
 	if *buffered {
 		cfg.Direct = device.DirectPreferred
 	}

@@ -1,0 +1,437 @@
+package device
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// engineFile opens a new sparse file of size bytes in dir with IO engine e;
+// it skips when e is uring and the kernel refuses io_uring.
+func engineFile(t testing.TB, dir string, size int64, e IOEngine) *File {
+	t.Helper()
+	d, err := Open(filepath.Join(dir, fmt.Sprintf("dev-%s.img", e)), Options{Size: size})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	got, err := d.SetIOEngine(e)
+	if err != nil {
+		if e == IOEngineURing {
+			t.Skipf("io_uring unavailable: %v", err)
+		}
+		t.Fatalf("SetIOEngine(%s): %v", e, err)
+	}
+	if got != e || d.Info().IOEngine != string(e) {
+		t.Fatalf("SetIOEngine(%s) = %s, Info().IOEngine %q", e, got, d.Info().IOEngine)
+	}
+	return d
+}
+
+var fileEngines = []IOEngine{IOEnginePsync, IOEngineURing}
+
+// TestFileEngineConformance runs the File contract on both IO paths:
+// read-after-write at every size and offset class, errors, close.
+func TestFileEngineConformance(t *testing.T) {
+	for _, e := range fileEngines {
+		t.Run(string(e), func(t *testing.T) {
+			dir := diskDir(t)
+			const size = 8 << 20
+			d := engineFile(t, dir, size, e)
+			sec := d.SectorSize()
+			cases := []struct {
+				name string
+				off  int64
+				n    int
+			}{
+				{"first sector", 0, sec},
+				{"4k", int64(sec), 4096},
+				{"64k unaligned to 64k", 3 * int64(sec), 64 << 10},
+				{"1m", 1 << 20, 1 << 20},
+				{"3m spanning", 2<<20 + int64(sec), 3 << 20},
+				{"last sector", size - int64(sec), sec},
+				{"empty", 4096, 0},
+			}
+			for i, c := range cases {
+				data := stamp(c.n, sec, uint64(i+1)<<32)
+				if n, err := d.WriteAt(data, c.off); err != nil || n != c.n {
+					t.Fatalf("%s: WriteAt = %d, %v", c.name, n, err)
+				}
+				got := Alloc(c.n)
+				if n, err := d.ReadAt(got, c.off); err != nil || n != c.n {
+					t.Fatalf("%s: ReadAt = %d, %v", c.name, n, err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Errorf("%s: read back differs", c.name)
+				}
+			}
+			if err := d.Flush(); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			// Sparse holes read as zeros.
+			if got := mustRead(t, d, 6<<20, 64<<10); !allZero(got) {
+				t.Errorf("a hole does not read as zeros")
+			}
+			// Discard and zeroing still work beside the ring.
+			mustWrite(t, d, stamp(64<<10, sec, 99), 0)
+			if err := d.Zero(0, 64<<10); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustRead(t, d, 0, 64<<10); !allZero(got) {
+				t.Errorf("Zero: range does not read as zeros")
+			}
+			buf := Alloc(2 * sec)
+			_, err := d.ReadAt(buf, size-int64(sec))
+			wantErr(t, "ReadAt past end", err, ErrOutOfRange)
+			_, err = d.WriteAt(buf[1:1+sec], 0)
+			if d.Info().MemAlign > 1 {
+				wantErr(t, "WriteAt unaligned buffer", err, ErrUnaligned)
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, err = d.ReadAt(buf, 0)
+			wantErr(t, "ReadAt after Close", err, ErrClosed)
+			_, err = d.WriteAt(buf, 0)
+			wantErr(t, "WriteAt after Close", err, ErrClosed)
+			wantErr(t, "Flush after Close", d.Flush(), ErrClosed)
+			wantErr(t, "second Close", d.Close(), ErrClosed)
+		})
+	}
+}
+
+// TestFileEnginePastEOF: a file shrunk under the device reads io.EOF past
+// its end on both paths (the device still believes its old size).
+func TestFileEnginePastEOF(t *testing.T) {
+	for _, e := range fileEngines {
+		t.Run(string(e), func(t *testing.T) {
+			dir := diskDir(t)
+			d := engineFile(t, dir, 1<<20, e)
+			if err := os.Truncate(d.Info().Path, 512<<10); err != nil {
+				t.Fatal(err)
+			}
+			buf := Alloc(4096)
+			n, err := d.ReadAt(buf, 768<<10)
+			if n != 0 || !errors.Is(err, io.EOF) {
+				t.Errorf("ReadAt past EOF = %d, %v; want 0, io.EOF", n, err)
+			}
+			// A read straddling EOF returns what exists, then io.EOF.
+			big := Alloc(8192)
+			n, err = d.ReadAt(big, 512<<10-4096)
+			if n != 4096 || !errors.Is(err, io.EOF) {
+				t.Errorf("ReadAt across EOF = %d, %v; want 4096, io.EOF", n, err)
+			}
+		})
+	}
+}
+
+// TestFileEngineErrno: kernel errors arrive as device errors wrapping the
+// errno on both paths (a write on a read-only descriptor: EBADF).
+func TestFileEngineErrno(t *testing.T) {
+	for _, e := range fileEngines {
+		t.Run(string(e), func(t *testing.T) {
+			dir := diskDir(t)
+			path := filepath.Join(dir, "ro.img")
+			w, err := Open(path, Options{Size: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			d, err := Open(path, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := d.SetIOEngine(e); err != nil {
+				t.Skipf("SetIOEngine(%s): %v", e, err)
+			}
+			_, err = d.WriteAt(Alloc(4096), 0)
+			if !errors.Is(err, unix.EBADF) {
+				t.Errorf("WriteAt on a read-only device = %v, want EBADF", err)
+			}
+			if _, err := d.ReadAt(Alloc(4096), 0); err != nil {
+				t.Errorf("ReadAt on a read-only device: %v", err)
+			}
+		})
+	}
+}
+
+// TestFileEngineConcurrent: many goroutines, each owning a region, write,
+// read back and flush at once; more of them than the ring has entries, so
+// backpressure is exercised too.
+func TestFileEngineConcurrent(t *testing.T) {
+	for _, e := range fileEngines {
+		t.Run(string(e), func(t *testing.T) {
+			d := engineFile(t, diskDir(t), 32<<20, e)
+			workers := 2*uringEntries + 3
+			const rounds = 8
+			sec := d.SectorSize()
+			region := d.Size() / int64(workers) / int64(sec) * int64(sec)
+			var wg sync.WaitGroup
+			errs := make(chan string, workers*rounds)
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got := Alloc(4096)
+					for r := range rounds {
+						data := stamp(4096, sec, uint64(w)<<40|uint64(r)<<32)
+						at := int64(w)*region + int64(r%4)*4096
+						if _, err := d.WriteAt(data, at); err != nil {
+							errs <- err.Error()
+							return
+						}
+						if _, err := d.ReadAt(got, at); err != nil {
+							errs <- err.Error()
+							return
+						}
+						if !bytes.Equal(got, data) {
+							errs <- fmt.Sprintf("worker %d round %d: read back differs", w, r)
+						}
+						if r%4 == 3 {
+							if err := d.Flush(); err != nil {
+								errs <- err.Error()
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
+		})
+	}
+}
+
+// TestFileEngineCloseInFlight: Close while IO is in flight waits for it;
+// every call either completes or fails with ErrClosed, none hangs.
+func TestFileEngineCloseInFlight(t *testing.T) {
+	for _, e := range fileEngines {
+		t.Run(string(e), func(t *testing.T) {
+			dir := diskDir(t)
+			d, err := Open(filepath.Join(dir, "close.img"), Options{Size: 16 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.SetIOEngine(e); err != nil {
+				d.Close()
+				t.Skipf("SetIOEngine: %v", err)
+			}
+			var wg sync.WaitGroup
+			started := make(chan struct{}, 64)
+			bad := make(chan error, 64)
+			for w := range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := Alloc(64 << 10)
+					for i := 0; ; i++ {
+						_, err := d.WriteAt(buf, int64(w)*(256<<10)+int64(i%4)*(64<<10))
+						if i == 0 {
+							started <- struct{}{}
+						}
+						if errors.Is(err, ErrClosed) {
+							return
+						}
+						if err != nil {
+							bad <- err
+							return
+						}
+					}
+				}()
+			}
+			for range 64 {
+				<-started
+			}
+			if err := d.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			wg.Wait()
+			close(bad)
+			for err := range bad {
+				t.Errorf("IO racing Close failed with %v, want success or ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestURingSmallRingBackpressure: a ring of 4 entries serves 100 concurrent
+// requests: callers beyond the ring wait for a free entry.
+func TestURingSmallRingBackpressure(t *testing.T) {
+	r, err := newUring(4)
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	if len(r.slots) > 4 {
+		t.Fatalf("%d slots for a ring of 4", len(r.slots))
+	}
+	var wg sync.WaitGroup
+	var bad sync.Map
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res, err := r.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
+				bad.Store(i, fmt.Sprintf("nop = %d, %v", res, err))
+			}
+		}()
+	}
+	wg.Wait()
+	bad.Range(func(k, v any) bool { t.Errorf("request %v: %v", k, v); return true })
+	if n := r.inflight.Load(); n != 0 {
+		t.Errorf("%d requests still counted in flight", n)
+	}
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.do(uringOpNop, -1, 0, 0, 0, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("do after close = %v, want ErrClosed", err)
+	}
+	if err := r.close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second close = %v, want ErrClosed", err)
+	}
+}
+
+// TestURingWaitInline: the queue-depth-1 path (submit and wait in one
+// io_uring_enter) gives the same results, alone and under concurrency.
+func TestURingWaitInline(t *testing.T) {
+	r, err := newUring(8)
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	defer r.close()
+	r.waitInline = true
+	for range 100 {
+		if res, err := r.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
+			t.Fatalf("nop = %d, %v", res, err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if res, err := r.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
+					t.Errorf("nop = %d, %v", res, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestURingBadRequest: a request the kernel rejects completes with -errno
+// rather than failing the ring (a read on a closed descriptor: EBADF).
+func TestURingBadRequest(t *testing.T) {
+	r, err := newUring(8)
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	defer r.close()
+	buf := Alloc(4096)
+	res, err := r.do(uringOpRead, 1<<20, uintptrOf(buf), 4096, 0, 0)
+	if err != nil || res != -int32(unix.EBADF) {
+		t.Errorf("read on a bad descriptor = %d, %v; want -EBADF", res, err)
+	}
+	if res, err := r.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
+		t.Errorf("nop after a failed request = %d, %v", res, err)
+	}
+}
+
+// TestURingBroken: when io_uring_enter itself fails (here: the ring's
+// descriptor is gone), queued requests fail with an error instead of
+// hanging, and so does every later one.
+func TestURingBroken(t *testing.T) {
+	r, err := newUring(8)
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	fd := r.fd
+	r.fd = -1 // io_uring_enter now fails with EBADF
+	_, err = r.do(uringOpNop, -1, 0, 0, 0, 0)
+	if err == nil || !errors.Is(err, unix.EBADF) {
+		t.Errorf("do on a broken ring = %v, want an error wrapping EBADF", err)
+	}
+	_, err = r.do(uringOpNop, -1, 0, 0, 0, 0)
+	if err == nil {
+		t.Errorf("second do on a broken ring succeeded")
+	}
+	r.fd = fd
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseIOEngine(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want IOEngine
+		ok   bool
+	}{{"", IOEngineAuto, true}, {"auto", IOEngineAuto, true}, {"uring", IOEngineURing, true},
+		{"psync", IOEnginePsync, true}, {"libaio", "", false}, {"URING", "", false}} {
+		got, err := ParseIOEngine(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseIOEngine(%q) = %q, %v", c.in, got, err)
+		}
+	}
+}
+
+// TestSetIOEngineSwitches: auto picks uring here, psync switches back, and
+// the data is the same file whichever path wrote it.
+func TestSetIOEngineSwitches(t *testing.T) {
+	d := engineFile(t, diskDir(t), 1<<20, IOEnginePsync)
+	data := stamp(4096, d.SectorSize(), 7)
+	mustWrite(t, d, data, 0)
+	got, err := d.SetIOEngine(IOEngineAuto)
+	if err != nil || (got != IOEngineURing && got != IOEnginePsync) {
+		t.Fatalf("SetIOEngine(auto) = %s, %v", got, err)
+	}
+	if !bytes.Equal(mustRead(t, d, 0, 4096), data) {
+		t.Errorf("%s reads something else than psync wrote", got)
+	}
+	if got, err := d.SetIOEngine(IOEnginePsync); err != nil || got != IOEnginePsync || d.ring != nil {
+		t.Errorf("SetIOEngine(psync) = %s, %v", got, err)
+	}
+	if _, err := d.SetIOEngine("libaio"); err == nil {
+		t.Errorf("SetIOEngine(libaio) succeeded")
+	}
+}
+
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
+
+// TestIOEngineFallback: where io_uring cannot be set up (ENOSYS, EPERM),
+// auto falls back to psync and still does IO; uring fails with the cause.
+func TestIOEngineFallback(t *testing.T) {
+	for _, errno := range []unix.Errno{unix.ENOSYS, unix.EPERM} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			saved := uringOpen
+			uringOpen = func(uint32) (*uring, error) { return nil, fmt.Errorf("device: io_uring_setup: %w", errno) }
+			defer func() { uringOpen = saved }()
+			d := engineFile(t, diskDir(t), 1<<20, IOEnginePsync)
+			if got, err := d.SetIOEngine(IOEngineURing); !errors.Is(err, errno) || got != IOEnginePsync {
+				t.Errorf("SetIOEngine(uring) = %s, %v; want psync and %v", got, err, errno)
+			}
+			got, err := d.SetIOEngine(IOEngineAuto)
+			if err != nil || got != IOEnginePsync || d.Info().IOEngine != "psync" {
+				t.Fatalf("SetIOEngine(auto) = %s, %v; want psync", got, err)
+			}
+			data := stamp(4096, d.SectorSize(), 3)
+			mustWrite(t, d, data, 4096)
+			if !bytes.Equal(mustRead(t, d, 4096, 4096), data) {
+				t.Errorf("psync fallback reads back something else")
+			}
+		})
+	}
+}
