@@ -2,8 +2,8 @@ package strategies_test
 
 import (
 	"bytes"
-	"hash/crc32"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"

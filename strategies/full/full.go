@@ -13,8 +13,8 @@ import (
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name:   "full",
-		Doc:    "full copy (VMware full clone): every snapshot or clone copies all written chunks into a new extent",
+		Name:     "full",
+		Doc:      "full copy (VMware full clone): every snapshot or clone copies all written chunks into a new extent",
 		Validate: Validate,
 		Format:   Format,
 		Open:     Open,

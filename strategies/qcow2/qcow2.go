@@ -17,9 +17,9 @@ const name = "qcow2"
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Peer:   true,
-		Name:   name,
-		Doc:    "qcow2 images on XFS served by qemu-nbd: snapshot/clone are overlays in backing chains (real-system peer)",
+		Peer:     true,
+		Name:     name,
+		Doc:      "qcow2 images on XFS served by qemu-nbd: snapshot/clone are overlays in backing chains (real-system peer)",
 		Validate: Validate,
 		Format:   Format,
 		Open:     Open,

@@ -20,8 +20,8 @@ const metaBytes = 1 << 20
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name:   "raw",
-		Doc:    "the bare device as one volume, no snapshots or clones: the physical limit",
+		Name:     "raw",
+		Doc:      "the bare device as one volume, no snapshots or clones: the physical limit",
 		Validate: Validate,
 		Format:   Format,
 		Open:     Open,
