@@ -13,6 +13,14 @@ type Factory struct {
 	Name   string  // short lower-case name: "raw", "row", ...
 	Doc    string  // one line: what the engine models
 	Params []Param // engine-specific options with defaults
+	// Validate reports whether Format would accept dev and the resolved
+	// opts, without writing anything to dev or to any device an option
+	// names: every option, the sizes and the space the layout needs, and
+	// any other device the options name (opened, checked, closed). It
+	// returns the error Format would return. strategies.Format calls it
+	// before it erases the old superblock, so that a refused format leaves
+	// the device unchanged; Format may then fail only on an IO error.
+	Validate func(dev device.Device, opts Options) error
 	// Format lays a new, empty engine on dev (the part of the device after
 	// the snapbench superblock) with resolved options, durable on return.
 	Format func(dev device.Device, opts Options) (Engine, error)
@@ -35,7 +43,7 @@ var (
 func Register(f Factory) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if f.Name == "" || f.Format == nil || f.Open == nil {
+	if f.Name == "" || f.Validate == nil || f.Format == nil || f.Open == nil {
 		panic("strategies: Register of an incomplete factory")
 	}
 	if len(f.Name) > superNameLen {

@@ -175,6 +175,13 @@ func engineArea(dev device.Device) (device.Device, error) {
 // device held is lost. It is crash-safe: the superblock is written last, after
 // the engine's own format is durable, and the old superblock is erased first,
 // so a crash leaves either no superblock or a complete engine.
+//
+// Nothing is written before everything that can be refused has been
+// checked: the engine name, the options, the device's size and sector size,
+// and the engine's own validation (Factory.Validate: its options, the space
+// its layout needs, devices its options name). A refused format returns an
+// error and leaves dev byte for byte unchanged; only an IO error during the
+// format itself can leave the device erased.
 func Format(name string, dev device.Device, opts Options) (Engine, error) {
 	f, err := LookupFactory(name)
 	if err != nil {
@@ -196,6 +203,9 @@ func Format(name string, dev device.Device, opts Options) (Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := f.Validate(area, opts); err != nil {
+		return nil, err
+	}
 	zero := device.Alloc(2 * superSize)
 	if _, err := dev.WriteAt(zero, 0); err != nil {
 		return nil, fmt.Errorf("strategies: erase superblock: %w", err)
@@ -208,7 +218,7 @@ func Format(name string, dev device.Device, opts Options) (Engine, error) {
 		return nil, err
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := dev.WriteAt(buf, int64(i*superSize)); err == nil {
+		if _, err = dev.WriteAt(buf, int64(i*superSize)); err == nil {
 			err = dev.Flush()
 		}
 		if err != nil {

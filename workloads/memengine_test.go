@@ -56,7 +56,8 @@ func init() {
 			{Name: "capacity", Default: "0", Help: "chunks; 0: the device area"},
 			{Name: "corrupt", Default: "false"},
 		},
-		Format: formatMemEngine,
+		Validate: func(device.Device, strategies.Options) error { return nil },
+		Format:   formatMemEngine,
 		Open: func(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
 			return nil, fmt.Errorf("wltest: cannot reopen")
 		},

@@ -32,8 +32,9 @@ func init() {
 			{Name: "max-volumes", Default: "1024",
 				Help: "number of volumes the on-device volume table can hold"},
 		},
-		Format: Format,
-		Open:   Open,
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -65,6 +66,13 @@ type vol struct {
 	open     int  // guarded by Engine.mu: open handles
 	b        *baseState
 	d        *delta
+}
+
+// Validate checks what Format would refuse (options, space for the
+// layout) without writing to dev.
+func Validate(dev device.Device, opts strategies.Options) error {
+	_, err := newEngine(dev, opts)
+	return err
 }
 
 // Format lays an empty cow engine on dev (the engine area) and makes it

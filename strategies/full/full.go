@@ -13,10 +13,11 @@ import (
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name:   "full",
-		Doc:    "full copy (VMware full clone): every snapshot or clone copies all written chunks into a new extent",
-		Format: Format,
-		Open:   Open,
+		Name:     "full",
+		Doc:      "full copy (VMware full clone): every snapshot or clone copies all written chunks into a new extent",
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -58,6 +59,13 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 		return nil, fmt.Errorf("full: %w: device area of %d bytes too small", strategies.ErrNoSpace, dev.Size())
 	}
 	return e, nil
+}
+
+// Validate checks what Format would refuse (options, space for the
+// layout) without writing to dev.
+func Validate(dev device.Device, opts strategies.Options) error {
+	_, err := newEngine(dev, opts)
+	return err
 }
 
 // Format lays an empty full-copy engine on dev.

@@ -28,8 +28,9 @@ func init() {
 			Help: "a second device (file or block device, which must exist) holding the replicas, their data and grain tables: " +
 				"the template on the main (cheaper) device, the replica on a faster tier; empty keeps replicas in the main pool",
 		}},
-		Format: Format,
-		Open:   Open,
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -182,6 +183,32 @@ func newEngine(dev device.Device, opts strategies.Options, format bool) (*Engine
 		e.memAlign = max(e.memAlign, device.Describe(e.rdev.Device).MemAlign)
 	}
 	return e, nil
+}
+
+// Validate checks what Format would refuse without writing anything: the
+// options, the geometry of dev, and the replica device when one is named
+// (opened, its geometry checked against the main one, closed).
+func Validate(dev device.Device, opts strategies.Options) error {
+	geo, err := newGeometry(dev.Size(), opts.ChunkSize, dev.SectorSize())
+	if err != nil {
+		return err
+	}
+	if s := opts.Params["replica"]; s != "" {
+		if _, err := opts.Bool("linked", "replica"); err != nil {
+			return err
+		}
+	}
+	path := opts.Params["replica-device"]
+	if path == "" {
+		return nil
+	}
+	r, err := openReplicaDevice(path, false)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	_, err = replicaGeometry(r, path, geo)
+	return err
 }
 
 // Format lays an empty linked engine on dev: an empty catalog in both slots,

@@ -194,7 +194,7 @@ func (e *Engine) formatReplicaDevice(path string) error {
 	}
 	buf := device.Alloc(e.geo.sector)
 	encodeReplicaHeader(buf, r.nonce, e.geo)
-	if _, err := r.WriteAt(buf, 0); err == nil {
+	if _, err = r.WriteAt(buf, 0); err == nil {
 		err = r.flush()
 	}
 	if err != nil {

@@ -546,3 +546,31 @@ func TestCatalogRoundTripReplicaDevice(t *testing.T) {
 		t.Fatalf("catalog without a replica device: version %d, %d bytes", binary.LittleEndian.Uint32(b), len(b))
 	}
 }
+
+// TestReplicaHeaderWriteErrors: a failed write or flush of the replica
+// device's header fails Format (it was once dropped by a shadowed err).
+func TestReplicaHeaderWriteErrors(t *testing.T) {
+	for _, kind := range []device.OpKind{device.OpWrite, device.OpFlush} {
+		t.Run(kind.String(), func(t *testing.T) {
+			name := uniqueDevName(t)
+			var faulty *device.Faulty
+			t.Cleanup(registerTestDevice(name, func(format bool) (device.Device, error) {
+				mem := device.MustMem(4 << 20)
+				if !format {
+					return mem, nil // Validate's look: nothing fails
+				}
+				faulty = device.NewFaulty(mem, device.FailWhen(kind, 0, 4096, nil))
+				return faulty, nil
+			}))
+			opts := strategies.Options{ChunkSize: testChunk, Params: map[string]string{"replica-device": testDevicePrefix + name}}
+			e, err := strategies.Format("linked", device.MustMem(24<<20), opts)
+			if err == nil {
+				e.Close()
+				t.Fatalf("Format succeeded although the replica header %s failed", kind)
+			}
+			if !errors.Is(err, device.ErrInjected) || faulty.Injected() == 0 {
+				t.Fatalf("got %v (%d injected), want the injected %s error", err, faulty.Injected(), kind)
+			}
+		})
+	}
+}

@@ -32,8 +32,9 @@ func init() {
 			{Name: paramBackground, Default: "false", Help: "synchronise mirrors from a background goroutine (its device IO then interleaves non-deterministically); otherwise on demand: Sync, or at split"},
 			{Name: paramIntentRegion, Default: "0", Help: "bytes covered by one write-intent bit, a power of two of at least 4096 (0: the chunk size, doubled until the map fits one 4 KiB block)"},
 		},
-		Format: Format,
-		Open:   Open,
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -146,6 +147,13 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 		e.bg = newSyncer()
 	}
 	return e, nil
+}
+
+// Validate checks what Format would refuse (options, space for the
+// layout) without writing to dev.
+func Validate(dev device.Device, opts strategies.Options) error {
+	_, err := newEngine(dev, opts)
+	return err
 }
 
 // Format lays an empty engine on dev: an empty intent block, flushed, then

@@ -17,12 +17,22 @@ const name = "qcow2"
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Peer:   true,
-		Name:   name,
-		Doc:    "qcow2 images on XFS served by qemu-nbd: snapshot/clone are overlays in backing chains (real-system peer)",
-		Format: Format,
-		Open:   Open,
+		Peer:     true,
+		Name:     name,
+		Doc:      "qcow2 images on XFS served by qemu-nbd: snapshot/clone are overlays in backing chains (real-system peer)",
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
+}
+
+// Validate checks what Format would refuse (the device, the tools this
+// machine lacks) without writing to dev.
+func Validate(dev device.Device, _ strategies.Options) error {
+	if err := peer.CheckDevice(name, dev); err != nil {
+		return err
+	}
+	return Requirements()
 }
 
 // Requirements returns nil when this machine can run the engine, else an

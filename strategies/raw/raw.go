@@ -20,10 +20,11 @@ const metaBytes = 1 << 20
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name:   "raw",
-		Doc:    "the bare device as one volume, no snapshots or clones: the physical limit",
-		Format: Format,
-		Open:   Open,
+		Name:     "raw",
+		Doc:      "the bare device as one volume, no snapshots or clones: the physical limit",
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -44,6 +45,13 @@ type volumeRecord struct {
 	id   strategies.VolumeID
 	name string
 	size int64
+}
+
+// Validate checks what Format would refuse (options, space for the
+// layout) without writing to dev.
+func Validate(dev device.Device, opts strategies.Options) error {
+	_, err := newEngine(dev, opts)
+	return err
 }
 
 // Format lays an empty raw engine on dev.

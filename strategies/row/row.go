@@ -20,8 +20,9 @@ func init() {
 			{Name: "expire-snapshots-on-full", Default: "false", Help: "when the pool is full, delete the oldest read-only snapshots (never clones or bases) to make room"},
 			{Name: "metadata-percent", Default: "2", Help: "share of the device set aside for B-tree nodes (at least 256 KiB)"},
 		},
-		Format: Format,
-		Open:   Open,
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -124,6 +125,13 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 	e.cache = newBlockCache(int(min(mb*256, maxCacheFrames)), e)
 	e.sm = newSpaceMap(lay, e.cache)
 	return e, nil
+}
+
+// Validate checks what Format would refuse (options, space for the
+// layout) without writing to dev.
+func Validate(dev device.Device, opts strategies.Options) error {
+	_, err := newEngine(dev, opts)
+	return err
 }
 
 // Format lays an empty engine on dev: index pages describing an empty space

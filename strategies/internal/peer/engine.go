@@ -62,6 +62,12 @@ func Factory(b Backend, doc string) strategies.Factory {
 		return e, nil
 	}
 	return strategies.Factory{Name: b.Name(), Doc: doc, Peer: true,
+		Validate: func(dev device.Device, _ strategies.Options) error {
+			if err := CheckDevice(b.Name(), dev); err != nil {
+				return err
+			}
+			return b.Requirements()
+		},
 		Format: func(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
 			return start(dev, opts, FormatEngine)
 		},
