@@ -75,8 +75,15 @@ func purgePrefix(t *testing.T, opts strategies.Options, prefix string) {
 	}
 }
 
+// TestConformance runs the shared suite with clone format 2 (the
+// default), and with format 1 (protected snapshots) too under
+// SNAPBENCH_LONG=1; TestLifecycle covers format 1 always.
 func TestConformance(t *testing.T) {
-	for _, format := range []string{"1", "2"} {
+	formats := []string{"2"}
+	if os.Getenv("SNAPBENCH_LONG") != "" {
+		formats = append(formats, "1")
+	}
+	for _, format := range formats {
 		t.Run("clone-format="+format, func(t *testing.T) {
 			opts := cluster(t, map[string]string{"clone-format": format})
 			strategytest.Run(t, strategytest.Config{
