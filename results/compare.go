@@ -112,10 +112,16 @@ func (c *Comparison) finishNotes() {
 //     same seed and parameters, at queue depth 1 (Params "qd" or
 //     "queue_depth" absent or "1") and without a time budget (Params
 //     "duration" absent or 0); otherwise a note says why not.
-//   - timings (phase seconds and p50 of each operation kind) as ratios to
-//     the raw engine's same phase of the same run set; slower by more than
-//     Threshold is a regression. Without a raw run, timings are compared as
-//     absolute values if Absolute is set, else skipped with a note.
+//   - timings (phase seconds and p50 of each operation kind). With several
+//     trials on both sides (runs with Trials > 1), every timing of every
+//     engine, as absolute values across the trials: a change is reported
+//     only when Separate tells the sides apart (Mann–Whitney U p < Alpha,
+//     or disjoint min–max ranges with too few trials for the test) and the
+//     medians differ by more than Threshold. With one trial a side, as
+//     ratios to the raw engine's same phase of the same run set; slower by
+//     more than Threshold is a regression. Without a raw run, timings are
+//     compared as absolute values if Absolute is set, else skipped with a
+//     note. Counters are compared on the first trial of each side.
 //
 // A run, or a phase, present in base but missing (or no longer supported,
 // or failed) in next is a regression; one only in next is reported.
@@ -126,6 +132,7 @@ func Compare(base, next []*Run, opts CompareOptions) *Comparison {
 	base, next = sortedCopy(base), sortedCopy(next)
 	c := &Comparison{}
 	bi, ni := indexRuns(c, base, "BASE"), indexRuns(c, next, "NEW")
+	bt, nt := trialIndex(base), trialIndex(next)
 	inst := instanceKeys(append(append([]*Run(nil), base...), next...))
 	for _, b := range base {
 		if bi[b.Key()] != b {
@@ -139,6 +146,9 @@ func Compare(base, next []*Run, opts CompareOptions) *Comparison {
 		}
 		c.Runs++
 		comparePair(c, b, n, bi, ni, inst, opts)
+		if len(bt[b.Key()]) > 1 && len(nt[b.Key()]) > 1 {
+			compareTrials(c, bt[b.Key()], nt[b.Key()], inst, opts)
+		}
 	}
 	for _, n := range next {
 		if ni[n.Key()] == n && bi[n.Key()] == nil {
@@ -153,6 +163,9 @@ func Compare(base, next []*Run, opts CompareOptions) *Comparison {
 func indexRuns(c *Comparison, runs []*Run, side string) map[string]*Run {
 	idx := make(map[string]*Run, len(runs))
 	for _, r := range runs {
+		if idx[r.Key()] != nil && r.Trials > 1 {
+			continue // another trial of the point: the first stands for its counters
+		}
 		if idx[r.Key()] != nil {
 			c.note(r.Key(), side+" has a run twice, the first is compared")
 			continue
@@ -193,8 +206,12 @@ func comparePair(c *Comparison, b, n *Run, bi, ni map[string]*Run, inst map[stri
 	braw, nraw := bi[baselineKey(b)], ni[baselineKey(n)]
 	timing := "ratio"
 	switch {
+	case b.Trials > 1 && n.Trials > 1:
+		timing = "" // compareTrials tests every timing across the trials
 	case b.Engine == BaselineEngine && !opts.Absolute:
 		timing = ""
+		c.note(b.Label(), fmt.Sprintf("%s: %s is the divisor of the other engines' timings, its own are not compared with one trial a side (--absolute or --repeat compares them)",
+			b.Name(), BaselineEngine))
 	case braw == nil || nraw == nil:
 		timing = ""
 		if opts.Absolute {
@@ -443,4 +460,104 @@ func (c *Comparison) Summary() string {
 		}
 	}
 	return s
+}
+
+// trialIndex maps each run key to its trials.
+func trialIndex(runs []*Run) map[string][]*Run {
+	out := map[string][]*Run{}
+	for _, g := range GroupTrials(runs) {
+		out[g[0].Key()] = g
+	}
+	return out
+}
+
+// compareTrials compares the timings of one point's trials on both sides,
+// phase by phase, metric by metric (see Compare).
+func compareTrials(c *Comparison, bt, nt []*Run, inst map[string][]string, opts CompareOptions) {
+	b := bt[0]
+	for _, ref := range b.phaseRefs(inst) {
+		if ref.Unsupported != "" {
+			continue
+		}
+		phases := func(trials []*Run) []*Phase {
+			var ps []*Phase
+			for _, t := range trials {
+				if p := occurrence(t, ref.Name, ref.Index); p != nil && p.Unsupported == "" {
+					ps = append(ps, p)
+				}
+			}
+			return ps
+		}
+		bps, nps := phases(bt), phases(nt)
+		if len(bps) < 2 || len(nps) < 2 {
+			continue // compareTrials needs trials; the phase's absence is reported by comparePair
+		}
+		for _, m := range trialMetrics(bps[0]) {
+			bv, nv := trialValues(bps, m.get), trialValues(nps, m.get)
+			if len(bv) < 2 || len(nv) < 2 {
+				continue
+			}
+			d := Diff{Engine: b.Label(), Scenario: b.Name(), Phase: ref.ID, Metric: m.name}
+			c.Diffs = append(c.Diffs, trialDiff(d, bv, nv, opts.Threshold))
+		}
+	}
+}
+
+type trialMetric struct {
+	name string
+	get  func(*Phase) (float64, bool)
+}
+
+// trialMetrics are the timings compared across trials: phase seconds (from
+// MinTimedSeconds) and the p50 of every operation kind (from MinTimedOps).
+func trialMetrics(p *Phase) []trialMetric {
+	out := []trialMetric{{"seconds", func(p *Phase) (float64, bool) { return p.Seconds * 1e9, p.Seconds >= MinTimedSeconds }}}
+	ops := make([]Op, 0, len(p.Ops))
+	for op := range p.Ops {
+		ops = append(ops, op)
+	}
+	sortOps(ops)
+	for _, op := range ops {
+		out = append(out, trialMetric{string(op) + " p50", func(p *Phase) (float64, bool) {
+			o := p.Ops[op]
+			return float64(o.P50), o.Count >= MinTimedOps && o.P50 > 0
+		}})
+	}
+	return out
+}
+
+func trialValues(ps []*Phase, get func(*Phase) (float64, bool)) []float64 {
+	var out []float64
+	for _, p := range ps {
+		if v, ok := get(p); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// trialDiff judges one timing across trials: medians, their change, and the
+// verdict Separate allows.
+func trialDiff(d Diff, bv, nv []float64, threshold float64) Diff {
+	bs, ns := SpreadOf(bv), SpreadOf(nv)
+	d.Base = fmt.Sprintf("%s (%s–%s, n=%d)", fmtDuration(bs.Median), fmtDuration(bs.Min), fmtDuration(bs.Max), bs.N)
+	d.New = fmt.Sprintf("%s (%s–%s, n=%d)", fmtDuration(ns.Median), fmtDuration(ns.Min), fmtDuration(ns.Max), ns.N)
+	change := ns.Median/bs.Median - 1
+	v, p, method := Separate(nv, bv)
+	d.Delta = fmt.Sprintf("%+.1f%%", 100*change)
+	if method == "U test" {
+		d.Delta += fmt.Sprintf(" p=%.3f", p)
+	} else {
+		d.Delta += " (" + method + ")"
+	}
+	d.Verdict = VerdictOK
+	switch {
+	case math.IsNaN(change) || math.IsInf(change, 0):
+		d.Verdict = VerdictSkipped
+	case v == Higher && change > threshold:
+		d.Verdict, d.Regression = VerdictSlower, true
+	case v == Lower && change < -threshold:
+		d.Verdict = VerdictFaster
+	}
+	return d
 }

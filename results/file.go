@@ -26,13 +26,16 @@ const maxFileSize = 256 << 20
 
 // FileName is the base name of r's result file:
 // <scenario>-<engine>.json, or <scenario>-<engine>-<param><value>.json for
-// a point of a sweep, with the run's label (Params["label"]) in place of
+// a point of a sweep, then -trial<k> for trial k of a repeated point, with the run's label (Params["label"]) in place of
 // the scenario when it has one. Characters outside [A-Za-z0-9._=+-] become
 // '_'.
 func FileName(r *Run) string {
 	name := r.Name() + "-" + r.Engine
 	if p, v := r.SweepPoint(); p != "" {
 		name += "-" + p + v
+	}
+	if r.Trials > 1 {
+		name += fmt.Sprintf("-trial%d", r.Trial)
 	}
 	return sanitizeName(name) + Ext
 }

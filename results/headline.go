@@ -2,23 +2,21 @@ package results
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
 // headlineCell is a headline value or the reason there is none.
 type headlineCell struct {
 	cell  Cell
-	found bool // a measurement or a definite state (unsupported, failed)
-	value bool // a measurement
+	found bool      // a measurement or a definite state (unsupported, failed)
+	value bool      // a measurement
+	vals  []float64 // the per-trial values behind a healthy measurement
 }
 
 func missingCell() headlineCell { return headlineCell{cell: textCell(Missing)} }
 
 func stateCell(s string) headlineCell { return headlineCell{cell: textCell(s), found: true} }
-
-func valueCell(v float64, text string) headlineCell {
-	return headlineCell{cell: numCell(v, text), found: true, value: true}
-}
 
 // point is one (x, y) measurement of a curve, e.g. (fan-out, write p50).
 type point struct{ x, y float64 }
@@ -30,72 +28,144 @@ type curve struct {
 	state  string
 }
 
-func (c *curve) cells(yFmt func(float64) string) (lo, hi, ratio headlineCell) {
-	if len(c.points) == 0 {
-		if c.state != "" {
-			return stateCell(c.state), stateCell(c.state), stateCell(c.state)
-		}
-		return missingCell(), missingCell(), missingCell()
-	}
-	sort.SliceStable(c.points, func(i, j int) bool { return c.points[i].x < c.points[j].x })
-	a, b := c.points[0], c.points[len(c.points)-1]
-	lo = valueCell(a.y, fmt.Sprintf("%s @%s", yFmt(a.y), fmtNum(a.x)))
-	if b.x == a.x {
-		if c.state != "" { // the other points could not be measured
-			return lo, stateCell(c.state), stateCell(c.state)
-		}
-		return lo, missingCell(), missingCell()
-	}
-	hi = valueCell(b.y, fmt.Sprintf("%s @%s", yFmt(b.y), fmtNum(b.x)))
-	if a.y > 0 {
-		ratio = valueCell(b.y/a.y, "×"+fmtNum(b.y/a.y))
-	} else {
-		ratio = missingCell()
-	}
-	return lo, hi, ratio
+// measure is one trial's value of a headline row for one engine.
+type measure struct {
+	v, x  float64
+	hasX  bool
+	ok    bool
+	state string // why there is no value: unsupported, failed
 }
 
-// headlineRow is one line of the headline table.
+// end is the curve's point at the lowest x (hi false) or the highest; a
+// curve of one x has no highest.
+func (c curve) end(hi bool) measure {
+	if len(c.points) == 0 {
+		return measure{state: c.state}
+	}
+	pts := append([]point(nil), c.points...)
+	sort.SliceStable(pts, func(i, j int) bool { return pts[i].x < pts[j].x })
+	p := pts[0]
+	if hi {
+		p = pts[len(pts)-1]
+		if p.x == pts[0].x {
+			return measure{state: c.state}
+		}
+	}
+	return measure{v: p.y, x: p.x, hasX: true, ok: true}
+}
+
+// headlineRow is one line of the headline table. get reads one trial's
+// runs of one engine. A growth row (ratio set) divides the median of row
+// ratio[0] by that of row ratio[1], its spread from the per-trial ratios.
 type headlineRow struct {
 	label, key, unit, note string
+	timing                 bool // noise moves it: spread and "~" marks
+	format                 func(float64) string
+	scenario               string // whose runs' condition the cell carries
+	get                    func(runs []*Run) measure
+	ratio                  *[2]int
+}
+
+func fmtTimes(v float64) string { return fmtNum(v) + "×" }
+
+func fmtRatio(v float64) string { return "×" + fmtNum(v) }
+
+// overwriteCurve is the overwrite scenario's curve of y against the number
+// of live dependents.
+func overwriteCurve(y phaseValue, hi bool) func([]*Run) measure {
+	return func(runs []*Run) measure { return gatherCurve(runs, "", "overwrite", "fanout", y).end(hi) }
+}
+
+func treeSeries(name string, hi bool) func([]*Run) measure {
+	return func(runs []*Run) measure { return seriesCurve(runs, "snaptree", "steady", name).end(hi) }
+}
+
+func chainCurve(hi bool) func([]*Run) measure {
+	return func(runs []*Run) measure {
+		return gatherCurve(runs, "chainread", "read", "depth", opP50(OpRead)).end(hi)
+	}
 }
 
 var headlineRows = []headlineRow{
-	{"base write mean, lowest fan-out", "base_write_mean_low_fanout", "ns", ""},
-	{"base write mean, highest fan-out", "base_write_mean_high_fanout", "ns", ""},
-	{"write time growth with fan-out", "base_write_fanout_growth", "x",
-		"base write: mean latency of the base volume's writes with N dependent snapshots/clones, and its growth from the lowest N to the highest (overwrite)"},
-	{"base write amp, lowest fan-out", "base_write_amp_low_fanout", "x", ""},
-	{"base write amp, highest fan-out", "base_write_amp_high_fanout", "x",
-		"base write amp: device bytes written per byte written to the base volume (overwrite)"},
-	{"tree: base write mean, fewest snapshots", "tree_base_write_mean_few", "ns", ""},
-	{"tree: base write mean, most snapshots", "tree_base_write_mean_most", "ns",
-		"tree: mean latency of the base volume's writes under a periodic snapshot tree, at the fewest and the most live snapshots (snaptree, series base_write_mean)"},
-	{"clone burst time", "clone_burst_s", "s", "clone burst: time to create the burst of clones (clonebush/burst)"},
-	{"boot-storm read p99", "boot_read_p99", "ns", "boot-storm p99: per-IO latency while every clone boots at once (clonebush/boot)"},
-	{"boot-storm write p99", "boot_write_p99", "ns", ""},
-	{"space per clone", "space_per_clone_bytes", "bytes", "space per clone: device space each clone costs (clonebush)"},
-	{"read p50, shallowest chain", "chain_read_p50_low_depth", "ns", ""},
-	{"read p50, deepest chain", "chain_read_p50_high_depth", "ns", ""},
-	{"read cost growth with depth", "chain_read_depth_growth", "x",
-		"read cost growth: read p50 at the deepest chain over the shallowest (chainread)"},
-	{"template deleted", "template_deleted", "", "template deleted: whether the template could be deleted with its clones alive (clonebush)"},
+	// Deterministic mechanism costs first: noise cannot move them.
+	{label: "base write: device writes per write, most dependents", key: "base_write_device_writes_high_fanout", unit: "IOs",
+		format: fmtNum, scenario: "overwrite", get: overwriteCurve(deviceWritesPerWrite, true),
+		note: "base write: device IOs and bytes per write to the base volume with N live dependent snapshots/clones (overwrite, @N); deterministic at QD 1"},
+	{label: "base write: device bytes per byte, most dependents", key: "base_write_amp_high_fanout", unit: "x",
+		format: fmtTimes, scenario: "overwrite", get: overwriteCurve(writeAmp, true)},
+	{label: "clone burst: device writes per clone", key: "clone_device_writes_per_clone", unit: "IOs",
+		format: fmtNum, scenario: "clonebush", get: burstWritesPerClone,
+		note: "clone burst: metadata IO each clone costs at creation, device writes per clone (clonebush/burst); deterministic"},
+	{label: "space per clone at creation", key: "space_per_clone_created_bytes", unit: "bytes",
+		format: fmtBytes, scenario: "clonebush", get: phaseMetric("burst", "space_per_clone_bytes"),
+		note: "space per clone: device space used per clone right after the burst, and after the boot storm wrote to them (clonebush)"},
+	{label: "space per clone after boot storm", key: "space_per_clone_booted_bytes", unit: "bytes",
+		format: fmtBytes, scenario: "clonebush", get: phaseMetric("boot", "space_per_clone_bytes")},
+	{label: "template deleted", key: "template_deleted", format: func(v float64) string {
+		if v != 0 {
+			return "yes"
+		}
+		return "no"
+	}, scenario: "clonebush", get: templateDeleted,
+		note: "template deleted: whether the template could be deleted with its clones alive (clonebush)"},
+	// Timings: median across trials (min–max).
+	{label: "base write p50, fewest dependents", key: "base_write_p50_low_fanout", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opP50(OpWrite), false),
+		note: "base write p50/p99: latency of the base volume's writes with N live dependents (overwrite, @N)"},
+	{label: "base write p50, most dependents", key: "base_write_p50_high_fanout", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opP50(OpWrite), true)},
+	{label: "base write p99, most dependents", key: "base_write_p99_high_fanout", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opP99(OpWrite), true)},
+	{label: "base write p50 growth, fewest to most dependents", key: "base_write_fanout_growth", unit: "x", timing: true,
+		format: fmtRatio, scenario: "overwrite", ratio: &[2]int{7, 6}},
+	{label: "tree: base write p50, fewest snapshots", key: "tree_base_write_p50_few", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "snaptree", get: treeSeries("base_write_p50", false)},
+	{label: "tree: base write p50, most snapshots", key: "tree_base_write_p50_most", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "snaptree", get: treeSeries("base_write_p50", true)},
+	{label: "tree: base write p99, most snapshots", key: "tree_base_write_p99_most", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "snaptree", get: treeSeries("base_write_p99", true),
+		note: "tree: latency of the base volume's writes under a periodic snapshot tree at the fewest and the most live snapshots (snaptree, @N live)"},
+	{label: "clone burst time", key: "clone_burst_s", unit: "s", timing: true,
+		format: func(v float64) string { return fmtDuration(v * 1e9) }, scenario: "clonebush", get: burstSeconds,
+		note: "clone burst time: wall time to create the burst of clones (clonebush/burst, @clones)"},
+	{label: "boot-storm read p99", key: "boot_read_p99", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "clonebush", get: bootP99(OpRead),
+		note: "boot-storm p99: per-IO latency while every clone boots at once (clonebush/boot)"},
+	{label: "boot-storm write p99", key: "boot_write_p99", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "clonebush", get: bootP99(OpWrite)},
+	{label: "read p50, shallowest chain", key: "chain_read_p50_low_depth", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "chainread", get: chainCurve(false),
+		note: "chain read: read p50 at the shallowest and deepest chain, and its growth (chainread, @depth)"},
+	{label: "read p50, deepest chain", key: "chain_read_p50_high_depth", unit: "ns", timing: true,
+		format: fmtDuration, scenario: "chainread", get: chainCurve(true)},
+	{label: "read p50 growth with depth", key: "chain_read_depth_growth", unit: "x", timing: true,
+		format: fmtRatio, scenario: "chainread", ratio: &[2]int{17, 16}},
 }
 
+// HeadlineNote explains the spread and the marks of timing cells.
+const HeadlineNote = "timings: median across trials (min–max); * the row's lowest median; ~ not separable from it " +
+	"(Mann–Whitney U p ≥ 0.05 with enough trials, else overlapping min–max ranges); a value from a degraded or failed run is shown in brackets after its condition and not ranked"
+
 // Headline is the table that states the thesis in numbers. It is
-// Transposed: one row per headline metric, one column per engine. The rows
-// are base write mean latency at the lowest and highest fan-out and its
-// growth, base write amplification at both,
-// clone burst time, boot-storm p99 of reads and writes, space per clone,
-// read cost at the shallowest and deepest chain and its growth, and
-// whether the template could be deleted. The names it reads are listed in
-// the package documentation. Rows no engine has a value for are left out.
+// Transposed: one row per headline metric, one column per engine. The
+// deterministic mechanism costs lead (device writes and bytes per base
+// write at the most dependents, device writes and space per clone at
+// creation, space after the boot storm, whether the template could be
+// deleted); then timings, as the median across trials with their min–max
+// spread: base write p50 at the fewest and most dependents, p99 at the
+// most, and the growth (ratio of medians); the same under the snapshot
+// tree; clone burst time; boot-storm p99; chain read p50 and its growth.
+// Trials of a point are runs with the same Key (GroupTrials). A cell whose
+// runs were degraded or failed (Condition) says so before its value. Rows
+// no engine has a value for are left out.
 func Headline(runs []*Run) Table {
 	runs = sortedCopy(runs)
 	t := Table{Title: "headline", Transposed: true}
 	t.Columns = []Column{{Header: "metric", Key: "metric"}}
-	var cols [][]headlineCell // per engine, per headline row
-	for _, eng := range engines(runs) {
+	engs := engines(runs)
+	cols := make([][]headlineCell, len(engs))
+	multi := false
+	for e, eng := range engs {
 		t.Columns = append(t.Columns, Column{Header: eng, Key: eng})
 		var mine []*Run
 		for _, r := range runs {
@@ -103,22 +173,25 @@ func Headline(runs []*Run) Table {
 				mine = append(mine, r)
 			}
 		}
-		var col []headlineCell
-		fan := gatherCurve(mine, "", "overwrite", "fanout", opMean(OpWrite))
-		lo, hi, g := fan.cells(fmtDuration)
-		col = append(col, lo, hi, g)
-		amp := gatherCurve(mine, "", "overwrite", "fanout", writeAmp)
-		lo, hi, _ = amp.cells(func(v float64) string { return fmtNum(v) + "×" })
-		col = append(col, lo, hi)
-		tree := seriesCurve(mine, "snaptree", "steady", "base_write_mean")
-		lo, hi, _ = tree.cells(fmtDuration)
-		col = append(col, lo, hi)
-		col = append(col, burstCell(mine), bootCell(mine, OpRead), bootCell(mine, OpWrite), spaceCell(mine))
-		depth := gatherCurve(mine, "chainread", "read", "depth", opP50(OpRead))
-		lo, hi, g = depth.cells(fmtDuration)
-		col = append(col, lo, hi, g)
-		col = append(col, templateCell(mine))
-		cols = append(cols, col)
+		trials := splitTrials(mine)
+		multi = multi || len(trials) > 1
+		per := make([][]measure, len(headlineRows)) // row, trial
+		for i, hr := range headlineRows {
+			if hr.get == nil {
+				continue
+			}
+			for _, tr := range trials {
+				per[i] = append(per[i], hr.get(tr))
+			}
+		}
+		for i, hr := range headlineRows {
+			cols[e] = append(cols[e], headlineValue(hr, per, i, scenarioCondition(mine, hr.scenario)))
+		}
+	}
+	for i, hr := range headlineRows {
+		if hr.timing {
+			markRow(cols, i)
+		}
 	}
 	for i, hr := range headlineRows {
 		found, measured := false, false
@@ -137,7 +210,156 @@ func Headline(runs []*Run) Table {
 			t.Notes = append(t.Notes, hr.note)
 		}
 	}
+	if multi {
+		t.Notes = append(t.Notes, HeadlineNote)
+	}
 	return t
+}
+
+// splitTrials splits one engine's runs by trial number, in order.
+func splitTrials(runs []*Run) [][]*Run {
+	by := map[int][]*Run{}
+	var order []int
+	for _, r := range runs {
+		if _, ok := by[r.Trial]; !ok {
+			order = append(order, r.Trial)
+		}
+		by[r.Trial] = append(by[r.Trial], r)
+	}
+	sort.Ints(order)
+	out := make([][]*Run, len(order))
+	for i, k := range order {
+		out[i] = by[k]
+	}
+	return out
+}
+
+// scenarioCondition is the condition (Condition) of the engine's runs of
+// scenario: the first one found, with how many of the runs had one when
+// not all did.
+func scenarioCondition(runs []*Run, scenario string) string {
+	first, k, n := "", 0, 0
+	for _, r := range runs {
+		if r.Scenario != scenario {
+			continue
+		}
+		n++
+		if c := Condition(r); c != "" {
+			k++
+			if first == "" {
+				first = c
+			}
+		}
+	}
+	if k > 0 && k < n {
+		first += fmt.Sprintf(" (%d/%d runs)", k, n)
+	}
+	return first
+}
+
+// headlineValue builds row i's cell of one engine from its per-trial
+// measures (per[row][trial]).
+func headlineValue(hr headlineRow, per [][]measure, i int, cond string) headlineCell {
+	var vals []float64
+	var ms []measure
+	central := math.NaN()
+	if hr.ratio != nil {
+		hi, lo := per[hr.ratio[0]], per[hr.ratio[1]]
+		var his, los []float64
+		for k := range hi {
+			if k < len(lo) && hi[k].ok && lo[k].ok && lo[k].v > 0 {
+				vals = append(vals, hi[k].v/lo[k].v)
+				his, los = append(his, hi[k].v), append(los, lo[k].v)
+			}
+		}
+		if len(vals) > 0 {
+			central = Median(his) / Median(los)
+		}
+		ms = append(append(ms, hi...), lo...)
+	} else {
+		ms = per[i]
+		for _, m := range ms {
+			if m.ok {
+				vals = append(vals, m.v)
+			}
+		}
+		if len(vals) > 0 {
+			central = Median(vals)
+		}
+	}
+	if len(vals) == 0 {
+		state := ""
+		for _, m := range ms {
+			if m.state != "" {
+				state = m.state
+				break
+			}
+		}
+		switch {
+		case state == StatusFailed && cond != "":
+			return stateCell(cond)
+		case state != "":
+			return stateCell(state)
+		}
+		return missingCell()
+	}
+	text := hr.format(central)
+	for _, m := range ms {
+		if m.ok && m.hasX && hr.ratio == nil {
+			text += " @" + fmtNum(m.x)
+			break
+		}
+	}
+	if sp := SpreadOf(vals); len(vals) > 1 && (hr.timing || !sp.Exact()) {
+		text += fmt.Sprintf(" (%s–%s)", hr.format(sp.Min), hr.format(sp.Max))
+	}
+	c := headlineCell{cell: numCell(central, text), found: true, value: true, vals: vals}
+	if cond != "" {
+		// Never a plain value: the condition leads, the number follows.
+		c.cell = textCell(cond + " [" + text + "]")
+		c.vals = nil
+	}
+	return c
+}
+
+// markRow marks row i of a timing row: "*" on the lowest median among the
+// healthy cells, "~" on each cell Separate cannot tell from it. Cells of a
+// single trial are not marked: one value a side proves nothing.
+func markRow(cols [][]headlineCell, i int) {
+	best := -1
+	for e := range cols {
+		c := cols[e][i]
+		if len(c.vals) == 0 {
+			continue
+		}
+		if best < 0 || c.cell.Value < cols[best][i].cell.Value {
+			best = e
+		}
+	}
+	healthy := 0
+	for e := range cols {
+		switch n := len(cols[e][i].vals); {
+		case n == 1:
+			return // one trial cannot tell an engine's effect from noise
+		case n > 1:
+			healthy++
+		}
+	}
+	if best < 0 || healthy < 2 {
+		return
+	}
+	for e := range cols {
+		c := &cols[e][i]
+		switch {
+		case len(c.vals) == 0:
+		case e == best:
+			c.cell.Text += " *"
+		default:
+			if v, _, _ := Separate(c.vals, cols[best][i].vals); v == Same {
+				c.cell.Text += " ~"
+			}
+		}
+	}
 }
 
 // engines lists the engines of runs in EngineOrder.
@@ -175,13 +397,6 @@ func opP50(op Op) phaseValue {
 	return func(p *Phase) (float64, bool) {
 		o, ok := p.Ops[op]
 		return float64(o.P50), ok && o.Count > 0
-	}
-}
-
-func opMean(op Op) phaseValue {
-	return func(p *Phase) (float64, bool) {
-		o, ok := p.Ops[op]
-		return o.Mean, ok && o.Count > 0
 	}
 }
 
@@ -305,17 +520,50 @@ func clonebush(runs []*Run) *Run {
 	return best
 }
 
-func burstCell(runs []*Run) headlineCell {
+func opP99(op Op) phaseValue {
+	return func(p *Phase) (float64, bool) {
+		o, ok := p.Ops[op]
+		return float64(o.P99), ok && o.Count > 0
+	}
+}
+
+func deviceWritesPerWrite(p *Phase) (float64, bool) {
+	return float64(p.Device.Writes) / float64(p.Logical.Writes), p.Logical.Writes > 0 && p.DeviceCounted()
+}
+
+// clonebushPhase is the named phase of the engine's clonebush run, or a
+// measure saying why there is none.
+func clonebushPhase(runs []*Run, name string) (*Run, *Phase, measure) {
 	r := clonebush(runs)
 	if r == nil {
-		return missingCell()
+		return nil, nil, measure{}
 	}
-	p := r.Phase("burst")
+	p := r.Phase(name)
 	if s := runState(r, p); s != "" {
-		return stateCell(s)
+		return nil, nil, measure{state: s}
 	}
 	if p == nil {
-		return missingCell()
+		return nil, nil, measure{}
+	}
+	return r, p, measure{}
+}
+
+func burstWritesPerClone(runs []*Run) measure {
+	_, p, m := clonebushPhase(runs, "burst")
+	if p == nil {
+		return m
+	}
+	clones := p.Metrics["clones"]
+	if clones <= 0 {
+		return measure{}
+	}
+	return measure{v: float64(p.Device.Writes) / clones, x: clones, hasX: true, ok: true}
+}
+
+func burstSeconds(runs []*Run) measure {
+	_, p, m := clonebushPhase(runs, "burst")
+	if p == nil {
+		return m
 	}
 	secs, ok := p.Metrics["burst_s"]
 	if !ok {
@@ -325,81 +573,50 @@ func burstCell(runs []*Run) headlineCell {
 	if !ok {
 		clones = float64(p.Ops[OpClone].Count)
 	}
-	text := fmtDuration(secs * 1e9)
-	if clones > 0 {
-		text += fmt.Sprintf(" / %s clones", fmtNum(clones))
-	}
-	return valueCell(secs, text)
+	return measure{v: secs, x: clones, hasX: clones > 0, ok: true}
 }
 
-func bootCell(runs []*Run, op Op) headlineCell {
-	r := clonebush(runs)
-	if r == nil {
-		return missingCell()
+func bootP99(op Op) func([]*Run) measure {
+	return func(runs []*Run) measure {
+		_, p, m := clonebushPhase(runs, "boot")
+		if p == nil {
+			return m
+		}
+		o, ok := p.Ops[op]
+		if !ok || o.Count == 0 {
+			return measure{}
+		}
+		return measure{v: float64(o.P99), ok: true}
 	}
-	p := r.Phase("boot")
-	if s := runState(r, p); s != "" {
-		return stateCell(s)
-	}
-	if p == nil {
-		return missingCell()
-	}
-	o, ok := p.Ops[op]
-	if !ok || o.Count == 0 {
-		return missingCell()
-	}
-	return valueCell(float64(o.P99), fmtDuration(float64(o.P99)))
 }
 
-func spaceCell(runs []*Run) headlineCell {
+// phaseMetric reads Metrics[key] of the clonebush run's phase.
+func phaseMetric(phase, key string) func([]*Run) measure {
+	return func(runs []*Run) measure {
+		_, p, m := clonebushPhase(runs, phase)
+		if p == nil {
+			return m
+		}
+		v, ok := p.Metrics[key]
+		return measure{v: v, ok: ok}
+	}
+}
+
+func templateDeleted(runs []*Run) measure {
 	r := clonebush(runs)
 	if r == nil {
-		return missingCell()
+		return measure{}
 	}
 	if r.Status == StatusUnsupported {
-		return stateCell(Unsupported)
-	}
-	pick := func(name string) (float64, bool) {
-		if p := r.Phase(name); p != nil {
-			v, ok := p.Metrics["space_per_clone_bytes"]
-			return v, ok
-		}
-		return 0, false
-	}
-	v, ok := pick("boot")
-	if !ok {
-		v, ok = pick("burst")
-	}
-	for i := 0; !ok && i < len(r.Phases); i++ {
-		v, ok = r.Phases[i].Metrics["space_per_clone_bytes"]
-	}
-	if !ok {
-		if p := r.Phase("burst"); p != nil && p.Unsupported != "" {
-			return stateCell(Unsupported)
-		}
-		return missingCell()
-	}
-	return valueCell(v, fmtBytes(v))
-}
-
-func templateCell(runs []*Run) headlineCell {
-	r := clonebush(runs)
-	if r == nil {
-		return missingCell()
-	}
-	if r.Status == StatusUnsupported {
-		return stateCell(Unsupported)
+		return measure{state: Unsupported}
 	}
 	for _, p := range r.Phases {
 		if v, ok := p.Metrics["template_deleted"]; ok {
-			if v != 0 {
-				return valueCell(1, "yes")
-			}
-			return valueCell(0, "no")
+			return measure{v: v, ok: true}
 		}
 	}
 	if p := r.Phase("delete-template"); p != nil && p.Unsupported != "" {
-		return stateCell(Unsupported)
+		return measure{state: Unsupported}
 	}
-	return missingCell()
+	return measure{}
 }

@@ -8,9 +8,10 @@ import (
 )
 
 // Report is the full report of a set of runs: the headline table, then one
-// table per scenario phase.
+// table per scenario phase. The phase tables show the median of a point's
+// trials (CollapseTrials); the headline shows the spread as well.
 func Report(runs []*Run) []Table {
-	return append([]Table{Headline(runs)}, PhaseTables(runs)...)
+	return append([]Table{Headline(runs)}, PhaseTables(CollapseTrials(runs))...)
 }
 
 // PhaseTables returns one table per (scenario, phase name), scenarios
@@ -299,7 +300,9 @@ func deviceIOsPerIO(_ *Run, p *Phase) (float64, bool) {
 // rowStatus is what a row shows besides measurements: for a phase that
 // ran, "ok" (or "failed"/"incomplete" when the run stopped in it); for an
 // unsupported phase, "unsupported"; for a run without the phase, the run's
-// status, or "no phase" when the run is ok.
+// status, or "no phase" when the run is ok. A run the engine degraded
+// (Condition: copies invalidated or expired, IOs out of space) shows its
+// condition in place of "ok" on every row.
 func rowStatus(r *Run, p *Phase) (status, note string) {
 	switch {
 	case p != nil && p.Unsupported != "":
@@ -309,6 +312,9 @@ func rowStatus(r *Run, p *Phase) (status, note string) {
 	case p != nil && p.Metrics["interrupted"] != 0:
 		return StatusIncomplete, reasonNote(r, r.Reason)
 	case p != nil:
+		if c := Condition(r); c != "" {
+			return c, "" // degraded: its numbers are not plain values
+		}
 		return StatusOK, ""
 	case r.Status == StatusOK:
 		return "no phase", ""

@@ -35,9 +35,14 @@ type Run struct {
 	Seconds       float64           `json:"seconds"`
 	Env           Env               `json:"env"`
 	Device        device.Info       `json:"device"`
-	Status        string            `json:"status"`
-	Reason        string            `json:"reason,omitempty"` // why unsupported, incomplete or failed
-	Phases        []Phase           `json:"phases"`
+	// Trial is this run's trial (1..Trials) when the point was run
+	// Trials > 1 times (--repeat); both are 0 in a single-trial file, as
+	// in files written before trials existed.
+	Trial  int     `json:"trial,omitempty"`
+	Trials int     `json:"trials,omitempty"`
+	Status string  `json:"status"`
+	Reason string  `json:"reason,omitempty"` // why unsupported, incomplete or failed
+	Phases []Phase `json:"phases"`
 	// Config is the full structured scenario configuration when the
 	// workload has one (Params carries it flattened as strings).
 	Config json.RawMessage `json:"config,omitempty"`

@@ -23,6 +23,11 @@ var ErrConfig = errors.New("invalid configuration")
 // given.
 const DefaultSize = 1 << 30
 
+// DefaultRepeat is the number of trials `snapbench run` makes of every
+// point when neither --repeat nor the spec says: the fewest that give a
+// median and a spread.
+const DefaultRepeat = 3
+
 // Config is one benchmark: engines × runs on one device.
 type Config struct {
 	// DevicePath: a block device or a file; "" creates a sparse temporary
@@ -42,6 +47,10 @@ type Config struct {
 	ChunkSize    int                  // 0: the engines' default
 	Runs         []workloads.Scenario // resolved scenarios (sweeps allowed)
 	Out          string               // result directory
+	// Repeat is the number of trials of every (engine, scenario point),
+	// engines interleaved in rotating order within each trial (TrialOrder);
+	// 0 or 1 runs each once.
+	Repeat int
 	// Precondition fills the device sequentially, then overwrites it at
 	// random once, before the first engine: SSDs then show steady state.
 	Precondition bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,30 +52,25 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		}
 	}
 	counting := device.NewCounting(dev)
-	var failures []error
-	for _, engine := range c.Engines {
-		if c.Discard {
-			if d, ok := dev.(device.Discarder); ok {
-				if err := d.Discard(0, dev.Size()); err != nil {
-					c.logf("discard before %s: %v (going on)", engine, err)
-				}
-			}
+	var pts []workloads.Point
+	for _, sc := range c.Runs {
+		p, err := sc.Points()
+		if err != nil {
+			return out, err
 		}
-		for _, sc := range c.Runs {
-			pts, err := sc.Points()
-			if err != nil {
-				return out, err
-			}
-			for _, pt := range pts {
-				run, err := c.runOne(ctx, counting, engine, pt)
-				if run != nil {
-					run.Env = env
-					file, werr := results.Write(c.Out, run)
-					if werr != nil {
-						return out, werr
-					}
-					out.Runs, out.Files = append(out.Runs, run), append(out.Files, file)
-					c.logf("%-7s %-10s %-11s %6.1fs  %s", engine, runLabel(pt.Scenario), run.Status, run.Seconds, file)
+		pts = append(pts, p...)
+	}
+	trials := max(c.Repeat, 1)
+	var failures []error
+	for trial := 1; trial <= trials; trial++ {
+		if trials > 1 {
+			c.logf("trial %d of %d", trial, trials)
+		}
+		for _, pt := range pts {
+			for _, engine := range TrialOrder(c.Engines, trial) {
+				run, err := c.runTrial(ctx, dev, counting, engine, pt, env, trial, trials, &out)
+				if run == nil && err == nil {
+					continue
 				}
 				if ctx.Err() != nil {
 					out.Interrupted = true
@@ -82,6 +78,9 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 				}
 				if err != nil {
 					err = fmt.Errorf("%s on %s: %w", runLabel(pt.Scenario), engine, err)
+					if trials > 1 {
+						err = fmt.Errorf("trial %d: %w", trial, err)
+					}
 					if stopsTheRun(err) {
 						return out, err
 					}
@@ -93,7 +92,89 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 			}
 		}
 	}
+	if err := c.checkDeterminism(&out); err != nil {
+		failures = append(failures, err)
+	}
 	return out, errors.Join(failures...)
+}
+
+// TrialOrder is the order engines run in trial k (from 1): engines rotated
+// to start at engine (k-1) mod E, so that drift over a long run (a warming
+// device, a neighbour's load) hits every engine alike across the trials.
+func TrialOrder(engines []string, trial int) []string {
+	if len(engines) == 0 {
+		return nil
+	}
+	s := (trial - 1) % len(engines)
+	return append(append([]string(nil), engines[s:]...), engines[:s]...)
+}
+
+// runTrial runs one (engine, point) trial on a freshly formatted engine and
+// writes its result file, recording it in out.
+func (c *Config) runTrial(ctx context.Context, dev device.Device, counting *device.Counting, engine string,
+	pt workloads.Point, env results.Env, trial, trials int, out *Outcome) (*results.Run, error) {
+	if c.Discard {
+		if d, ok := dev.(device.Discarder); ok {
+			if err := d.Discard(0, dev.Size()); err != nil {
+				c.logf("discard before %s: %v (going on)", engine, err)
+			}
+		}
+	}
+	run, err := c.runOne(ctx, counting, engine, pt)
+	if run == nil {
+		return nil, err
+	}
+	run.Env = env
+	if trials > 1 {
+		run.Trial, run.Trials = trial, trials
+	}
+	file, werr := results.Write(c.Out, run)
+	if werr != nil {
+		return run, werr
+	}
+	out.Runs, out.Files = append(out.Runs, run), append(out.Files, file)
+	status := run.Status
+	if cond := results.Condition(run); cond != "" {
+		status = cond
+	}
+	c.logf("%-7s %-10s %-11s %6.1fs  %s", engine, runLabel(pt.Scenario), status, run.Seconds, file)
+	return run, err
+}
+
+// ErrNondeterministic marks deterministic counters (device IOs and bytes,
+// space) that differ between trials of one point at queue depth 1: they
+// depend only on the seed and the configuration, so a difference is a bug
+// in an engine or a workload.
+var ErrNondeterministic = errors.New("BUG: deterministic counters differ across trials at queue depth 1")
+
+// checkDeterminism compares the deterministic counters of the trials of
+// every point; each difference is logged, added to the Warnings of the
+// point's trials (their files are rewritten) and returned as one error.
+func (c *Config) checkDeterminism(out *Outcome) error {
+	var all []string
+	files := map[*results.Run]string{}
+	for i, r := range out.Runs {
+		files[r] = out.Files[i]
+	}
+	for _, g := range results.GroupTrials(out.Runs) {
+		diffs := results.DeterministicDiffs(g)
+		if len(diffs) == 0 {
+			continue
+		}
+		for _, r := range g {
+			r.Warnings = append(r.Warnings, ErrNondeterministic.Error()+":")
+			r.Warnings = append(r.Warnings, diffs...)
+			if _, err := results.Write(c.Out, r); err != nil {
+				return err
+			}
+		}
+		all = append(all, diffs...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	c.logf("%v:\n  %s", ErrNondeterministic, strings.Join(all, "\n  "))
+	return fmt.Errorf("%w: %s", ErrNondeterministic, strings.Join(all, "; "))
 }
 
 // stopsTheRun reports whether a failed run must stop the benchmark: data

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"github.com/snapbench/snapbench/device"
@@ -82,5 +83,28 @@ func TestScratchOptionsLeaveOutDeviceOptions(t *testing.T) {
 	}
 	if params["replica-device"] != "/dev/nvme9n1" {
 		t.Error("the caller's options were changed")
+	}
+}
+
+func TestTrialOrder(t *testing.T) {
+	engines := []string{"raw", "cow", "row"}
+	for _, tc := range []struct {
+		trial int
+		want  []string
+	}{
+		{1, []string{"raw", "cow", "row"}},
+		{2, []string{"cow", "row", "raw"}},
+		{3, []string{"row", "raw", "cow"}},
+		{4, []string{"raw", "cow", "row"}},
+	} {
+		if got := TrialOrder(engines, tc.trial); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("trial %d: %v, want %v", tc.trial, got, tc.want)
+		}
+	}
+	if TrialOrder(nil, 1) != nil {
+		t.Error("no engines: want nil")
+	}
+	if !reflect.DeepEqual(engines, []string{"raw", "cow", "row"}) {
+		t.Error("TrialOrder modified its input")
 	}
 }

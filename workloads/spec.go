@@ -40,12 +40,16 @@ type Spec struct {
 	Engines     []string
 	Runs        []Scenario
 	Source      string // the file it came from
+	// Repeat is the number of trials of every (engine, run point) the
+	// spec asks for ("repeat:"); 0 leaves it to the command line.
+	Repeat int
 }
 
 type specFile struct {
 	Name        string      `yaml:"name"`
 	Description string      `yaml:"description"`
 	Engines     []string    `yaml:"engines"`
+	Repeat      int         `yaml:"repeat"`
 	Defaults    yaml.Node   `yaml:"defaults"`
 	Runs        []yaml.Node `yaml:"runs"`
 }
@@ -74,7 +78,10 @@ func ParseSpec(data []byte, source string) (*Spec, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("workloads: spec %s: more than one YAML document", source)
 	}
-	sp := &Spec{Name: f.Name, Description: f.Description, Engines: f.Engines, Source: source}
+	sp := &Spec{Name: f.Name, Description: f.Description, Engines: f.Engines, Source: source, Repeat: f.Repeat}
+	if f.Repeat < 0 {
+		return nil, fmt.Errorf("workloads: spec %s: repeat: %d is negative", source, f.Repeat)
+	}
 	if sp.Name == "" {
 		sp.Name = strings.TrimSuffix(path.Base(source), path.Ext(source))
 	}

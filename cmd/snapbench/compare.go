@@ -79,6 +79,10 @@ func runCompare(args []string) int {
 		return fail(err)
 	}
 	c := results.Compare(base, next, results.CompareOptions{Threshold: th, Absolute: *absolute})
+	if c.Runs == 0 {
+		fmt.Fprintf(stderr, "snapbench: compare: %s and %s have no run in common (same scenario or label, engine and sweep point); nothing to compare\n", fs.Arg(0), fs.Arg(1))
+		return 2
+	}
 	t := c.Table(*all)
 	human := *format == results.FormatTable || *format == results.FormatMarkdown
 	if human && len(t.Rows) == 0 {

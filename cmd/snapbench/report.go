@@ -54,7 +54,7 @@ func runReport(args []string) int {
 	case *headline:
 		tables = []results.Table{results.Headline(runs)}
 	case *phases:
-		tables = results.PhaseTables(runs)
+		tables = results.PhaseTables(results.CollapseTrials(runs))
 	default:
 		tables = results.Report(runs)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,7 +25,10 @@ Format the device with each engine in turn, run the scenarios on it, write one
 JSON result file per (engine, scenario) into --out, and print the headline
 comparison table. With no flags it runs the default suite (snaptree,
 clonebush and overwrite at fan-out 0, 1, 10, 100 on every reference engine)
-on a 1 GiB sparse temporary file with direct IO, in about a minute.
+on a 1 GiB sparse temporary file with direct IO. Every (engine, scenario
+point) runs --repeat times (default 3), engines interleaved in rotating
+order within each trial; tables show the median across trials with its
+min–max spread, "~" where the spread cannot tell engines apart.
 
 Engines: snapbench engines lists them and their options (--opt
 engine.key=value). upper/lower stacks engines as virtualised storage does:
@@ -68,11 +72,15 @@ func runRun(args []string) int {
 	precond := fs.Bool("precondition", false, "fill the device, then overwrite it at random, before measuring (SSDs)")
 	discard := fs.Bool("discard", false, "discard the whole device before each engine")
 	ioEngine := fs.String("io-engine", "auto", "how the device does IO: uring (io_uring), psync (pread/pwrite, GOMAXPROCS raised to the queue depth) or auto (uring where the kernel allows it)")
+	repeat := fs.Int("repeat", 0, fmt.Sprintf("trials of every (engine, scenario point), engines interleaved (default: the spec's repeat:, else %d)", runner.DefaultRepeat))
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError("run", "unexpected argument %q", fs.Arg(0))
+	}
+	if *repeat < 0 {
+		return usageError("run", "--repeat %d: want 1 or more trials", *repeat)
 	}
 	for k, v := range map[string]*string{"seed": seed, "ops": ops, "duration": duration, "qd": qd, "verify": verify} {
 		if *v != "" {
@@ -80,7 +88,7 @@ func runRun(args []string) int {
 		}
 	}
 	cfg := &runner.Config{DevicePath: *devPath, Keep: *keep, Force: *force, Precondition: *precond,
-		Discard: *discard, Out: *out, Version: version, Commit: vcsCommit(), TempDir: os.TempDir()}
+		Discard: *discard, Out: *out, Repeat: *repeat, Version: version, Commit: vcsCommit(), TempDir: os.TempDir()}
 	var err error
 	if cfg.IOEngine, err = device.ParseIOEngine(*ioEngine); err != nil {
 		return usageError("run", "%v", err)
@@ -93,6 +101,9 @@ func runRun(args []string) int {
 	}
 	if err := buildRunConfig(cfg, *size, *engines, *scenario, *spec, *chunk, *sets, *opts); err != nil {
 		return usageError("run", "%v", err)
+	}
+	if cfg.Repeat == 0 {
+		cfg.Repeat = runner.DefaultRepeat
 	}
 	if err := cfg.Validate(); err != nil {
 		code := fail(err)
@@ -114,9 +125,23 @@ func runRun(args []string) int {
 		stdoutf("interrupted: the last run is marked incomplete.\n")
 		return 130
 	case err != nil:
-		return fail(err)
+		return failRuns(err)
 	}
 	return 0
+}
+
+// failRuns prints the errors of the runs that failed one per line (a
+// run's error wraps others, so errors.Join's lines are kept, not joined).
+func failRuns(err error) int {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	if len(lines) == 1 {
+		return fail(err)
+	}
+	fmt.Fprintf(stderr, "snapbench: %d runs failed:\n", len(lines))
+	for _, l := range lines {
+		fmt.Fprintf(stderr, "  %s\n", oneLine(l))
+	}
+	return 1
 }
 
 // peerNames lists the registered real-system peers.

@@ -38,7 +38,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if err := os.WriteFile(spec, []byte(smallSpec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"run", "--device", dev, "--size", "192M", "--out", out, "--spec", spec, "--seed", "7"}
+	args := []string{"run", "--device", dev, "--size", "192M", "--out", out, "--spec", spec, "--seed", "7", "--repeat", "2"}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
 	stdoutB, err := cmd.Output()
@@ -57,10 +57,13 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	engines := strategies.ReferenceNames()
-	if len(runs) != 3*len(engines) {
-		t.Fatalf("%d result files, want %d (3 scenarios × %d engines)", len(runs), 3*len(engines), len(engines))
+	if len(runs) != 2*3*len(engines) {
+		t.Fatalf("%d result files, want %d (2 trials × 3 scenarios × %d engines)", len(runs), 2*3*len(engines), len(engines))
 	}
 	for _, r := range runs {
+		if r.Trials != 2 || r.Trial < 1 || r.Trial > 2 {
+			t.Errorf("%s/%s: trial %d of %d, want 1 or 2 of 2", r.Engine, r.Scenario, r.Trial, r.Trials)
+		}
 		switch r.Status {
 		case results.StatusOK, results.StatusUnsupported:
 		default:

@@ -72,6 +72,9 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 	if err != nil {
 		return err
 	}
+	if cfg.Repeat == 0 {
+		cfg.Repeat = s.Repeat
+	}
 	for _, sc := range s.Runs {
 		for _, k := range sortedKeys(set) {
 			if err := sc.Set(k, set[k]); err != nil {

@@ -1,0 +1,134 @@
+package results
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/strategies"
+)
+
+func TestCondition(t *testing.T) {
+	snaps := func(n int64, inval, expired int64) *Run {
+		return &Run{Status: StatusOK, Phases: []Phase{
+			{Name: "steady", Ops: map[Op]OpStats{OpSnapshot: {Count: n}},
+				Space: SpaceChange{After: strategies.Space{Invalidated: inval, Expired: expired}}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		run  *Run
+		want string
+	}{
+		{"healthy", snaps(32, 0, 0), ""},
+		{"invalidated", snaps(32, 31, 0), "degraded: 31/32 invalidated"},
+		{"expired", snaps(10, 0, 2), "degraded: 2/10 expired by engine"},
+		{"both", snaps(10, 1, 2), "degraded: 1/10 invalidated, 2/10 expired by engine"},
+		{"no space", &Run{Status: StatusFailed, Reason: "cow: write: no space left on device"}, "failed: no space"},
+		{"failed", &Run{Status: StatusFailed, Reason: "verify: mismatch"}, "failed"},
+		{"incomplete", &Run{Status: StatusIncomplete}, "incomplete"},
+		{"unsupported", &Run{Status: StatusUnsupported}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Condition(tc.run); got != tc.want {
+				t.Errorf("Condition = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// trial is one trial of the overwrite point of engine with the given write
+// p50 at fan-out 0 and 4 and device writes at fan-out 4.
+func trial(engine string, k, n int, p50lo, p50hi int64, devWrites int64) *Run {
+	r := &Run{Engine: engine, Scenario: "overwrite", Status: StatusOK, Trial: k, Trials: n,
+		Params: map[string]string{"qd": "1"}}
+	for i, fan := range []float64{0, 4} {
+		p50 := []int64{p50lo, p50hi}[i]
+		r.Phases = append(r.Phases, Phase{Name: "overwrite", Seconds: 1,
+			Ops:     map[Op]OpStats{OpWrite: {Count: 100, P50: p50, P99: 3 * p50}},
+			Logical: LogicalIO{Writes: 100, WriteBytes: 100 << 12},
+			Device:  device.Counters{Writes: devWrites, WriteBytes: devWrites << 12},
+			Metrics: map[string]float64{"fanout": fan}})
+	}
+	return r
+}
+
+func TestDeterministicDiffs(t *testing.T) {
+	same := []*Run{trial("cow", 1, 2, 10, 20, 400), trial("cow", 2, 2, 11, 22, 400)}
+	if d := DeterministicDiffs(same); d != nil {
+		t.Errorf("equal counters: %v", d)
+	}
+	differ := []*Run{trial("cow", 1, 2, 10, 20, 400), trial("cow", 2, 2, 10, 20, 401)}
+	d := DeterministicDiffs(differ)
+	if len(d) != 4 || !strings.Contains(d[0], "device writes 400 in trial 1, 401 in trial 2") {
+		t.Errorf("differing counters: %q", d)
+	}
+	qd4 := []*Run{trial("cow", 1, 2, 10, 20, 400), trial("cow", 2, 2, 10, 20, 401)}
+	for _, r := range qd4 {
+		r.Params["qd"] = "4"
+	}
+	if d := DeterministicDiffs(qd4); d != nil {
+		t.Errorf("QD 4 is not deterministic, yet: %v", d)
+	}
+}
+
+func TestMedianRun(t *testing.T) {
+	trials := []*Run{trial("row", 1, 3, 10, 40, 100), trial("row", 2, 3, 30, 20, 100), trial("row", 3, 3, 20, 60, 100)}
+	trials[2].Status, trials[2].Reason = StatusFailed, "row: boom"
+	m := MedianRun(trials)
+	if got := []int64{m.Phases[0].Ops[OpWrite].P50, m.Phases[1].Ops[OpWrite].P50}; !reflect.DeepEqual(got, []int64{20, 40}) {
+		t.Errorf("median p50s %v, want [20 40]", got)
+	}
+	if m.Status != StatusFailed || m.Reason != "row: boom (1 of 3 trials)" || m.Trials != 3 {
+		t.Errorf("status %q reason %q trials %d", m.Status, m.Reason, m.Trials)
+	}
+	if trials[0].Phases[0].Ops[OpWrite].P50 != 10 {
+		t.Error("MedianRun modified a trial")
+	}
+	if got := len(CollapseTrials(append(trials, trial("cow", 1, 3, 1, 1, 1)))); got != 2 {
+		t.Errorf("CollapseTrials: %d runs, want 2", got)
+	}
+}
+
+// headlineText returns the headline's cell text by row label and engine.
+func headlineText(t *testing.T, runs []*Run) map[string]map[string]string {
+	t.Helper()
+	tab := Headline(runs)
+	out := map[string]map[string]string{}
+	for i, row := range tab.Rows {
+		m := map[string]string{}
+		for j, c := range row[1:] {
+			m[tab.Columns[j+1].Key] = c.Text
+		}
+		out[tab.RowKeys[i].Header] = m
+	}
+	return out
+}
+
+func TestHeadlineTrials(t *testing.T) {
+	var runs []*Run
+	for k := 1; k <= 3; k++ {
+		runs = append(runs,
+			trial("full", k, 3, 100+int64(k), 100+int64(k), 100), // fastest
+			trial("row", k, 3, 102+int64(k), 200+int64(k), 130),  // overlaps full at fan-out 0
+			trial("cow", k, 3, 500+int64(k), 900, 1600))
+	}
+	runs[2].Phases[1].Space.After.Invalidated = 1 // cow, trial 1
+	runs[2].Phases[1].Ops[OpSnapshot] = OpStats{Count: 4}
+	h := headlineText(t, runs)
+	for _, tc := range []struct{ row, engine, want string }{
+		{"base write: device writes per write, most dependents", "row", "1.30 @4"},
+		{"base write p50, fewest dependents", "full", "102ns @0 (101ns–103ns) *"},
+		{"base write p50, fewest dependents", "row", "104ns @0 (103ns–105ns) ~"},
+		{"base write p50, most dependents", "row", "202ns @4 (201ns–203ns)"},
+		{"base write p50 growth, fewest to most dependents", "row", "×1.94 (×1.93–×1.95)"}, // 202/104; 203/105 to 201/103,
+		{"base write p50, most dependents", "cow", "degraded: 1/4 invalidated (1/3 runs) [900ns @4 (900ns–900ns)]"},
+	} {
+		if got := h[tc.row][tc.engine]; got != tc.want {
+			t.Errorf("%s, %s: %q, want %q", tc.row, tc.engine, got, tc.want)
+		}
+	}
+	if _, ok := h["base write amp, lowest fan-out"]; ok {
+		t.Error("the always-1× row is back")
+	}
+}
