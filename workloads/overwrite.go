@@ -27,7 +27,10 @@ func overwriteDef() *scenarioDef {
 		opsHelp: "random base writes per step",
 		usesOps: true,
 		defaults: func(sc *Scenario) {
-			sc.VolumeSize, sc.Ops = 16<<20, 2048
+			// 4 MiB: cow's smallest delta area (4 MiB) holds a whole
+			// volume, so a fan-out measures copy-out, not overflow (the
+			// exhaust scenario measures overflow).
+			sc.VolumeSize, sc.Ops = 4<<20, 2048
 			sc.Params = &OverwriteParams{Fanout: []int{0, 1, 4, 16}, Kind: "snapshot", Prefill: true, Check: 1024}
 		},
 		params: func(sc *Scenario) []param {
