@@ -19,8 +19,11 @@ import (
 // write. The CLI exits 2 on them.
 var ErrConfig = errors.New("invalid configuration")
 
-// DefaultSize is the size of the temporary device file when no device is
-// given.
+// DefaultSize is the least size of the temporary device file when no
+// device is given; a suite whose volumes want more (Scenario.SpaceWanted)
+// gets a file sized for them, with a quarter more for engine metadata,
+// rounded up to a GiB. The file is sparse: only what the engines write
+// takes disk space.
 const DefaultSize = 1 << 30
 
 // DefaultRepeat is the number of trials `snapbench run` makes of every
@@ -111,8 +114,9 @@ func (c *Config) Validate() error {
 	if len(c.Runs) == 0 {
 		return fmt.Errorf("%w: no scenarios", ErrConfig)
 	}
-	need := int64(0)
+	need, want := int64(0), int64(DefaultSize)
 	for _, sc := range c.Runs {
+		want = max(want, (sc.SpaceWanted()*5/4+minOverhead+DefaultSize-1)/DefaultSize*DefaultSize)
 		if err := sc.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
@@ -127,7 +131,7 @@ func (c *Config) Validate() error {
 	if err := c.checkOut(); err != nil {
 		return err
 	}
-	return c.checkDevice(need)
+	return c.checkDevice(need, want)
 }
 
 func (c *Config) options(engine string, chunk int) strategies.Options {
@@ -176,10 +180,11 @@ func (c *Config) checkOut() error {
 }
 
 // checkDevice applies the safety rules and the size check without writing.
-func (c *Config) checkDevice(need int64) error {
+// A new file device without a size gets want bytes.
+func (c *Config) checkDevice(need, want int64) error {
 	if c.DevicePath == "" {
 		if c.Size == 0 {
-			c.Size = DefaultSize
+			c.Size = want
 		}
 		if c.Size < need {
 			return fmt.Errorf("%w: --size %s is too small for these scenarios: need at least %s",
@@ -190,7 +195,7 @@ func (c *Config) checkDevice(need int64) error {
 	st, err := os.Stat(c.DevicePath)
 	if errors.Is(err, os.ErrNotExist) {
 		if c.Size == 0 {
-			c.Size = DefaultSize
+			c.Size = want
 		}
 		if dir := filepath.Dir(c.DevicePath); dir != "" {
 			if _, err := os.Stat(dir); err != nil {

@@ -206,10 +206,18 @@ type phaseState struct {
 	m    *results.PhaseMeter
 	rec  *results.Recorder
 	lio  results.LogicalIO
+	// committed: the phase's body flushed the engine itself (commit), so
+	// phase does not flush again.
+	committed bool
 }
 
 // phase measures body as a phase named name and appends it to the run. An
 // unsupported body leaves an empty phase marked Unsupported.
+//
+// A body that succeeds is followed, inside the phase, by a commit (an
+// Engine.Flush timed as OpFlush) unless it committed itself: metadata that
+// an engine defers to the next flush (row's and linked's) is then counted
+// in the phase that caused it, not in the next one.
 func (s *session) phase(name string, body func(ph *phaseState) error) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
@@ -218,6 +226,9 @@ func (s *session) phase(name string, body func(ph *phaseState) error) error {
 	s.ph, s.opsDone, s.phaseTotal = ph, 0, 0
 	exp0, inv0 := s.expired, s.invalidated
 	err := body(ph)
+	if err == nil && !ph.committed {
+		err = s.commit()
+	}
 	s.sync()
 	if d := s.invalidated - inv0; d > 0 {
 		ph.m.Metrics["invalidated"] = float64(d)
@@ -342,6 +353,19 @@ func (s *session) countFailures(res ioResult) {
 	if res.noSpace > 0 {
 		s.ph.m.Metrics["no_space_ios"] += float64(res.noSpace)
 	}
+}
+
+// commit flushes the engine, timed as OpFlush in the current phase, and
+// marks the phase committed. A body calls it itself when it reads device
+// counters of its own that must include the commit.
+func (s *session) commit() error {
+	if s.ph != nil {
+		s.ph.committed = true
+	}
+	if _, err := s.timed(results.OpFlush, s.eng.Flush); err != nil {
+		return fmt.Errorf("workloads: commit: %w", err)
+	}
+	return nil
 }
 
 // timed runs a metadata operation and records it in the phase as op.

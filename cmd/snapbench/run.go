@@ -25,10 +25,11 @@ Format the device with each engine in turn, run the scenarios on it, write one
 JSON result file per (engine, scenario) into --out, and print the headline
 comparison table. With no flags it runs the default suite (snaptree,
 clonebush and overwrite at fan-out 0, 1, 10, 100 on every reference engine)
-on a 1 GiB sparse temporary file with direct IO. Every (engine, scenario
-point) runs --repeat times (default 3), engines interleaved in rotating
-order within each trial; tables show the median across trials with its
-min–max spread, "~" where the spread cannot tell engines apart.
+on a sparse temporary file sized for the suite (at least 1 GiB) with direct
+IO. Every (engine, scenario point) runs --repeat times (default 3), engines
+interleaved in rotating order within each trial; tables show the median
+across trials with its min–max spread, "~" where the spread cannot tell
+engines apart.
 
 Engines: snapbench engines lists them and their options (--opt
 engine.key=value). upper/lower stacks engines as virtualised storage does:
@@ -53,7 +54,7 @@ examples:
 func runRun(args []string) int {
 	fs := newFlags("run", "run [flags]", runVerbHelp)
 	devPath := fs.String("device", "", "block device or file (default: a temporary file, removed afterwards)")
-	size := fs.String("size", "", "size of a new file device (default 1G)")
+	size := fs.String("size", "", "size of a new file device (default: what the scenarios' volumes may occupy, at least 1G; sparse)")
 	keep := fs.Bool("keep", false, "keep the temporary device file")
 	engines := fs.String("engines", strings.Join(strategies.ReferenceNames(), ","), "engines to run, comma separated; upper/lower stacks one on a volume of the other (real-system peers only when named: "+strings.Join(peerNames(), ", ")+")")
 	scenario := fs.String("scenario", "", "scenarios to run, comma separated (default: the default spec)")

@@ -1,0 +1,53 @@
+package workloads
+
+// perCopyFloor is the least device space a copy of a volume may take on
+// any engine: cow's smallest delta area (its delta-min default, 4 MiB).
+const perCopyFloor = 4 << 20
+
+// SpaceWanted is the device space the scenario's volumes may occupy at
+// their peak on the most space-hungry engine (full and mirror copy every
+// chunk; cow gives each copy a delta area of at least 4 MiB), before
+// engine metadata: the live volumes at the peak times the larger of the
+// volume size and 4 MiB. A sweep wants what its largest point wants. 0
+// means the scenario wants no particular size: exhaust fills whatever
+// device it gets, so a larger device only makes it run longer.
+//
+// It is an estimate for sizing a temporary device (see runner.Config), not
+// a guarantee: a snapshot tree whose branches outlive their parents can
+// hold more.
+func (sc Scenario) SpaceWanted() int64 {
+	if _, ok := sc.Params.(*SweepParams); ok {
+		pts, err := sc.Points()
+		if err != nil {
+			return 0
+		}
+		var w int64
+		for _, p := range pts {
+			w = max(w, p.Scenario.SpaceWanted())
+		}
+		return w
+	}
+	var vols int64
+	switch p := sc.Params.(type) {
+	case *OverwriteParams:
+		vols = 1 + int64(lastInt(p.Fanout))
+	case *ClonebushParams:
+		vols = 2 + int64(p.Clones) // template, its replica (linked), clones
+	case *SnaptreeParams:
+		vols = 2 + 2*int64(p.Retain) // base, retained snapshots and their branches, a restore clone
+	case *ChainreadParams:
+		vols = 2 + int64(lastInt(p.Depths))
+	case *ExhaustParams:
+		return 0
+	default:
+		vols = 1
+	}
+	return vols * max(sc.VolumeSize, perCopyFloor)
+}
+
+func lastInt(xs []int) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	return xs[len(xs)-1]
+}
