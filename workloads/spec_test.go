@@ -111,16 +111,6 @@ func TestBadSpecs(t *testing.T) {
 	}
 }
 
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
-	}
-}
-
 // Runs of one scenario without a name get distinct labels (their result
 // files are named by them), in file order; a named run keeps its name.
 func TestSpecUniqueRunNames(t *testing.T) {

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/runner"
+	"github.com/snapbench/snapbench/strategies"
 )
 
 // capture runs snapbench with args and returns its exit code and output.
@@ -193,6 +197,47 @@ func TestHumanBytes(t *testing.T) {
 		64 << 20: "64 MiB", 256 << 30: "256 GiB", 3 << 40 / 2: "1.5 TiB", 1 << 62: "4 EiB"} {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// signalContext reports which signal stopped the command: 130 for SIGINT,
+// 143 for SIGTERM.
+func TestSignalContext(t *testing.T) {
+	for _, c := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, exitSIGINT}, {syscall.SIGTERM, exitSIGTERM}} {
+		ctx, stop, code := signalContext()
+		if code() != 0 {
+			t.Fatalf("code before any signal = %d", code())
+		}
+		if err := syscall.Kill(os.Getpid(), c.sig); err != nil {
+			t.Fatal(err)
+		}
+		<-ctx.Done()
+		if code() != c.code {
+			t.Errorf("%v: code %d, want %d", c.sig, code(), c.code)
+		}
+		stop()
+	}
+}
+
+// exitCode maps refusals and configuration errors to 2, the rest to 1.
+func TestExitCode(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{fmt.Errorf("x: %w", device.ErrRefused), 2},
+		{fmt.Errorf("x: %w", runner.ErrConfig), 2},
+		{fmt.Errorf("x: %w", strategies.ErrInvalidArgument), 2},
+		{fmt.Errorf("x: %w", device.ErrNotFound), 1},
+		{errors.New("disk on fire"), 1},
+	} {
+		if got := exitCode(c.err); got != c.code {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.code)
 		}
 	}
 }
