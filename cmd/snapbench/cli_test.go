@@ -241,3 +241,27 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+// serve's end: an export invalidated by the engine's policy is a note, not
+// a failure; any other error stays.
+func TestSplitInvalidated(t *testing.T) {
+	inv := fmt.Errorf("nbd: flush export %q: %w", "s1", strategies.ErrInvalidated)
+	other := errors.New("nbd: flush export \"v\": disk on fire")
+	for _, c := range []struct {
+		name    string
+		err     error
+		nInv    int
+		restNil bool
+	}{
+		{"nil", nil, 0, true},
+		{"only invalidated", errors.Join(inv), 1, true},
+		{"single invalidated", inv, 1, true},
+		{"both", errors.Join(inv, other), 1, false},
+		{"other", other, 0, false},
+	} {
+		got, rest := splitInvalidated(c.err)
+		if len(got) != c.nInv || (rest == nil) != c.restNil {
+			t.Errorf("%s: splitInvalidated = %v, %v", c.name, got, rest)
+		}
+	}
+}
