@@ -51,18 +51,21 @@ type File struct {
 
 // Open opens a regular file or a block device as a Device, applying the
 // safety rules first (see Probe); nothing is written before they pass. A
-// missing regular file is created when opts.Size > 0.
+// missing regular file is created when opts.Size > 0. With opts.ReadOnly
+// the device is opened O_RDONLY (so an immutable file or a read-only block
+// device can be read) and the safety rules do not apply: reading destroys
+// nothing. Open takes no lock: see OpenLocked.
 func Open(path string, opts Options) (*File, error) {
 	st, err := os.Stat(path)
 	created := false
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if opts.Size <= 0 {
-			return nil, fmt.Errorf("%w: %s (give a size to create a file)", ErrNotFound, path)
+		if opts.Size <= 0 || opts.ReadOnly {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
 		}
 		created = true
 	case err != nil:
-		return nil, fmt.Errorf("device: %s: %w", path, err)
+		return nil, fmt.Errorf("device: %s: %w", path, unwrapPath(err))
 	case st.IsDir():
 		return nil, fmt.Errorf("%w: %s is a directory", ErrNotDevice, path)
 	case st.Mode().IsRegular():
@@ -74,7 +77,7 @@ func Open(path string, opts Options) (*File, error) {
 	if opts.Size < 0 {
 		return nil, fmt.Errorf("%w: negative size %d", ErrBadSize, opts.Size)
 	}
-	if !created && !opts.Force && st.Size() > 0 {
+	if !created && !opts.Force && !opts.ReadOnly && st.Size() > 0 {
 		if found, err := probeSignatures(path); err != nil {
 			return nil, err
 		} else if found != "" {
@@ -137,7 +140,7 @@ func openFile(path string, opts Options, created bool) (*File, error) {
 		if errors.Is(err, ErrNoDirectIO) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("device: open %s: %w", path, err)
+		return nil, fmt.Errorf("device: open %s: %w", path, unwrapPath(err))
 	}
 	fail := func(err error) (*File, error) {
 		f.Close()
@@ -185,7 +188,7 @@ func fileDIOAlign(path string) (sector, memAlign int) {
 }
 
 func openBlock(path string, opts Options) (*File, error) {
-	if !opts.Force {
+	if !opts.Force && !opts.ReadOnly {
 		if reasons := refusalReasons(path); len(reasons) > 0 {
 			return nil, fmt.Errorf("%w: %s: %s (use force to override)", ErrRefused, path, joinReasons(reasons))
 		}
@@ -202,7 +205,7 @@ func openBlock(path string, opts Options) (*File, error) {
 		if errors.Is(err, ErrNoDirectIO) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("device: open %s: %w", path, err)
+		return nil, fmt.Errorf("device: open %s: %w", path, unwrapPath(err))
 	}
 	info, err := blockInfo(f, path)
 	if err != nil {
@@ -210,6 +213,10 @@ func openBlock(path string, opts Options) (*File, error) {
 		return nil, err
 	}
 	info.DirectIO = direct
+	if ro, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKROGET); err == nil && ro != 0 && !opts.ReadOnly {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is a read-only block device; only check, volume list and serve --read-only can use it", ErrRefused, path)
+	}
 	if info.Size == 0 {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s has size 0 (an unattached loop device?)", ErrBadSize, path)

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -17,18 +20,22 @@ import (
 //   - it, or a partition on it, is mounted or used as swap;
 //   - it has holders (device-mapper, md, bcache... stacked on it);
 //   - it has partitions;
-//   - it carries a known signature: a file system (ext2/3/4, xfs, btrfs,
-//     vfat/exfat/ntfs, iso9660), an MBR or GPT partition table, an LVM
-//     physical volume, an md RAID superblock, LUKS, or swap.
+//   - it carries a known signature (see Signature for the built-in list;
+//     blkid -p, from util-linux, is asked too where it is installed).
 // Existing regular files are checked for signatures too. A device holding a
-// snapbench superblock is not refused: it is snapbench's own.
+// snapbench superblock is not refused here: it is snapbench's own (format
+// and run refuse it themselves, through runner.RefuseFormatted). Opening
+// read-only never refuses for a signature: reading destroys nothing.
 
-// signature is a magic string at a fixed offset.
+// signature is a magic string at a fixed offset from the start of a device.
 type signature struct {
 	name  string
 	off   int64
 	magic string
 }
+
+// snapbenchMagic starts snapbench's own superblock (strategies), at offset 0.
+const snapbenchMagic = "SNAPBNCH"
 
 var signatures = []signature{
 	{"an ext2/ext3/ext4 file system", 0x438, "\x53\xef"},
@@ -36,13 +43,33 @@ var signatures = []signature{
 	{"a btrfs file system", 0x10040, "_BHRfS_M"},
 	{"a GPT partition table", 512, "EFI PART"},
 	{"a GPT partition table", 4096, "EFI PART"},
-	{"an LVM physical volume", 512 + 24, "LVM2 001"},
-	{"an LVM physical volume", 512, "LABELONE"},
+	{"an LVM2 physical volume", 512 + 24, "LVM2 001"},
+	{"an LVM2 physical volume", 0, "LABELONE"},
+	{"an LVM2 physical volume", 512, "LABELONE"},
+	{"an LVM2 physical volume", 1024, "LABELONE"},
+	{"an LVM2 physical volume", 1536, "LABELONE"},
 	{"a LUKS container", 0, "LUKS\xba\xbe"},
+	{"a LUKS2 container", 0x4000, "SKUL\xba\xbe"}, // secondary header
 	{"swap space", 4096 - 10, "SWAPSPACE2"},
 	{"swap space", 4096 - 10, "SWAP-SPACE"},
+	{"swap space", 65536 - 10, "SWAPSPACE2"}, // 64 KiB pages
 	{"an iso9660 file system", 0x8001, "CD001"},
-	{"an md RAID member", 0x1000, "\xfc\x4e\x2b\xa9"},
+	{"an md RAID member (1.1 superblock)", 0, "\xfc\x4e\x2b\xa9"},
+	{"an md RAID member (1.2 superblock)", 0x1000, "\xfc\x4e\x2b\xa9"},
+	{"a ZFS pool member", 0x20000, "\x0c\xb1\xba\x00\x00\x00\x00\x00"}, // uberblock of label 0, little endian
+	{"a ZFS pool member", 0x20000, "\x00\x00\x00\x00\x00\xba\xb1\x0c"}, // big endian
+	{"a bcache device", 0x1000 + 24, "\xc6\x85\x73\xf6\x4e\x1a\x45\xca\x82\x65\xf5\x7f\x48\xba\x6d\x81"},
+	{"a squashfs image", 0, "hsqs"},
+	{"a squashfs image", 0, "sqsh"},
+	{"a cramfs image", 0, "\x45\x3d\xcd\x28"},
+	{"a cramfs image", 0, "\x28\xcd\x3d\x45"},
+	{"a cramfs image", 512, "\x45\x3d\xcd\x28"},
+	{"a bfs file system", 0, "\xce\xfa\xad\x1b"},
+	{"a minix file system (v1)", 0x410, "\x7f\x13"},
+	{"a minix file system (v1)", 0x410, "\x8f\x13"},
+	{"a minix file system (v2)", 0x410, "\x68\x24"},
+	{"a minix file system (v2)", 0x410, "\x78\x24"},
+	{"a minix file system (v3)", 0x418, "\x5a\x4d"},
 	{"an exFAT file system", 3, "EXFAT   "},
 	{"an NTFS file system", 3, "NTFS    "},
 	{"a FAT file system", 0x36, "FAT"},
@@ -50,12 +77,20 @@ var signatures = []signature{
 }
 
 // probeLen is how much of the start of a device the signature probe reads.
-const probeLen = 128 << 10
+const probeLen = 0x20000 + 4096
+
+// tailLen is how much of the end of a device the probe reads (md 0.90 and
+// 1.0 superblocks live there).
+const tailLen = 128 << 10
 
 // Signature returns a description of the first known signature in the
 // leading bytes of a device or file (head must hold at least probeLen bytes
-// where available), or "" when none is found.
+// where available), or "" when none is found. A head starting with
+// snapbench's own superblock magic is reported as "a snapbench engine".
 func Signature(head []byte) string {
+	if len(head) >= len(snapbenchMagic) && string(head[:len(snapbenchMagic)]) == snapbenchMagic {
+		return "a snapbench engine"
+	}
 	for _, s := range signatures {
 		end := s.off + int64(len(s.magic))
 		if end <= int64(len(head)) && string(head[s.off:end]) == s.magic {
@@ -74,12 +109,78 @@ func Signature(head []byte) string {
 	return ""
 }
 
-// probeSignatures reads the head of path (read-only, buffered) and reports a
-// signature, if any.
+// mdMagic is the md RAID superblock magic 0xa92b4efc, little endian.
+const mdMagic = "\xfc\x4e\x2b\xa9"
+
+// TailSignature returns a description of a known signature found in the
+// last bytes of a device of size bytes (tail holds its last len(tail)
+// bytes, at least tailLen where available), or "": md RAID 0.90 (64 KiB
+// aligned, 64 KiB from the end) and 1.0 (4 KiB aligned, 8 KiB from the end)
+// superblocks.
+func TailSignature(tail []byte, size int64) string {
+	start := size - int64(len(tail))
+	at := func(off int64, magic string) bool {
+		i := off - start
+		return off >= 0 && i >= 0 && i+int64(len(magic)) <= int64(len(tail)) && string(tail[i:i+int64(len(magic))]) == magic
+	}
+	switch {
+	case size >= 128<<10 && at(size&^(64<<10-1)-64<<10, mdMagic):
+		return "an md RAID member (0.90 superblock)"
+	case size >= 12<<10 && at((size-8192)&^4095, mdMagic):
+		return "an md RAID member (1.0 superblock)"
+	}
+	return ""
+}
+
+// blkidPath is where blkid was found ("" when it is not installed); tests
+// clear it to exercise the built-in probe alone.
+var blkidPath, _ = exec.LookPath("blkid")
+
+// BlkidAvailable reports whether signature probing also asks blkid.
+func BlkidAvailable() bool { return blkidPath != "" }
+
+// blkidProbe asks blkid for a low-level probe (-p: superblocks and partition
+// tables, not the cache) of path and returns what it found, "" for nothing.
+func blkidProbe(path string) (string, error) {
+	if blkidPath == "" {
+		return "", nil
+	}
+	out, err := exec.Command(blkidPath, "-p", "-o", "export", "--", path).Output()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 2:
+		return "", nil // nothing found
+	case errors.As(err, &ee) && ee.ExitCode() == 8:
+		return "several signatures (blkid: ambivalent probe result; wipefs -n lists them)", nil
+	case err != nil:
+		return "", fmt.Errorf("device: blkid -p %s: %w", path, err)
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			kv[k] = v
+		}
+	}
+	switch {
+	case kv["TYPE"] != "" && kv["USAGE"] != "":
+		return fmt.Sprintf("a %s signature (%s)", kv["TYPE"], kv["USAGE"]), nil
+	case kv["TYPE"] != "":
+		return fmt.Sprintf("a %s signature", kv["TYPE"]), nil
+	case kv["PTTYPE"] != "":
+		return fmt.Sprintf("a %s partition table", strings.ToUpper(kv["PTTYPE"])), nil
+	}
+	return "", nil
+}
+
+// probeSignatures reads the head and tail of path (read-only, buffered) and
+// reports a foreign signature, if any, and who found it: the built-in list
+// first, then blkid -p where installed. A device starting with snapbench's
+// own superblock reports none: it is snapbench's (see RefuseFormatted in
+// runner for the verbs that must not overwrite it).
 func probeSignatures(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("device: probe %s: %w", path, err)
+		return "", fmt.Errorf("device: probe %s: %w", path, unwrapPath(err))
 	}
 	defer f.Close()
 	head := make([]byte, probeLen)
@@ -87,7 +188,95 @@ func probeSignatures(path string) (string, error) {
 	if n == 0 && err != nil {
 		return "", nil // empty or unreadable head: nothing to protect
 	}
-	return Signature(head[:n]), nil
+	sig := Signature(head[:n])
+	if sig == "a snapbench engine" {
+		return "", nil
+	}
+	if sig == "" {
+		if size, err := f.Seek(0, io.SeekEnd); err == nil && size > 0 {
+			tail := make([]byte, min(size, tailLen))
+			if m, _ := f.ReadAt(tail, size-int64(len(tail))); m == len(tail) {
+				sig = TailSignature(tail, size)
+			}
+		}
+	}
+	if sig != "" {
+		return sig + " (found by the built-in probe" + noBlkid() + ")", nil
+	}
+	sig, err = blkidProbe(path)
+	if err != nil || sig == "" {
+		return "", err
+	}
+	return sig + " (found by blkid -p)", nil
+}
+
+func noBlkid() string {
+	if blkidPath == "" {
+		return "; blkid is not installed, so only the common signatures are known"
+	}
+	return ""
+}
+
+// unwrapPath drops the *os.PathError around an error whose message the
+// caller prefixes with the path already ("open X: open X: ...").
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Lock takes an advisory lock (flock) on path so that two snapbench
+// processes never drive one device at once: shared when exclusive is false
+// (readers: check, volume list, serve --read-only), exclusive for writers.
+// It never blocks: a conflicting lock is refused with an error wrapping
+// ErrRefused. unlock releases the lock (close of the lock's descriptor);
+// the lock is also released when the process exits. Block devices opened
+// for writing are in addition opened O_EXCL by Open, which the kernel
+// enforces against every other opener (mounts, md, other programs).
+func Lock(path string, exclusive bool) (unlock func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("device: lock %s: %w", path, unwrapPath(err))
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is in use by another snapbench command (run, serve, format, volume or check)", ErrRefused, path)
+		}
+		return nil, fmt.Errorf("device: lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// OpenLocked is Open under Lock: a shared lock when opts.ReadOnly, an
+// exclusive one otherwise. The lock is taken before anything is written (a
+// file that Open creates is locked right after its creation, before any
+// other write). unlock releases it; call it after closing the device.
+func OpenLocked(path string, opts Options) (dev *File, unlock func(), err error) {
+	if _, err := os.Stat(path); err == nil {
+		if unlock, err = Lock(path, !opts.ReadOnly); err != nil {
+			return nil, nil, err
+		}
+		if dev, err = Open(path, opts); err != nil {
+			unlock()
+			return nil, nil, err
+		}
+		return dev, unlock, nil
+	}
+	if dev, err = Open(path, opts); err != nil {
+		return nil, nil, err
+	}
+	if unlock, err = Lock(path, !opts.ReadOnly); err != nil {
+		dev.Close()
+		return nil, nil, err
+	}
+	return dev, unlock, nil
 }
 
 // Probe reports why the safety rules would refuse a block device or file

@@ -48,6 +48,7 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		workloads.FormatSize(dev.Size()), dev.SectorSize(), device.Describe(dev).DirectIO, ioEngine)
 	if c.Precondition {
 		if err := precondition(ctx, dev, c); err != nil {
+			out.Interrupted = ctx.Err() != nil
 			return out, err
 		}
 	}
@@ -226,7 +227,11 @@ func (c *Config) runOne(ctx context.Context, counting *device.Counting, engine s
 	return run, err
 }
 
-// openDevice opens the configured device, or creates the temporary file.
+// openDevice opens the configured device, or creates the temporary file,
+// under an exclusive lock (device.OpenLocked): a device another snapbench
+// command is using (serve, volume, check, another run) is refused before
+// anything is written. Unless c.Force, a device that holds a snapbench
+// engine is refused too (RefuseFormatted), exactly as format refuses it.
 func (c *Config) openDevice() (device.Device, string, func() error, error) {
 	path := c.DevicePath
 	temp := path == ""
@@ -239,7 +244,13 @@ func (c *Config) openDevice() (device.Device, string, func() error, error) {
 		f.Close()
 		os.Remove(path) // device.Open creates it sparse, with the size asked
 	}
-	d, err := device.Open(path, device.Options{Size: c.Size, Force: c.Force, Direct: c.Direct})
+	d, unlock, err := device.OpenLocked(path, device.Options{Size: c.Size, Force: c.Force, Direct: c.Direct})
+	if err == nil && !temp && !c.Force {
+		if err = RefuseFormatted(d, path); err != nil {
+			d.Close()
+			unlock()
+		}
+	}
 	if err != nil {
 		if temp {
 			os.Remove(path)
@@ -248,6 +259,7 @@ func (c *Config) openDevice() (device.Device, string, func() error, error) {
 	}
 	cleanup := func() error {
 		err := d.Close()
+		unlock()
 		if temp && !c.Keep {
 			if rerr := os.Remove(path); rerr != nil && err == nil {
 				err = rerr
@@ -256,6 +268,23 @@ func (c *Config) openDevice() (device.Device, string, func() error, error) {
 		return err
 	}
 	return d, path, cleanup, nil
+}
+
+// RefuseFormatted returns an error wrapping device.ErrRefused when dev
+// holds a snapbench superblock, intact or damaged: formatting it would
+// destroy its volumes. format and run call it (unless --force) on the
+// opened, locked device before writing anything; it only reads.
+func RefuseFormatted(dev device.Device, path string) error {
+	sb, err := strategies.ReadSuperblock(dev)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %s already holds a snapbench engine (%s); --force formats it again, destroying its volumes",
+			device.ErrRefused, path, strategies.FormatSummary(sb))
+	case errors.Is(err, strategies.ErrCorrupt):
+		return fmt.Errorf("%w: %s holds a damaged snapbench superblock (%v); --force formats it anyway",
+			device.ErrRefused, path, err)
+	}
+	return nil
 }
 
 func (c *Config) logf(format string, args ...any) {

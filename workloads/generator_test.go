@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -18,7 +19,7 @@ func mustPattern(t testing.TB, bs, dist string, readPct float64, access Access) 
 }
 
 func TestGeneratorDeterministic(t *testing.T) {
-	p := mustPattern(t, "4k:3,64k:1", "zipf:0.9", 30, Random)
+	p := mustPattern(t, "4k:75,64k:25", "zipf:0.9", 30, Random)
 	seq := func(seed uint64) []Op {
 		g, err := NewGenerator(GenConfig{Pattern: p, Len: 64 << 20, Seed: seed})
 		if err != nil {
@@ -58,7 +59,7 @@ func TestGeneratorBoundsAndOwnership(t *testing.T) {
 		{"4k,16k", "zipf:0.99", Random},
 		{"8k", "zipf:1.2", Random},
 		{"4k", "hotspot:90:10", Random},
-		{"4k:1,64k:1", "uniform", Sequential},
+		{"4k:50,64k:50", "uniform", Sequential},
 		{"64k", "uniform", Sequential},
 	} {
 		p := mustPattern(t, tc.bs, tc.dist, 50, tc.access)
@@ -152,7 +153,7 @@ func TestGeneratorRejects(t *testing.T) {
 
 func TestGeneratorDoesNotAllocate(t *testing.T) {
 	for _, dist := range []string{"uniform", "zipf:0.9", "zipf:1.1", "hotspot:80:20"} {
-		g, err := NewGenerator(GenConfig{Pattern: mustPattern(t, "4k:3,64k:1", dist, 50, Random), Len: 64 << 20, Workers: 2, Worker: 1, Seed: 1})
+		g, err := NewGenerator(GenConfig{Pattern: mustPattern(t, "4k:75,64k:25", dist, 50, Random), Len: 64 << 20, Workers: 2, Worker: 1, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,5 +185,26 @@ func BenchmarkGenerator(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
+	}
+}
+
+// A split's weights are percentages: given for every size or none, summing
+// to 100; anything else is refused rather than silently renormalised.
+func TestParseBlockSizesPercent(t *testing.T) {
+	for _, c := range []struct {
+		in, err string
+	}{
+		{"4k:80,64k:20", ""},
+		{"4k,64k", ""},
+		{"4k:100", ""},
+		{"4k:90,64k:20", "sum to 110%"},
+		{"4k:3,64k:1", "sum to 4%"},
+		{"4k:80,64k", "for every block size or for none"},
+		{"4k:0,64k:100", "positive integer"},
+	} {
+		_, err := ParseBlockSizes(c.in)
+		if (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("ParseBlockSizes(%q) = %v, want %q", c.in, err, c.err)
+		}
 	}
 }

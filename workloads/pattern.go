@@ -50,12 +50,14 @@ func ParseAccess(s string) (Access, error) {
 }
 
 // ParseBlockSizes reads a block size or a split: "4k", "4k,64k" (equal
-// weights) or "4k:80,64k:20" (weights). Each size must be a positive
+// weights) or "4k:80,64k:20" (weights in percent: given for every size or
+// for none, and summing to 100). Each size must be a positive
 // multiple of 512; the sizes must each be a multiple of the smallest and
 // divide the largest, so that every op stays inside one slot of the largest
 // size (see GenConfig).
 func ParseBlockSizes(s string) ([]BlockSize, error) {
 	var out []BlockSize
+	weighted, sum := 0, 0
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -72,11 +74,18 @@ func ParseBlockSizes(s string) ([]BlockSize, error) {
 			if err != nil || bs.Weight <= 0 {
 				return nil, fmt.Errorf("weight %q of block size %s: want a positive integer", w, sz)
 			}
+			weighted, sum = weighted+1, sum+bs.Weight
 		}
 		out = append(out, bs)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no block size")
+	}
+	if weighted > 0 && weighted != len(out) {
+		return nil, fmt.Errorf("split %q: give a percentage for every block size or for none", s)
+	}
+	if weighted > 0 && sum != 100 {
+		return nil, fmt.Errorf("split %q: the percentages sum to %d%%, not 100%%", s, sum)
 	}
 	return out, validBlockSizes(out)
 }

@@ -203,7 +203,7 @@ func TestQueueDepth(t *testing.T) {
 		})
 	}
 	env := testEnv(t, "raw", 64<<20, nil)
-	runOK(t, env, mustScenario(t, "io", "volume_size=16m", "qd=4", "ops=20000", "bs=4k:3,16k:1", "prefill=true", "dist=zipf:0.9"))
+	runOK(t, env, mustScenario(t, "io", "volume_size=16m", "qd=4", "ops=20000", "bs=4k:75,16k:25", "prefill=true", "dist=zipf:0.9"))
 }
 
 // Same seed, qd 1: the same engine calls and device operations.

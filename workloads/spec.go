@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -57,8 +58,15 @@ type specFile struct {
 // LoadSpec reads and validates a spec file.
 func LoadSpec(file string) (*Spec, error) {
 	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("workloads: spec file %s: %w (built-in specs: %s)", file, os.ErrNotExist, strings.Join(BuiltinSpecNames(), ", "))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("workloads: spec: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("workloads: spec file %s: %w", file, err)
 	}
 	return ParseSpec(data, file)
 }
@@ -72,7 +80,7 @@ func ParseSpec(data []byte, source string) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("workloads: spec %s: empty file", source)
 		}
-		return nil, fmt.Errorf("workloads: spec %s: %v", source, err)
+		return nil, fmt.Errorf("workloads: spec %s%s", source, yamlProblem(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -104,7 +112,79 @@ func ParseSpec(data []byte, source string) (*Spec, error) {
 		}
 		sp.Runs = append(sp.Runs, sc)
 	}
+	if err := uniqueRunNames(sp.Runs, source); err != nil {
+		return nil, err
+	}
 	return sp, nil
+}
+
+// uniqueRunNames gives each run a distinct name, since a run's name names
+// its result files: a run without "name:" whose scenario another unnamed
+// run already uses is labelled <scenario>-2, -3, ... (in file order). Two
+// runs given the same "name:" are refused.
+func uniqueRunNames(runs []Scenario, source string) error {
+	named := map[string]int{}
+	for i, sc := range runs {
+		if sc.Label == "" {
+			continue
+		}
+		if first, dup := named[sc.Label]; dup {
+			return fmt.Errorf("workloads: spec %s: runs[%d]: name %q already used by runs[%d]; result files would overwrite each other",
+				source, i+1, sc.Label, first)
+		}
+		named[sc.Label] = i + 1
+	}
+	count := map[string]int{}
+	for i := range runs {
+		if runs[i].Label != "" {
+			continue
+		}
+		name := runs[i].Name
+		count[name]++
+		if count[name] == 1 {
+			if _, clash := named[name]; !clash {
+				continue
+			}
+		}
+		for k := count[name]; ; k++ {
+			l := fmt.Sprintf("%s-%d", name, k)
+			if _, used := named[l]; !used {
+				runs[i].Label = l
+				named[l] = i + 1
+				count[name] = k
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFieldRE matches the decoder's message for an unknown key.
+var yamlFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type`)
+
+// yamlProblem turns a YAML decoding error into ":LINE: what" without the Go
+// type names the decoder mentions; only the first problem is kept (one line).
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return ": " + strings.TrimPrefix(err.Error(), "yaml: ")
+	}
+	msg := te.Errors[0]
+	if m := yamlFieldRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf(":%s: unknown key %q (known at the top: name, description, engines, defaults, runs)", m[1], m[2])
+	}
+	line, rest, ok := strings.Cut(strings.TrimPrefix(msg, "line "), ": ")
+	if !ok {
+		line, rest = "", msg
+	}
+	if i := strings.Index(rest, " into "); i >= 0 {
+		rest = rest[:i] // "cannot unmarshal !!map into []string": drop the Go type
+	}
+	rest = strings.ReplaceAll(strings.TrimPrefix(rest, "cannot unmarshal "), "!!", "a YAML ")
+	if line != "" {
+		return fmt.Sprintf(":%s: wrong kind of value: %s", line, rest)
+	}
+	return ": wrong kind of value: " + rest
 }
 
 // pair is one key: value of a spec mapping, with its line.

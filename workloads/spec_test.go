@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,7 +79,9 @@ runs:
 // Bad specs are rejected with the file, the line, the key and why.
 func TestBadSpecs(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
-		{"name: x\nrunz:\n  - scenario: io\n", "field runz not found"},
+		{"name: x\nrunz:\n  - scenario: io\n", "t.yaml:2: unknown key \"runz\" (known at the top: name, description, engines, defaults, runs)"},
+		{"engines: {a: b}\nruns:\n  - scenario: io\n", "t.yaml:1: wrong kind of value: a YAML map"},
+		{"runs:\n  - scenario: io\n    name: a\n  - scenario: overwrite\n    name: a\n", "runs[2]: name \"a\" already used by runs[1]"},
 		{"runs:\n  - scenario: io\n    snapshots: 4\n", "t.yaml:3: runs[1]: workloads: io: snapshots=\"4\": unknown key"},
 		{"runs:\n  - scenario: io\n    rate: -5\n", "t.yaml:3: runs[1]: workloads: io: rate=\"-5\": must be from 0"},
 		{"runs:\n  - scenario: snaptree\n    bs: 1000\n", "t.yaml:3: runs[1]: workloads: snaptree: bs=\"1000\": block size 1000 is not a positive multiple of the 512-byte sector"},
@@ -98,18 +101,36 @@ func TestBadSpecs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("spec %q: error %v, want %q", c.yaml, err, c.want)
 		}
+		if err != nil && (strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "workloads.spec")) {
+			t.Errorf("spec %q: error %q: want one line without Go type names", c.yaml, err)
+		}
 	}
-	if _, err := LoadSpec(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !os.IsNotExist(unwrapAll(err)) {
+	if _, err := LoadSpec(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !errors.Is(err, os.ErrNotExist) ||
+		!strings.Contains(err.Error(), "missing.yaml: file does not exist") {
 		t.Errorf("missing file: %v", err)
 	}
 }
 
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
+// Runs of one scenario without a name get distinct labels (their result
+// files are named by them), in file order; a named run keeps its name.
+func TestSpecUniqueRunNames(t *testing.T) {
+	sp, err := ParseSpec([]byte(`runs:
+  - scenario: overwrite
+  - scenario: overwrite
+  - scenario: io
+    name: overwrite-3
+  - scenario: overwrite
+  - scenario: io
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range sp.Runs {
+		got = append(got, r.Name+"="+r.Label)
+	}
+	want := []string{"overwrite=", "overwrite=overwrite-2", "io=overwrite-3", "overwrite=overwrite-4", "io="}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("labels %v, want %v", got, want)
 	}
 }

@@ -17,9 +17,12 @@ func runCheck(args []string) int {
 Open the engine whose superblock is on the device and run its consistency
 check: every metadata structure is decoded and its checksum verified, every
 reference resolved, and the space map compared with what the volumes use, so
-that a leaked or doubly owned chunk is found. The check only reads; it never
-repairs. Exit status: 0 when the engine is consistent, 1 on damage (or when
-the device cannot be opened), 2 on bad arguments.`)
+that a leaked or doubly owned chunk is found. The check only reads: the
+device is opened read-only under a shared lock, so it works on an immutable
+file or a read-only block device, and is refused while a writer (run, serve,
+volume) uses the device. Exit status: 0 when the engine is consistent, 1 on
+damage (or when the device cannot be opened), 2 on bad arguments or when
+the device is in use.`)
 	path := fs.String("device", "", "formatted device or file (required)")
 	force := fs.Bool("force", false, "open a device the safety rules refuse (mounted, or holding a file system signature)")
 	if code, done := parseFlags(fs, args); done {
@@ -32,7 +35,7 @@ the device cannot be opened), 2 on bad arguments.`)
 		return usageError("check", "--device is required")
 	}
 	start := time.Now()
-	eng, _, closeAll, err := openEngine(*path, *force)
+	eng, _, closeAll, err := openEngine(*path, *force, true)
 	if err != nil {
 		return fail(err)
 	}

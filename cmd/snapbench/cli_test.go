@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/runner"
+	"github.com/snapbench/snapbench/strategies"
 )
 
 // capture runs snapbench with args and returns its exit code and output.
@@ -152,8 +156,10 @@ func TestUsageErrors(t *testing.T) {
 		}
 		oneErrorLine(t, errOut)
 	}
-	if code, _, errOut := capture(t); code != 2 || !strings.Contains(errOut, "usage: snapbench") {
-		t.Errorf("no arguments: exit %d, stderr %q; want 2 and the usage", code, errOut)
+	if code, _, errOut := capture(t); code != 2 || !strings.Contains(errOut, "snapbench help lists them") {
+		t.Errorf("no arguments: exit %d, stderr %q; want 2 and a pointer to help", code, errOut)
+	} else {
+		oneErrorLine(t, errOut)
 	}
 }
 
@@ -191,6 +197,71 @@ func TestHumanBytes(t *testing.T) {
 		64 << 20: "64 MiB", 256 << 30: "256 GiB", 3 << 40 / 2: "1.5 TiB", 1 << 62: "4 EiB"} {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// signalContext reports which signal stopped the command: 130 for SIGINT,
+// 143 for SIGTERM.
+func TestSignalContext(t *testing.T) {
+	for _, c := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, exitSIGINT}, {syscall.SIGTERM, exitSIGTERM}} {
+		ctx, stop, code := signalContext()
+		if code() != 0 {
+			t.Fatalf("code before any signal = %d", code())
+		}
+		if err := syscall.Kill(os.Getpid(), c.sig); err != nil {
+			t.Fatal(err)
+		}
+		<-ctx.Done()
+		if code() != c.code {
+			t.Errorf("%v: code %d, want %d", c.sig, code(), c.code)
+		}
+		stop()
+	}
+}
+
+// exitCode maps refusals and configuration errors to 2, the rest to 1.
+func TestExitCode(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{fmt.Errorf("x: %w", device.ErrRefused), 2},
+		{fmt.Errorf("x: %w", runner.ErrConfig), 2},
+		{fmt.Errorf("x: %w", strategies.ErrInvalidArgument), 2},
+		{fmt.Errorf("x: %w", device.ErrNotFound), 1},
+		{errors.New("disk on fire"), 1},
+	} {
+		if got := exitCode(c.err); got != c.code {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.code)
+		}
+	}
+}
+
+// serve's end: an export invalidated by the engine's policy is a note, not
+// a failure; any other error stays.
+func TestSplitInvalidated(t *testing.T) {
+	inv := fmt.Errorf("nbd: flush export %q: %w", "s1", strategies.ErrInvalidated)
+	other := errors.New("nbd: flush export \"v\": disk on fire")
+	for _, c := range []struct {
+		name    string
+		err     error
+		nInv    int
+		restNil bool
+	}{
+		{"nil", nil, 0, true},
+		{"only invalidated", errors.Join(inv), 1, true},
+		{"single invalidated", inv, 1, true},
+		{"both", errors.Join(inv, other), 1, false},
+		{"other", other, 0, false},
+	} {
+		got, rest := splitInvalidated(c.err)
+		if len(got) != c.nInv || (rest == nil) != c.restNil {
+			t.Errorf("%s: splitInvalidated = %v, %v", c.name, got, rest)
 		}
 	}
 }

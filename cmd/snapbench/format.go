@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/runner"
 	"github.com/snapbench/snapbench/strategies"
 )
 
@@ -90,19 +90,19 @@ func runFormat(args []string) int {
 
 	_, statErr := os.Stat(*path)
 	created := os.IsNotExist(statErr)
+	if created && size == 0 {
+		return usageError("format", "%s does not exist; give --size to create it", *path)
+	}
 	dev, unlock, err := openDevice(*path, device.Options{Size: size, Force: *force})
 	if err != nil {
 		return fail(err)
 	}
 	defer unlock()
 	defer dev.Close()
-	sb, err := strategies.ReadSuperblock(dev)
-	switch {
-	case err == nil && !*force:
-		return fail(fmt.Errorf("%s already holds a snapbench engine (%s); --force formats it again, destroying its volumes",
-			*path, strategies.FormatSummary(sb)))
-	case errors.Is(err, strategies.ErrCorrupt) && !*force:
-		return fail(fmt.Errorf("%s holds a damaged snapbench superblock (%v); --force formats it anyway", *path, err))
+	if !*force {
+		if err := runner.RefuseFormatted(dev, *path); err != nil {
+			return fail(err)
+		}
 	}
 	eng, err := strategies.Format(*engine, dev, opts)
 	if err != nil {
@@ -112,7 +112,7 @@ func runFormat(args []string) int {
 		return fail(fmt.Errorf("format %s: %w", *path, err))
 	}
 	defer eng.Close()
-	sb, err = strategies.ReadSuperblock(dev)
+	sb, err := strategies.ReadSuperblock(dev)
 	if err != nil {
 		return fail(err)
 	}

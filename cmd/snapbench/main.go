@@ -4,21 +4,30 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/spf13/pflag"
+
+	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/runner"
+	"github.com/snapbench/snapbench/strategies"
 )
 
 // verb is one subcommand: snapbench <name> [args].
 type verb struct {
 	name    string
 	summary string                  // one line for the verb list
-	run     func(args []string) int // exit code: 0 ok, 1 failure, 2 usage error
+	run     func(args []string) int // exit code: see exitCodesHelp
 }
 
 // verbs is the verb table, filled by registerVerb from init functions.
@@ -52,8 +61,8 @@ func main() { os.Exit(run(os.Args[1:])) }
 // run dispatches args (without the program name) and returns the exit code.
 func run(args []string) int {
 	if len(args) == 0 {
-		printUsage(stderr)
-		return 2
+		fmt.Fprintln(stderr, "snapbench: no verb given (snapbench help lists them)")
+		return exitUsage
 	}
 	switch args[0] {
 	case "-h", "--help":
@@ -92,7 +101,7 @@ func printUsage(w io.Writer) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, name, verbs[name].summary)
 	}
-	fmt.Fprint(w, "\nsnapbench <verb> --help explains a verb and its flags.\n")
+	fmt.Fprint(w, "\nsnapbench <verb> --help explains a verb and its flags.\n\n"+exitCodesHelp+"\n")
 }
 
 // newFlags returns the flag set of a verb. Its --help prints the synopsis,
@@ -105,6 +114,7 @@ func newFlags(name, synopsis, explanation string) *pflag.FlagSet {
 		if fs.HasFlags() {
 			fmt.Fprintf(stdout, "\nflags:\n%s", fs.FlagUsages())
 		}
+		fmt.Fprintf(stdout, "\n%s\n", exitCodesHelp)
 	}
 	return fs
 }
@@ -128,10 +138,78 @@ func usageError(verbName, format string, args ...any) int {
 	return 2
 }
 
-// fail reports err in one line; exit code 1.
+// The exit codes, one convention for every verb.
+const (
+	exitOK      = 0   // done
+	exitFailure = 1   // a runtime failure, or damage found (check)
+	exitUsage   = 2   // bad arguments, or a refusal (safety rules, device in use, formatted device)
+	exitSIGINT  = 130 // interrupted by SIGINT (Ctrl-C): 128+2
+	exitSIGTERM = 143 // interrupted by SIGTERM: 128+15
+)
+
+// exitCodesHelp is the exit-code paragraph of snapbench --help and of each
+// verb's --help.
+const exitCodesHelp = `exit codes: 0 ok; 1 runtime failure or damage found; 2 bad usage or a
+refusal (safety rules, device in use, formatted device, invalid option);
+130 interrupted by SIGINT (Ctrl-C); 143 interrupted by SIGTERM. serve stops
+on SIGINT or SIGTERM as its normal end and then exits 0.`
+
+// fail reports err in one line; its exit code is exitCode(err).
 func fail(err error) int {
 	fmt.Fprintf(stderr, "snapbench: %s\n", oneLine(err.Error()))
-	return 1
+	return exitCode(err)
+}
+
+// exitCode maps an error to the convention: refusals and configuration
+// errors (nothing was written) are 2, everything else 1.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, device.ErrRefused), errors.Is(err, runner.ErrConfig),
+		errors.Is(err, strategies.ErrInvalidArgument):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM. code reports the exit
+// code for the signal received (130 or 143; 0 while none was). stop
+// restores the default signal handling (a second Ctrl-C then kills at once)
+// and releases the context.
+func signalContext() (ctx context.Context, stop func(), code func() int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			got.Store(exitSIGINT)
+			if s == syscall.SIGTERM {
+				got.Store(exitSIGTERM)
+			}
+			cancel()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+		})
+	}
+	return ctx, stop, func() int { return int(got.Load()) }
+}
+
+// signalName names the signal of an exit code from signalContext.
+func signalName(code int) string {
+	if code == exitSIGTERM {
+		return "SIGTERM"
+	}
+	return "SIGINT"
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

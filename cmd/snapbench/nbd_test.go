@@ -278,7 +278,7 @@ func TestServeUsage(t *testing.T) {
 	mustFail(t, 1, "not a socket is in the way", "serve", "--device", dev, "--socket", notSock)
 	s := startServe(t, dev)
 	// (not through capture: serve is using stdout meanwhile)
-	if _, _, _, err := openEngine(dev, false); err == nil || !strings.Contains(err.Error(), "in use by another snapbench command") {
+	if _, _, _, err := openEngine(dev, false, false); err == nil || !strings.Contains(err.Error(), "in use by another snapbench command") {
 		t.Errorf("opening a served device: %v", err)
 	}
 	s.stop(t)
@@ -352,7 +352,7 @@ func TestServeTCPAndSIGTERM(t *testing.T) {
 	if !strings.Contains(out.String(), "disk         0 reads (0 B), 1 writes (1 MiB)") || !strings.HasSuffix(out.String(), "stopped\n") {
 		t.Errorf("serve output:\n%s", out.String())
 	}
-	eng, _, closeAll, err := openEngine(dev, false)
+	eng, _, closeAll, err := openEngine(dev, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

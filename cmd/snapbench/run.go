@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/snapbench/snapbench/device"
@@ -107,14 +103,10 @@ func runRun(args []string) int {
 		cfg.Repeat = runner.DefaultRepeat
 	}
 	if err := cfg.Validate(); err != nil {
-		code := fail(err)
-		if errors.Is(err, runner.ErrConfig) || errors.Is(err, device.ErrRefused) {
-			code = 2
-		}
-		return code
+		return fail(err) // ErrConfig and ErrRefused exit 2
 	}
 	cfg.Log, cfg.Live = stderr, isTerminal(os.Stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, sigCode := signalContext()
 	defer stop()
 	outcome, err := runner.Run(ctx, cfg)
 	if len(outcome.Runs) > 0 {
@@ -123,8 +115,13 @@ func runRun(args []string) int {
 	}
 	switch {
 	case outcome.Interrupted:
-		stdoutf("interrupted: the last run is marked incomplete.\n")
-		return 130
+		code := max(sigCode(), exitSIGINT)
+		if len(outcome.Runs) == 0 {
+			fmt.Fprintf(stderr, "snapbench: run: interrupted by %s before any run ended; nothing was measured\n", signalName(code))
+		} else {
+			fmt.Fprintf(stderr, "snapbench: run: interrupted by %s; the last run is marked incomplete\n", signalName(code))
+		}
+		return code
 	case err != nil:
 		return failRuns(err)
 	}

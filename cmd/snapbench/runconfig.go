@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/snapbench/snapbench/runner"
@@ -17,6 +18,9 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 		if err != nil {
 			return fmt.Errorf("--size: %v", err)
 		}
+		if n <= 0 {
+			return fmt.Errorf("--size %s: must be positive (leave it out for the default, 1G)", size)
+		}
 		cfg.Size = n
 	}
 	if chunk != "" {
@@ -24,10 +28,16 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 		if err != nil {
 			return fmt.Errorf("--chunk: %v", err)
 		}
+		if n <= 0 {
+			return fmt.Errorf("--chunk %s: must be a power of two from 4k to 1m (leave it out for the default, 64k)", chunk)
+		}
 		cfg.ChunkSize = int(n)
 	}
 	for _, e := range strings.Split(engines, ",") {
 		if e = strings.TrimSpace(e); e != "" {
+			if slices.Contains(cfg.Engines, e) {
+				return fmt.Errorf("--engines: %q given twice (its result files would overwrite each other)", e)
+			}
 			cfg.Engines = append(cfg.Engines, e)
 		}
 	}
@@ -51,7 +61,12 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 		return fmt.Errorf("--scenario and --spec exclude each other")
 	}
 	if scenario != "" {
+		seen := map[string]bool{}
 		for _, name := range strings.Split(scenario, ",") {
+			if name = strings.TrimSpace(name); seen[name] {
+				return fmt.Errorf("--scenario: %q given twice (its result files would overwrite each other)", name)
+			}
+			seen[name] = true
 			sc, err := workloads.NewScenario(strings.TrimSpace(name), set)
 			if err != nil {
 				return err
@@ -64,8 +79,8 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 	switch {
 	case spec == "":
 		s, err = workloads.BuiltinSpec("default")
-	case fileExists(spec):
-		s, err = workloads.LoadSpec(spec)
+	case fileExists(spec) || looksLikePath(spec):
+		s, err = workloads.LoadSpec(spec) // a missing file is reported as such
 	default:
 		s, err = workloads.BuiltinSpec(spec)
 	}
@@ -84,6 +99,11 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 		cfg.Runs = append(cfg.Runs, sc)
 	}
 	return nil
+}
+
+// looksLikePath tells a spec file name from a built-in spec name.
+func looksLikePath(s string) bool {
+	return strings.ContainsRune(s, '/') || strings.HasSuffix(s, ".yaml") || strings.HasSuffix(s, ".yml")
 }
 
 func fileExists(p string) bool {

@@ -38,8 +38,12 @@ On start, serve prints each export with its URI:
 Clients may send many requests at once, over several connections, at any
 byte offset (unaligned IO costs a read-modify-write). serve runs until SIGINT
 (Ctrl-C) or SIGTERM, then stops accepting, answers the requests in progress,
-flushes the engine, closes the device and prints what was served. Meanwhile
-the device is locked against other snapbench commands.
+flushes the engine, closes the device and prints what was served; that is
+its normal end, exit code 0 (an export the engine's policy invalidated, as
+cow does with a snapshot whose delta area overflowed, is noted, not a
+failure). Meanwhile the device is locked against other snapbench commands
+(a shared lock with --read-only, which opens the device read-only: an
+immutable file or a read-only block device can be served).
 
 Example:
   snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock &
@@ -102,7 +106,7 @@ func runServe(args []string) int {
 		}
 	}
 
-	eng, dev, closeAll, err := openEngine(*path, *force)
+	eng, dev, closeAll, err := openEngine(*path, *force, *readOnly)
 	if err != nil {
 		return fail(err)
 	}
@@ -154,7 +158,13 @@ func runServe(args []string) int {
 	fmt.Fprintln(stdout, "stopping: answering requests in progress, flushing")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(sctx), eng.Flush())
+	invalidated, shutErr := splitInvalidated(srv.Shutdown(sctx))
+	err = errors.Join(shutErr, eng.Flush())
+	for _, e := range invalidated {
+		// The engine's policy (cow: a delta area that overflowed), not a
+		// failure of serve: the clients saw the errors; say it and exit 0.
+		fmt.Fprintf(stdout, "note: %s\n", oneLine(e.Error()))
+	}
 	if serveErr != nil && !errors.Is(serveErr, nbd.ErrServerClosed) {
 		err = errors.Join(fmt.Errorf("listener failed: %w", serveErr), err)
 	}
@@ -169,4 +179,26 @@ func runServe(args []string) int {
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return 0
+}
+
+// splitInvalidated separates, in an error (possibly joined), the errors
+// that only say a volume was invalidated by its engine's policy
+// (strategies.ErrInvalidated) from the others.
+func splitInvalidated(err error) (invalidated []error, rest error) {
+	if err == nil {
+		return nil, nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var others []error
+	for _, e := range errs {
+		if errors.Is(e, strategies.ErrInvalidated) {
+			invalidated = append(invalidated, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	return invalidated, errors.Join(others...)
 }

@@ -39,8 +39,7 @@ snapbench volume SUBCOMMAND --help explains one subcommand.
 
 func runVolume(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, volumeHelp)
-		return 2
+		return usageError("volume", "a subcommand is required (create, snapshot, clone, delete, list)")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -88,7 +87,7 @@ func volumeCreate(args []string) int {
 	if err != nil {
 		return usageError(fs.Name(), "--size: %v", err)
 	}
-	eng, _, closeAll, err := openEngine(*path, false)
+	eng, _, closeAll, err := openEngine(*path, false, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -98,7 +97,31 @@ func volumeCreate(args []string) int {
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "created base volume %q (id %d, %s) on %s (engine %s)\n", *name, id, humanBytes(size), *path, eng.Name())
+	if w := overcommitWarning(eng); w != "" {
+		fmt.Fprintln(stderr, w)
+	}
 	return 0
+}
+
+// overcommitWarning is LVM's warning for thin pools: the sizes of a thin
+// engine's volumes add up to more than the space it can hold, so writes
+// will fail once it is full. "" when they fit or the engine is not thin.
+func overcommitWarning(eng strategies.Engine) string {
+	if !eng.Caps().Thin {
+		return ""
+	}
+	var sum int64
+	for _, v := range eng.Volumes() {
+		if v.Kind != strategies.KindInternal {
+			sum += v.Size
+		}
+	}
+	sp := eng.Space()
+	if room := sp.Data + sp.Free; sum > room {
+		return fmt.Sprintf("snapbench: warning: the volumes of the %s engine add up to %s, more than the %s it can hold; writes fail once it is full (thin provisioning)",
+			eng.Name(), humanBytes(sum), humanBytes(room))
+	}
+	return ""
 }
 
 // volumeCopy is volume snapshot and volume clone.
@@ -112,7 +135,7 @@ func volumeCopy(kind string, args []string) int {
 	if code, done := volumeFlags(fs, args, "source", "name"); done {
 		return code
 	}
-	eng, _, closeAll, err := openEngine(*path, false)
+	eng, _, closeAll, err := openEngine(*path, false, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -141,7 +164,7 @@ func volumeDelete(args []string) int {
 	if code, done := volumeFlags(fs, args, "name"); done {
 		return code
 	}
-	eng, _, closeAll, err := openEngine(*path, false)
+	eng, _, closeAll, err := openEngine(*path, false, false)
 	if err != nil {
 		return fail(err)
 	}

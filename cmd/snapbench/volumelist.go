@@ -43,7 +43,7 @@ area overflows). A last line gives the engine's space accounting.`)
 	if code, done := volumeFlags(fs, args); done {
 		return code
 	}
-	eng, dev, closeAll, err := openEngine(*path, false)
+	eng, dev, closeAll, err := openEngine(*path, false, true)
 	if err != nil {
 		return fail(err)
 	}
