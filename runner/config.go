@@ -44,7 +44,7 @@ type Config struct {
 	// IOEngine is how a file or block device does IO ("" is auto): see
 	// device.File.SetIOEngine. Result files record the engine used.
 	IOEngine device.IOEngine
-	Engines    []string          // registered engine names, in run order
+	Engines  []string // registered engine names, in run order
 	// EngineParams holds per-engine options (engine -> key -> value).
 	EngineParams map[string]map[string]string
 	ChunkSize    int                  // 0: the engines' default
