@@ -27,8 +27,14 @@ func (s *switchDevice) set(d device.Device) { s.mu.Lock(); s.dev = d; s.mu.Unloc
 func (s *switchDevice) open(bool) (device.Device, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dev, nil
+	return keepOpen{s.dev}, nil
 }
+
+// keepOpen ignores Close: Format's validation opens and closes the replica
+// device before Format opens it again, and a closed device.Mem stays closed.
+type keepOpen struct{ device.Device }
+
+func (keepOpen) Close() error { return nil }
 
 var testDevSeq atomic.Int64
 
