@@ -245,10 +245,6 @@ func TestReplicaDeviceCrash(t *testing.T) {
 	c1x := append([]byte(nil), a...)
 	copy(c1x[2*testChunk:], x)
 
-	type volState struct {
-		name    string
-		allowed [][]byte // contents it may have
-	}
 	writeFlush := func(e strategies.Engine, id strategies.VolumeID, data []byte, off int64) error {
 		v, err := e.Open(id)
 		if err != nil {
