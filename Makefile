@@ -1,4 +1,4 @@
-# snapbench: make build | test | bench | lint | ci | clean
+# snapbench: make build | test | bench | lint | fuzz | ci | clean
 
 GO        ?= go
 BIN       := bin/snapbench
@@ -7,8 +7,12 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 TIMEOUT   ?= 20m
 BENCHTIME ?= 1s
+FUZZTIME  ?= 30s
+# staticcheck version make lint requires (.ci/run installs it)
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK ?= staticcheck
 
-.PHONY: all build test bench lint ci clean regress baseline publish cover long
+.PHONY: all build test bench lint fuzz ci clean regress baseline publish cover long
 
 all: build
 
@@ -34,16 +38,27 @@ long:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout $(TIMEOUT) $(PKGS)
 
-## lint: gofmt (fails on any unformatted file), go vet, staticcheck when installed
+## lint: gofmt (fails on any unformatted file), go vet, staticcheck $(STATICCHECK_VERSION) (required)
 lint:
+	@command -v $(STATICCHECK) >/dev/null 2>&1 || { echo "lint: staticcheck not found; install it: go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) (and put \$$(go env GOPATH)/bin on PATH)"; exit 1; }
+	@have="$$($(STATICCHECK) -version 2>/dev/null)"; case "$$have" in *"($(STATICCHECK_VERSION:v%=%))"*) ;; \
+		*) echo "lint: staticcheck is '$$have', want $(STATICCHECK_VERSION): go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"; exit 1;; esac
 	@unformatted="$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*' -not -path './vendor/*' -not -path '*/testdata/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@if command -v staticcheck >/dev/null 2>&1; then \
-		echo staticcheck $(PKGS); staticcheck $(PKGS); \
-	else \
-		echo "staticcheck not installed, skipped (go install honnef.co/go/tools/cmd/staticcheck@latest)"; \
-	fi
+	$(STATICCHECK) $(PKGS)
+
+## fuzz: every fuzz target (func FuzzX in a _test.go file) for FUZZTIME each, one at a time; stops at the first failure
+fuzz:
+	@targets="$$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(' . | sort)"; \
+	[ -n "$$targets" ] || { echo "fuzz: no fuzz targets found"; exit 1; }; \
+	for file in $$targets; do \
+		pkg="./$$(dirname "$${file#./}")"; \
+		for fn in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]+)\(.*/\1/p' "$$file"); do \
+			echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+		done; \
+	done
 
 ## ci: what .ci/run runs
 ci: lint test regress

@@ -103,9 +103,9 @@ func phaseNames(runs []*Run) []string {
 // metricCol is a candidate column: how to read its raw value from a phase
 // and how to display it.
 type metricCol struct {
-	key, header, unit string
-	get               func(r *Run, p *Phase) (float64, bool)
-	display           func(col []float64) (header string, format func(float64) string)
+	key, unit string
+	get       func(r *Run, p *Phase) (float64, bool)
+	display   func(col []float64) (header string, format func(float64) string)
 }
 
 func fixed(header string) func([]float64) (string, func(float64) string) {

@@ -229,3 +229,124 @@ func TestFormatSuperblockWriteErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSuperblockDamageAndRepair: each kind of damage to one superblock copy
+// is detected, naming the copy; the repair restores it from the other copy
+// byte for byte, and a second repair writes nothing. Damage to both copies
+// is refused.
+func TestSuperblockDamageAndRepair(t *testing.T) {
+	zero := func(b []byte) { clear(b) }
+	flip := func(b []byte) { b[100] ^= 0x40 }
+	crc := func(b []byte) { b[4095] ^= 1 }
+	cases := []struct {
+		name   string
+		damage [2]func([]byte)
+		want   string // in the damage line; "" when both copies are bad
+	}{
+		{"copy 0 destroyed", [2]func([]byte){zero, nil}, "superblock copy 0 (offset 0) is destroyed (no superblock magic)"},
+		{"copy 1 destroyed", [2]func([]byte){nil, zero}, "superblock copy 1 (offset 4096) is destroyed (no superblock magic)"},
+		{"copy 0 bit flip", [2]func([]byte){flip, nil}, "superblock copy 0 (offset 0) is damaged (superblock checksum mismatch)"},
+		{"copy 1 crc", [2]func([]byte){nil, crc}, "superblock copy 1 (offset 4096) is damaged (superblock checksum mismatch)"},
+		{"both destroyed", [2]func([]byte){zero, flip}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mem := device.MustMem(8 << 20)
+			e, err := strategies.Format("raw", mem, strategies.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Close()
+			good := device.Alloc(8192)
+			mem.ReadAt(good, 0)
+			if d, err := strategies.CheckSuperblocks(mem); err != nil || len(d) != 0 {
+				t.Fatalf("fresh format: damage %v, err %v", d, err)
+			}
+			if d, err := strategies.RepairSuperblocks(mem); err != nil || len(d) != 0 || mem.Unflushed() != 0 {
+				t.Fatalf("repair of intact copies: %v, %v", d, err)
+			}
+			bad := append([]byte(nil), good...)
+			for i, f := range c.damage {
+				if f != nil {
+					f(bad[i*4096 : (i+1)*4096])
+				}
+			}
+			buf := device.Alloc(8192)
+			copy(buf, bad)
+			mem.WriteAt(buf, 0)
+			damage, err := strategies.CheckSuperblocks(mem)
+			if c.want == "" {
+				if !errors.Is(err, strategies.ErrCorrupt) {
+					t.Fatalf("check: %v, %v; want ErrCorrupt", damage, err)
+				}
+				before := devSum(t, mem)
+				if _, err := strategies.RepairSuperblocks(mem); !errors.Is(err, strategies.ErrCorrupt) {
+					t.Fatalf("repair with no good copy: %v, want ErrCorrupt", err)
+				}
+				if devSum(t, mem) != before {
+					t.Fatal("a refused repair wrote to the device")
+				}
+				return
+			}
+			if err != nil || len(damage) != 1 || damage[0].String() != c.want {
+				t.Fatalf("check: %v, %v; want one line %q", damage, err, c.want)
+			}
+			// Open still works from the intact copy.
+			if e, err := strategies.Open(mem); err != nil {
+				t.Fatalf("open with one intact copy: %v", err)
+			} else {
+				e.Close()
+			}
+			fixed, err := strategies.RepairSuperblocks(mem)
+			if err != nil || len(fixed) != 1 || fixed[0] != damage[0] {
+				t.Fatalf("repair: %v, %v", fixed, err)
+			}
+			got := device.Alloc(8192)
+			mem.ReadAt(got, 0)
+			if !bytes.Equal(got, good) {
+				t.Fatal("repaired superblock copies differ from the formatted ones")
+			}
+			if d, err := strategies.CheckSuperblocks(mem); err != nil || len(d) != 0 {
+				t.Fatalf("after repair: %v, %v", d, err)
+			}
+			before := devSum(t, mem)
+			if d, err := strategies.RepairSuperblocks(mem); err != nil || len(d) != 0 || devSum(t, mem) != before {
+				t.Fatalf("second repair: %v, %v (or it wrote)", d, err)
+			}
+		})
+	}
+}
+
+// TestSuperblockOutOfDate: a valid copy with an older sequence is reported
+// and repaired.
+func TestSuperblockOutOfDate(t *testing.T) {
+	mem := device.MustMem(8 << 20)
+	e, err := strategies.Format("raw", mem, strategies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	buf := device.Alloc(4096)
+	mem.ReadAt(buf, 4096)
+	sb, err := strategies.DecodeSuperblock(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Seq = 7
+	newer, err := strategies.EncodeSuperblock(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.WriteAt(newer, 4096)
+	d, err := strategies.CheckSuperblocks(mem)
+	if err != nil || len(d) != 1 || d[0].String() != "superblock copy 0 (offset 0) is out of date (sequence 1, copy 1 has 7)" {
+		t.Fatalf("check: %v, %v", d, err)
+	}
+	if _, err := strategies.RepairSuperblocks(mem); err != nil {
+		t.Fatal(err)
+	}
+	mem.ReadAt(buf, 0)
+	if !bytes.Equal(buf, newer) {
+		t.Fatal("copy 0 not rewritten from copy 1")
+	}
+}

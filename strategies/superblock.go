@@ -129,35 +129,11 @@ func DecodeSuperblock(buf []byte) (Superblock, error) {
 // with ErrNoSuperblock when neither copy has the magic, and ErrCorrupt when a
 // copy has it but no copy is valid.
 func ReadSuperblock(dev device.Device) (Superblock, error) {
-	buf := device.Alloc(2 * superSize)
-	if dev.Size() < 2*superSize {
-		return Superblock{}, ErrNoSuperblock
+	buf, _, err := superblockState(dev)
+	if err != nil {
+		return Superblock{}, err
 	}
-	if _, err := dev.ReadAt(buf, 0); err != nil {
-		return Superblock{}, fmt.Errorf("strategies: read superblock: %w", err)
-	}
-	var best Superblock
-	var firstErr error
-	found := false
-	for i := 0; i < 2; i++ {
-		sb, err := DecodeSuperblock(buf[i*superSize : (i+1)*superSize])
-		if err != nil {
-			if !errors.Is(err, errNoMagic) && firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if !found || sb.Seq > best.Seq {
-			best, found = sb, true
-		}
-	}
-	switch {
-	case found:
-		return best, nil
-	case firstErr != nil:
-		return Superblock{}, firstErr
-	}
-	return Superblock{}, ErrNoSuperblock
+	return DecodeSuperblock(buf)
 }
 
 func engineArea(dev device.Device) (device.Device, error) {
@@ -252,4 +228,102 @@ func Open(dev device.Device) (Engine, error) {
 // FormatSummary is a one-line description of a superblock for listings.
 func FormatSummary(sb Superblock) string {
 	return sb.Engine + " " + sb.Options.String() + " size=" + strconv.FormatInt(sb.DeviceSize, 10)
+}
+
+// SuperblockDamage describes one damaged superblock copy.
+type SuperblockDamage struct {
+	Copy   int    // 0 or 1
+	Off    int64  // byte offset of the copy on the device
+	Reason string // why it is not a valid, current copy
+}
+
+func (d SuperblockDamage) String() string {
+	return fmt.Sprintf("superblock copy %d (offset %d) %s", d.Copy, d.Off, d.Reason)
+}
+
+// CheckSuperblocks reads both superblock copies of dev and reports each
+// one that is not a valid copy identical to the newest valid one: destroyed
+// (no magic), failing its checksum or decoding, or out of date. It returns
+// nil when both copies are intact. It fails with ErrNoSuperblock when
+// neither copy has the magic and with an error wrapping ErrCorrupt when no
+// copy is valid. It only reads: two 4 KiB reads.
+func CheckSuperblocks(dev device.Device) ([]SuperblockDamage, error) {
+	_, damage, err := superblockState(dev)
+	return damage, err
+}
+
+// RepairSuperblocks rewrites every damaged superblock copy (see
+// CheckSuperblocks) from the newest valid one and flushes, durable on
+// return. It writes nothing when both copies are intact, and returns what
+// it repaired. It fails, writing nothing, when no copy is valid.
+func RepairSuperblocks(dev device.Device) ([]SuperblockDamage, error) {
+	buf, damage, err := superblockState(dev)
+	if err != nil || len(damage) == 0 {
+		return nil, err
+	}
+	for _, d := range damage {
+		if _, err := dev.WriteAt(buf, d.Off); err != nil {
+			return nil, fmt.Errorf("strategies: repair superblock copy %d: %w", d.Copy, err)
+		}
+	}
+	if err := dev.Flush(); err != nil {
+		return nil, fmt.Errorf("strategies: repair superblock: flush: %w", err)
+	}
+	return damage, nil
+}
+
+// superblockState returns the newest valid copy's bytes and the damaged
+// copies.
+func superblockState(dev device.Device) ([]byte, []SuperblockDamage, error) {
+	if dev.Size() < 2*superSize {
+		return nil, nil, ErrNoSuperblock
+	}
+	buf := device.Alloc(2 * superSize)
+	if _, err := dev.ReadAt(buf, 0); err != nil {
+		return nil, nil, fmt.Errorf("strategies: read superblock: %w", err)
+	}
+	var sbs [2]Superblock
+	var errs [2]error
+	best := -1
+	for i := range 2 {
+		sbs[i], errs[i] = DecodeSuperblock(buf[i*superSize : (i+1)*superSize])
+		if errs[i] == nil && (best < 0 || sbs[i].Seq > sbs[best].Seq) {
+			best = i
+		}
+	}
+	if best < 0 {
+		if errors.Is(errs[0], errNoMagic) && errors.Is(errs[1], errNoMagic) {
+			return nil, nil, ErrNoSuperblock
+		}
+		return nil, nil, fmt.Errorf("strategies: %w: both superblock copies are damaged (copy 0: %s; copy 1: %s)",
+			ErrCorrupt, copyReason(errs[0]), copyReason(errs[1]))
+	}
+	good := buf[best*superSize : (best+1)*superSize]
+	var damage []SuperblockDamage
+	for i := range 2 {
+		if i == best {
+			continue
+		}
+		reason := ""
+		switch {
+		case errs[i] != nil:
+			reason = copyReason(errs[i])
+		case sbs[i].Seq < sbs[best].Seq:
+			reason = fmt.Sprintf("is out of date (sequence %d, copy %d has %d)", sbs[i].Seq, best, sbs[best].Seq)
+		case !bytes.Equal(buf[i*superSize:(i+1)*superSize], good):
+			reason = fmt.Sprintf("differs from copy %d", best)
+		default:
+			continue
+		}
+		damage = append(damage, SuperblockDamage{Copy: i, Off: int64(i * superSize), Reason: reason})
+	}
+	return good, damage, nil
+}
+
+// copyReason words a DecodeSuperblock error for a report.
+func copyReason(err error) string {
+	if errors.Is(err, errNoMagic) {
+		return "is destroyed (no superblock magic)"
+	}
+	return "is damaged (" + strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": ") + ")"
 }

@@ -75,8 +75,6 @@ func newOracle(unit, granule int64, shards int) (*oracle, error) {
 		shards: shards, lineages: []string{"(none)"}}, nil
 }
 
-func (o *oracle) unit() int64 { return 1 << o.unitShift }
-
 func (o *oracle) newLayer(parent *layer) *layer {
 	return &layer{parent: parent, shards: make([]layerShard, o.shards)}
 }

@@ -42,13 +42,6 @@ func (f *flusher) mark() uint64 {
 	return f.started + 1
 }
 
-// covered reports whether generation t has finished (without waiting).
-func (f *flusher) covered(t uint64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.done >= t
-}
-
 // wait returns once a flush of generation >= t has finished, leading one if
 // none is running. It returns the device error when the flush that covered
 // the caller may have failed.

@@ -1,7 +1,6 @@
 package full
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -429,5 +428,3 @@ func (e *Engine) Stats() map[string]int64 {
 	return map[string]int64{"full_copies": e.stats.copies, "full_copy_bytes": e.stats.copyBytes,
 		"table_commits": e.stats.commits, "bitmap_writes": e.stats.bitmapWrites}
 }
-
-var errTable = errors.New("volume table")

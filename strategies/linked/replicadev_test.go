@@ -27,8 +27,14 @@ func (s *switchDevice) set(d device.Device) { s.mu.Lock(); s.dev = d; s.mu.Unloc
 func (s *switchDevice) open(bool) (device.Device, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dev, nil
+	return keepOpen{s.dev}, nil
 }
+
+// keepOpen ignores Close: Format's validation opens and closes the replica
+// device before Format opens it again, and a closed device.Mem stays closed.
+type keepOpen struct{ device.Device }
+
+func (keepOpen) Close() error { return nil }
 
 var testDevSeq atomic.Int64
 
@@ -239,10 +245,6 @@ func TestReplicaDeviceCrash(t *testing.T) {
 	c1x := append([]byte(nil), a...)
 	copy(c1x[2*testChunk:], x)
 
-	type volState struct {
-		name    string
-		allowed [][]byte // contents it may have
-	}
 	writeFlush := func(e strategies.Engine, id strategies.VolumeID, data []byte, off int64) error {
 		v, err := e.Open(id)
 		if err != nil {

@@ -244,13 +244,3 @@ func (l *intentLog) check() ([]error, error) {
 	}
 	return errs, nil
 }
-
-// anySet reports whether any region's bit is set in memory.
-func (l *intentLog) anySet() bool {
-	for r := range l.regions {
-		if l.regions[r].Load()&intentSet != 0 {
-			return true
-		}
-	}
-	return false
-}

@@ -253,33 +253,9 @@ func (c *blockCache) markClean(fs []*frame) {
 	c.mu.Unlock()
 }
 
-// redirty puts frames back on the dirty list (a commit that failed).
-func (c *blockCache) redirty(fs []*frame) {
-	c.mu.Lock()
-	for _, f := range fs {
-		if f.valid && f.dirty {
-			c.dirty = append(c.dirty, f)
-		}
-	}
-	c.mu.Unlock()
-}
-
 // size is the number of frames allocated.
 func (c *blockCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.frames)
-}
-
-// dirtyCount is the number of dirty frames (for tests and stats).
-func (c *blockCache) dirtyCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, f := range c.frames {
-		if f.valid && f.dirty {
-			n++
-		}
-	}
-	return n
 }

@@ -108,7 +108,7 @@ func crashOnce(cfg Config, seed uint64) (string, error) {
 // operation that was in flight, then adopts what it found as the model.
 func (h *harness) checkAfterCrash(pending *pendingOp) error {
 	if err := h.eng.Check(); err != nil {
-		return fmt.Errorf("Check after crash: %w", err)
+		return fmt.Errorf("engine.Check after crash: %w", err)
 	}
 	infos := make(map[string]strategies.VolumeInfo)
 	for _, vi := range h.eng.Volumes() {

@@ -244,7 +244,7 @@ func (h *harness) verifyAll() error {
 		}
 	}
 	if err := h.eng.Check(); err != nil {
-		return crashed(fmt.Errorf("Check: %w", err), pendingOp{kind: "check"})
+		return crashed(fmt.Errorf("engine.Check: %w", err), pendingOp{kind: "check"})
 	}
 	return nil
 }

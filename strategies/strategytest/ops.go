@@ -39,7 +39,7 @@ func (h *harness) step() error {
 	default:
 		h.logf("check")
 		if err = h.eng.Check(); err != nil {
-			err = crashed(fmt.Errorf("Check: %w", err), pendingOp{kind: "check"})
+			err = crashed(fmt.Errorf("engine.Check: %w", err), pendingOp{kind: "check"})
 		}
 	}
 	if err != nil {

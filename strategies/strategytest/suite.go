@@ -2,7 +2,6 @@ package strategytest
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -135,5 +134,3 @@ func format(t testing.TB, cfg Config, dev device.Device) strategies.Engine {
 // volSize picks a volume size: the whole usable space for single-volume
 // engines would be wasteful, so every engine gets 1..MaxVolumeChunks chunks.
 func (c Config) volSize(n int) int64 { return int64(n) * int64(c.Options.ChunkSize) }
-
-func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,4 @@
+package strategies
+
+// EncodeSuperblock exposes encodeSuper to the external tests.
+var EncodeSuperblock = encodeSuper
