@@ -143,7 +143,7 @@ var headlineRows = []headlineRow{
 }
 
 // HeadlineNote explains the spread and the marks of timing cells.
-const HeadlineNote = "timings: median across trials (min–max); * the row's lowest median; ~ not separable from it " +
+const HeadlineNote = "timings: median across trials (min–max); * lowest, separated from every other engine; ~ not separable from the lowest median (nor the lowest from it); unmarked: slower than the lowest " +
 	"(Mann–Whitney U p ≥ 0.05 with enough trials, else overlapping min–max ranges); a value from a degraded or failed run is shown in brackets after its condition and not ranked"
 
 // Headline is the table that states the thesis in numbers. It is
@@ -322,8 +322,10 @@ func headlineValue(hr headlineRow, per [][]measure, i int, cond string) headline
 	return c
 }
 
-// markRow marks row i of a timing row: "*" on the lowest median among the
-// healthy cells, "~" on each cell Separate cannot tell from it. Cells of a
+// markRow marks row i of a timing row: "~" on each healthy cell Separate
+// cannot tell from the one with the lowest median, and on that one too if
+// any is; "*" on the lowest when it is separated from every other. An
+// unmarked cell is slower than the lowest. Cells of a
 // single trial are not marked: one value a side proves nothing.
 func markRow(cols [][]headlineCell, i int) {
 	best := -1
@@ -348,17 +350,21 @@ func markRow(cols [][]headlineCell, i int) {
 	if best < 0 || healthy < 2 {
 		return
 	}
+	tied := false
 	for e := range cols {
 		c := &cols[e][i]
-		switch {
-		case len(c.vals) == 0:
-		case e == best:
-			c.cell.Text += " *"
-		default:
-			if v, _, _ := Separate(c.vals, cols[best][i].vals); v == Same {
-				c.cell.Text += " ~"
-			}
+		if len(c.vals) == 0 || e == best {
+			continue
 		}
+		if v, _, _ := Separate(c.vals, cols[best][i].vals); v == Same {
+			c.cell.Text += " ~"
+			tied = true
+		}
+	}
+	if tied {
+		cols[best][i].cell.Text += " ~" // a lowest median that others match is no win
+	} else {
+		cols[best][i].cell.Text += " *"
 	}
 }
 

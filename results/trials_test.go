@@ -118,8 +118,9 @@ func TestHeadlineTrials(t *testing.T) {
 	h := headlineText(t, runs)
 	for _, tc := range []struct{ row, engine, want string }{
 		{"base write: device writes per write, most dependents", "row", "1.30 @4"},
-		{"base write p50, fewest dependents", "full", "102ns @0 (101ns–103ns) *"},
+		{"base write p50, fewest dependents", "full", "102ns @0 (101ns–103ns) ~"},
 		{"base write p50, fewest dependents", "row", "104ns @0 (103ns–105ns) ~"},
+		{"base write p50, most dependents", "full", "102ns @4 (101ns–103ns) *"},
 		{"base write p50, most dependents", "row", "202ns @4 (201ns–203ns)"},
 		{"base write p50 growth, fewest to most dependents", "row", "×1.94 (×1.93–×1.95)"}, // 202/104; 203/105 to 201/103,
 		{"base write p50, most dependents", "cow", "degraded: 1/4 invalidated (1/3 runs) [900ns @4 (900ns–900ns)]"},
