@@ -93,11 +93,16 @@ func TestBadSpecs(t *testing.T) {
 		{"defaults:\n  nope: 1\nruns:\n  - scenario: io\n", "t.yaml:2: runs[1]: workloads: io: nope=\"1\": unknown key"},
 		{"engines: [\"a b\"]\nruns:\n  - scenario: io\n", "not an engine name"},
 		{"runs:\n  - scenario: io\n---\nruns: []\n", "more than one YAML document"},
+		{"repeat: -1\nruns:\n  - scenario: io\n", "repeat: -1 is negative"},
+		{"repeat: many\nruns:\n  - scenario: io\n", "cannot unmarshal"},
 	} {
 		_, err := ParseSpec([]byte(c.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("spec %q: error %v, want %q", c.yaml, err, c.want)
 		}
+	}
+	if sp, err := ParseSpec([]byte("repeat: 5\nruns:\n  - scenario: io\n"), "t.yaml"); err != nil || sp.Repeat != 5 {
+		t.Errorf("repeat: 5: Repeat %v, err %v", sp, err)
 	}
 	if _, err := LoadSpec(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !os.IsNotExist(unwrapAll(err)) {
 		t.Errorf("missing file: %v", err)
