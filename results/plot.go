@@ -40,9 +40,11 @@ type PlotOptions struct {
 //   - every Phase.Series, e.g. base write p99 against live snapshots:
 //     <scenario>[-<param><value>]-<phase>-series-<name>
 //
-// Axes carry their units; each engine keeps its colour, dash and marker in
+// Trials of a point are drawn as their median (MedianRun). Axes carry
+// their units; each engine keeps its colour, dash and marker in
 // every chart. Unsupported runs and phases draw nothing.
 func Plot(runs []*Run, dir string, opts PlotOptions) ([]string, error) {
+	runs = CollapseTrials(runs) // one curve per point: the median of its trials
 	if len(opts.Formats) == 0 {
 		opts.Formats = []string{"svg", "png"}
 	}

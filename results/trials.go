@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -47,8 +48,9 @@ func CollapseTrials(runs []*Run) []*Run {
 // (a phase counts where every trial has it under the same name at the same
 // place). Its status is the worst of the trials' (failed, incomplete, ok),
 // its reason that of the first trial with that status, followed by how many
-// trials had it. Histograms are dropped: a median of histograms is not one.
-// The trials are not modified.
+// trials had it. An operation's histogram is that of the trial whose p50
+// is nearest the median p50 (a median of histograms is not one). The trials
+// are not modified.
 func MedianRun(trials []*Run) *Run {
 	if len(trials) == 1 {
 		return trials[0]
@@ -131,7 +133,7 @@ func medianPhase(trials []*Run, i int, base Phase) Phase {
 	out.Ops = make(map[Op]OpStats, len(base.Ops))
 	for op, o := range base.Ops {
 		st := func(p *Phase) OpStats { return p.Ops[op] }
-		o.Hist = ""
+		o.Hist = medianHist(ps, op)
 		o.Count = medInt(func(p *Phase) int64 { return st(p).Count })
 		o.Bytes = medInt(func(p *Phase) int64 { return st(p).Bytes })
 		o.Errors = medInt(func(p *Phase) int64 { return st(p).Errors })
@@ -281,4 +283,21 @@ func DeterministicDiffs(trials []*Run) []string {
 		}
 	}
 	return diffs
+}
+
+// medianHist is the histogram of op in the phase whose p50 is nearest the
+// median p50 of ps.
+func medianHist(ps []*Phase, op Op) string {
+	var p50s []float64
+	for _, p := range ps {
+		p50s = append(p50s, float64(p.Ops[op].P50))
+	}
+	m := Median(p50s)
+	best, hist := math.Inf(1), ""
+	for _, p := range ps {
+		if d := math.Abs(float64(p.Ops[op].P50) - m); d < best {
+			best, hist = d, p.Ops[op].Hist
+		}
+	}
+	return hist
 }

@@ -45,7 +45,7 @@ func trial(engine string, k, n int, p50lo, p50hi int64, devWrites int64) *Run {
 	for i, fan := range []float64{0, 4} {
 		p50 := []int64{p50lo, p50hi}[i]
 		r.Phases = append(r.Phases, Phase{Name: "overwrite", Seconds: 1,
-			Ops:     map[Op]OpStats{OpWrite: {Count: 100, P50: p50, P99: 3 * p50}},
+			Ops:     map[Op]OpStats{OpWrite: {Count: 100, P50: p50, P99: 3 * p50, Mean: 1.5 * float64(p50)}},
 			Logical: LogicalIO{Writes: 100, WriteBytes: 100 << 12},
 			Device:  device.Counters{Writes: devWrites, WriteBytes: devWrites << 12},
 			Metrics: map[string]float64{"fanout": fan}})
@@ -118,10 +118,11 @@ func TestHeadlineTrials(t *testing.T) {
 	h := headlineText(t, runs)
 	for _, tc := range []struct{ row, engine, want string }{
 		{"base write: device writes per write, most dependents", "row", "1.30 @4"},
-		{"base write p50, fewest dependents", "full", "102ns @0 (101ns–103ns) *"},
+		{"base write p50, fewest dependents", "full", "102ns @0 (101ns–103ns) ~"},
 		{"base write p50, fewest dependents", "row", "104ns @0 (103ns–105ns) ~"},
+		{"base write p50, most dependents", "full", "102ns @4 (101ns–103ns) *"},
 		{"base write p50, most dependents", "row", "202ns @4 (201ns–203ns)"},
-		{"base write p50 growth, fewest to most dependents", "row", "×1.94 (×1.93–×1.95)"}, // 202/104; 203/105 to 201/103,
+		{"base write mean growth, fewest to most dependents", "row", "×1.94 (×1.93–×1.95)"}, // 202/104; 203/105 to 201/103,
 		{"base write p50, most dependents", "cow", "degraded: 1/4 invalidated (1/3 runs) [900ns @4 (900ns–900ns)]"},
 	} {
 		if got := h[tc.row][tc.engine]; got != tc.want {
@@ -130,5 +131,20 @@ func TestHeadlineTrials(t *testing.T) {
 	}
 	if _, ok := h["base write amp, lowest fan-out"]; ok {
 		t.Error("the always-1× row is back")
+	}
+}
+
+// TestHeadlineRatioRows guards the row indices a growth row divides: the
+// most over the fewest of the same quantity, before it.
+func TestHeadlineRatioRows(t *testing.T) {
+	for i, hr := range headlineRows {
+		if hr.ratio == nil {
+			continue
+		}
+		hi, lo := headlineRows[hr.ratio[0]], headlineRows[hr.ratio[1]]
+		stem := func(l string) string { return l[:strings.LastIndex(l, ",")] }
+		if hr.ratio[0] >= i || hr.ratio[1] >= i || stem(hi.label) != stem(lo.label) || hi.scenario != hr.scenario || lo.scenario != hr.scenario {
+			t.Errorf("%s divides %q by %q", hr.label, hi.label, lo.label)
+		}
 	}
 }

@@ -96,6 +96,8 @@ func TestBadSpecs(t *testing.T) {
 		{"defaults:\n  nope: 1\nruns:\n  - scenario: io\n", "t.yaml:2: runs[1]: workloads: io: nope=\"1\": unknown key"},
 		{"engines: [\"a b\"]\nruns:\n  - scenario: io\n", "not an engine name"},
 		{"runs:\n  - scenario: io\n---\nruns: []\n", "more than one YAML document"},
+		{"repeat: -1\nruns:\n  - scenario: io\n", "repeat: -1 is negative"},
+		{"repeat: many\nruns:\n  - scenario: io\n", "cannot unmarshal"},
 	} {
 		_, err := ParseSpec([]byte(c.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -104,6 +106,9 @@ func TestBadSpecs(t *testing.T) {
 		if err != nil && (strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "workloads.spec")) {
 			t.Errorf("spec %q: error %q: want one line without Go type names", c.yaml, err)
 		}
+	}
+	if sp, err := ParseSpec([]byte("repeat: 5\nruns:\n  - scenario: io\n"), "t.yaml"); err != nil || sp.Repeat != 5 {
+		t.Errorf("repeat: 5: Repeat %v, err %v", sp, err)
 	}
 	if _, err := LoadSpec(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !errors.Is(err, os.ErrNotExist) ||
 		!strings.Contains(err.Error(), "missing.yaml: file does not exist") {

@@ -33,7 +33,7 @@ func TestReportVerb(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"report", dir}, []string{"headline", "base write p50 growth, fewest to most dependents", "│ cow", "clonebush / boot", "unsupported"}},
+		{[]string{"report", dir}, []string{"headline", "base write mean growth, fewest to most dependents", "│ cow", "clonebush / boot", "unsupported"}},
 		{[]string{"report", "--format", "markdown", dir}, []string{"### headline", "| metric", "### snaptree / steady"}},
 		{[]string{"report", "-f", "csv", dir}, []string{"table,scenario,phase,row,metric,unit,value,text\n", "headline,,,cow,base_write_fanout_growth,x,"}},
 		{[]string{"report", "--format", "json", "--headline", dir}, []string{`"title": "headline"`, `"transposed": true`}},
