@@ -22,12 +22,13 @@ const cloneWorkers = 16
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Peer:   true,
-		Name:   name,
-		Doc:    "Ceph RBD images through librbd: snapshot is an RBD snapshot, clone is layering on a snapshot (real-system peer)",
-		Params: params,
-		Format: Format,
-		Open:   Open,
+		Peer:     true,
+		Name:     name,
+		Doc:      "Ceph RBD images through librbd: snapshot is an RBD snapshot, clone is layering on a snapshot (real-system peer)",
+		Params:   params,
+		Validate: Validate,
+		Format:   Format,
+		Open:     Open,
 	})
 }
 
@@ -121,6 +122,21 @@ type Engine struct {
 	opens  map[strategies.VolumeID]int
 	vols   map[*volume]struct{}
 	closed bool
+}
+
+// Validate reports whether Format would accept opts, writing nothing: the
+// options resolve, librbd loads, and the cluster and pool answer.
+func Validate(_ device.Device, opts strategies.Options) error {
+	s, err := resolve(opts)
+	if err != nil {
+		return err
+	}
+	c, err := dial(s.conn)
+	if err != nil {
+		return err
+	}
+	c.close()
+	return nil
 }
 
 // Format connects to the cluster, writes the engine's header (its
