@@ -183,7 +183,7 @@ func TestRunStackedEngine(t *testing.T) {
 	defer func() { stdout, stderr = os.Stdout, os.Stderr }()
 	args := []string{"--device", filepath.Join(dir, "dev.img"), "--size", "128M", "--out", out,
 		"--engines", "linked/row", "--scenario", "overwrite", "--set", "fanout=0,2", "--set", "volume_size=1m",
-		"--set", "ops=128", "--opt", "row.cache-mb=1"}
+		"--set", "ops=128", "--opt", "row.cache-mb=1", "--repeat", "1"}
 	if code := runRun(args); code != 0 {
 		t.Fatalf("run %v: exit %d\n%s%s", args, code, outBuf.String(), errBuf.String())
 	}
