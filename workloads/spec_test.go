@@ -97,7 +97,7 @@ func TestBadSpecs(t *testing.T) {
 		{"engines: [\"a b\"]\nruns:\n  - scenario: io\n", "not an engine name"},
 		{"runs:\n  - scenario: io\n---\nruns: []\n", "more than one YAML document"},
 		{"repeat: -1\nruns:\n  - scenario: io\n", "repeat: -1 is negative"},
-		{"repeat: many\nruns:\n  - scenario: io\n", "cannot unmarshal"},
+		{"repeat: many\nruns:\n  - scenario: io\n", "wrong kind of value"},
 	} {
 		_, err := ParseSpec([]byte(c.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
