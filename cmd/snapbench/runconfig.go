@@ -19,7 +19,7 @@ func buildRunConfig(cfg *runner.Config, size, engines, scenario, spec, chunk str
 			return fmt.Errorf("--size: %v", err)
 		}
 		if n <= 0 {
-			return fmt.Errorf("--size %s: must be positive (leave it out for the default, 1G)", size)
+			return fmt.Errorf("--size %s: must be positive (leave it out to size the temporary device for the suite, at least 1G)", size)
 		}
 		cfg.Size = n
 	}
