@@ -237,16 +237,31 @@ func TrialsCondition(trials []*Run) string {
 	return first
 }
 
+// countedBelow reports whether any phase of r took its device counters from
+// a layer below snapbench (a real-system peer's kernel block device or a
+// Ceph cluster's OSDs). Such a run's counters and space include the kernel's
+// or the cluster's own activity, so they are not reproducible and are left
+// out of the determinism check.
+func countedBelow(r *Run) bool {
+	for i := range r.Phases {
+		if r.Phases[i].DeviceSource != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // DeterministicDiffs lists, one line each, the deterministic counters that
 // differ between the ok trials of one point run at queue depth 1: device
 // IOs and bytes read and written, flushes, and space (data, metadata) after
 // each phase. They depend only on the seed and the configuration, so any
 // difference is a bug in an engine or a workload. Nil when they agree, or
-// when the point is not at QD 1 or has fewer than two ok trials.
+// when the point is not at QD 1, has fewer than two ok trials, or is
+// counted below snapbench (countedBelow).
 func DeterministicDiffs(trials []*Run) []string {
 	var ok []*Run
 	for _, t := range trials {
-		if t.Status == StatusOK && t.Params["qd"] == "1" {
+		if t.Status == StatusOK && t.Params["qd"] == "1" && !countedBelow(t) {
 			ok = append(ok, t)
 		}
 	}

@@ -70,6 +70,13 @@ func TestDeterministicDiffs(t *testing.T) {
 	if d := DeterministicDiffs(qd4); d != nil {
 		t.Errorf("QD 4 is not deterministic, yet: %v", d)
 	}
+	peer := []*Run{trial("rbd", 1, 2, 10, 20, 400), trial("rbd", 2, 2, 10, 20, 401)}
+	for _, r := range peer {
+		r.Phases[1].DeviceSource = "cluster"
+	}
+	if d := DeterministicDiffs(peer); d != nil {
+		t.Errorf("a peer's counters come from the cluster and are not deterministic: %v", d)
+	}
 }
 
 func TestMedianRun(t *testing.T) {
