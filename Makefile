@@ -48,17 +48,9 @@ lint:
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 
-## fuzz: every fuzz target (func FuzzX in a _test.go file) for FUZZTIME each, one at a time; stops at the first failure
+## fuzz: every fuzz target (func FuzzX in a _test.go file) for FUZZTIME each, one at a time; stops at the first finding
 fuzz:
-	@targets="$$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(' . | sort)"; \
-	[ -n "$$targets" ] || { echo "fuzz: no fuzz targets found"; exit 1; }; \
-	for file in $$targets; do \
-		pkg="./$$(dirname "$${file#./}")"; \
-		for fn in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]+)\(.*/\1/p' "$$file"); do \
-			echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
-		done; \
-	done
+	GO=$(GO) ci/fuzz.sh $(FUZZTIME)
 
 ## ci: what .ci/run runs
 ci: lint test regress
