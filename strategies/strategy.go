@@ -156,6 +156,31 @@ func CloneMany(e Engine, src VolumeID, names []string) ([]VolumeID, error) {
 	return ids, nil
 }
 
+// BatchDeleter is implemented by engines that can delete a batch of volumes
+// and commit once (refreshing a bush of clones). The deletions are durable
+// together when DeleteMany returns. The same rules as Delete apply to each
+// id (ErrBusy, ErrHasChildren, ErrNotFound); an engine checks every id before
+// it removes any, so on error nothing was deleted.
+type BatchDeleter interface {
+	DeleteMany(ids []VolumeID) error
+}
+
+// DeleteMany deletes ids with the engine's BatchDeleter when it has one, else
+// one Delete at a time in the order given (a parent listed after its
+// children is then deletable). On error from the fallback, the ids before the
+// failing one are deleted.
+func DeleteMany(e Engine, ids []VolumeID) error {
+	if bd, ok := e.(BatchDeleter); ok {
+		return bd.DeleteMany(ids)
+	}
+	for _, id := range ids {
+		if err := e.Delete(id); err != nil {
+			return fmt.Errorf("delete %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
 // Lookup returns the id of the volume named name.
 func Lookup(e Engine, name string) (VolumeID, error) {
 	for _, v := range e.Volumes() {

@@ -132,6 +132,7 @@ func runScripted(t *testing.T, cfg Config) {
 		{"DeleteOrders", func(c strategies.Caps) bool { return c.Snapshot || c.Clone }, caseDeleteOrders},
 		{"Busy", nil, caseBusy},
 		{"ManyClones", func(c strategies.Caps) bool { return c.Clone }, caseManyClones},
+		{"ManyDeletes", func(c strategies.Caps) bool { return c.Clone }, caseManyDeletes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -253,3 +253,68 @@ func caseManyClones(f *fixture) {
 		cv.Close()
 	}
 }
+
+// caseManyDeletes deletes a burst of clones with DeleteMany: a batch holding
+// an open volume is refused whole, and after the batch every deleted clone is
+// gone across a reopen while the kept ones and the template are intact.
+func caseManyDeletes(f *fixture) {
+	base := f.create("tmpl", 2)
+	v := f.open(base)
+	a := pattern(7, 2*f.chunk())
+	f.write(v, 0, a)
+	names := make([]string, 12)
+	for i := range names {
+		names[i] = "del-" + string(rune('a'+i))
+	}
+	ids, err := strategies.CloneMany(f.eng, base, names)
+	if errors.Is(err, strategies.ErrNoSpace) {
+		f.t.Skipf("device too small for %d clones of this engine: %v", len(names), err)
+	}
+	if err != nil || len(ids) != len(names) {
+		f.t.Fatalf("CloneMany: %d ids, %v", len(ids), err)
+	}
+	for i, id := range ids {
+		cv := f.open(id)
+		f.write(cv, 0, pattern(byte(40+i), f.sec()))
+		cv.Close()
+	}
+	doomed, kept := ids[:8], ids[8:]
+	if _, ok := f.eng.(strategies.BatchDeleter); ok {
+		busy, err := f.eng.Open(doomed[3])
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		wantErr(f.t, "DeleteMany with an open volume", strategies.DeleteMany(f.eng, doomed), strategies.ErrBusy)
+		busy.Close()
+		for _, id := range doomed {
+			if _, err := strategies.Info(f.eng, id); err != nil {
+				f.t.Fatalf("refused DeleteMany removed volume %d: %v", id, err)
+			}
+		}
+	}
+	if err := strategies.DeleteMany(f.eng, doomed); err != nil {
+		f.t.Fatalf("DeleteMany: %v", err)
+	}
+	check := func(when string) {
+		for _, id := range doomed {
+			if _, err := f.eng.Open(id); !errors.Is(err, strategies.ErrNotFound) {
+				f.t.Fatalf("%s: open of deleted clone %d: %v, want ErrNotFound", when, id, err)
+			}
+		}
+		for i, id := range kept {
+			cv := f.open(id)
+			want := append([]byte(nil), a...)
+			copy(want, pattern(byte(40+8+i), f.sec()))
+			f.expect(cv, 0, want)
+			cv.Close()
+		}
+	}
+	check("after DeleteMany")
+	f.expect(v, 0, a)
+	v.Close()
+	f.reopen()
+	check("after reopen")
+	tv := f.open(base)
+	f.expect(tv, 0, a)
+	tv.Close()
+}
