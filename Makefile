@@ -12,7 +12,7 @@ FUZZTIME  ?= 30s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= staticcheck
 
-.PHONY: all build test bench lint fuzz ci clean regress baseline publish cover long
+.PHONY: all build test bench lint fuzz ci clean regress baseline publish cover long readme-check
 
 all: build
 
@@ -62,6 +62,10 @@ regress: build
 ## baseline: rerun the CI suite and replace ci/baseline (review the diff)
 baseline: build
 	ci/regress.sh baseline
+
+## readme-check: run every command of README.md (ci/readme-check.sh says how each runs, --repeat 1 for whole suites; root for loop devices)
+readme-check: build
+	ci/readme-check.sh
 
 ## publish: the default suite on this machine, as docs/results.md and docs/plots
 publish: build
