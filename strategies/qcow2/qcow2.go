@@ -48,14 +48,15 @@ func fsSpec() peer.FSSpec {
 // Engine is the qcow2 engine. Safe for concurrent use; metadata operations
 // are serialised.
 type Engine struct {
-	fs      *peer.FS
-	chunk   int
-	sockDir string
-	mu      sync.Mutex
-	t       *peer.Table
-	open    map[strategies.VolumeID]*served
-	handles map[*volume]struct{}
-	closed  bool
+	peer.Copier // Snapshot, Clone and CloneMany (one frozen layer, one commit): copies
+	fs          *peer.FS
+	chunk       int
+	sockDir     string
+	mu          sync.Mutex
+	t           *peer.Table
+	open        map[strategies.VolumeID]*served // the qemu-nbd of each open volume
+	handles     peer.Handles[*volume]
+	closed      bool
 }
 
 // Format makes an XFS file system on dev (through a loop device) with an
@@ -131,8 +132,9 @@ func newEngine(fs *peer.FS, opts strategies.Options) (*Engine, error) {
 		fs.Close()
 		return nil, fmt.Errorf("qcow2: socket directory: %w", err)
 	}
-	return &Engine{fs: fs, chunk: opts.ChunkSize, sockDir: dir,
-		open: make(map[strategies.VolumeID]*served), handles: make(map[*volume]struct{})}, nil
+	e := &Engine{fs: fs, chunk: opts.ChunkSize, sockDir: dir, open: make(map[strategies.VolumeID]*served)}
+	e.Copier = e.copies
+	return e, nil
 }
 
 // strayFiles lists files in LayerDir that the table does not list.
@@ -195,8 +197,8 @@ func (e *Engine) Create(vname string, size int64) (strategies.VolumeID, error) {
 	if e.closed {
 		return 0, e.errClosed()
 	}
-	if e.t.Named(vname) != nil {
-		return 0, fmt.Errorf("qcow2: create %q: %w", vname, strategies.ErrExists)
+	if err := e.t.Vols.CheckFree(name, strategies.KindBase, []string{vname}); err != nil {
+		return 0, err
 	}
 	old := e.t.Clone()
 	f, err := e.addLayer("", size)
@@ -204,7 +206,7 @@ func (e *Engine) Create(vname string, size int64) (strategies.VolumeID, error) {
 		e.t = old
 		return 0, fmt.Errorf("qcow2: create %q: %w", vname, err)
 	}
-	r := peer.Record{ID: e.t.NextID, Name: vname, Kind: strategies.KindBase, Size: size, File: f}
+	r := peer.Record{VolumeMeta: peer.VolumeMeta{ID: e.t.NextID, Name: vname, Kind: strategies.KindBase, Size: size}, File: f}
 	e.t.NextID++
 	e.t.Vols = append(e.t.Vols, r)
 	if err := e.commit(old); err != nil {
@@ -214,54 +216,23 @@ func (e *Engine) Create(vname string, size int64) (strategies.VolumeID, error) {
 	return r.ID, nil
 }
 
-func (e *Engine) Snapshot(src strategies.VolumeID, vname string) (strategies.VolumeID, error) {
-	ids, err := e.copies(src, []string{vname}, strategies.KindSnapshot)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
-}
-
-func (e *Engine) Clone(src strategies.VolumeID, vname string) (strategies.VolumeID, error) {
-	ids, err := e.copies(src, []string{vname}, strategies.KindClone)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
-}
-
-// CloneMany freezes the source once, makes one overlay per clone and
-// commits the table once.
-func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategies.VolumeID, error) {
-	return e.copies(src, names, strategies.KindClone)
-}
-
 // copies makes snapshots or clones of src. A writable source's top layer
 // is frozen first: the source continues on a new overlay of it, and the
 // frozen layer is what a snapshot is and what clones are overlays of. A
 // read-only source's top is frozen already: a snapshot of it shares it, a
 // clone is an overlay of it.
 func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies.Kind) ([]strategies.VolumeID, error) {
-	for _, n := range names {
-		if err := strategies.ValidateName(name, n); err != nil {
-			return nil, err
-		}
+	if err := peer.ValidateNames(name, names); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, e.errClosed()
 	}
-	s := e.t.Find(src)
-	if s == nil {
-		return nil, fmt.Errorf("qcow2: %s of volume %d: %w", kind, src, strategies.ErrNotFound)
-	}
-	seen := make(map[string]bool, len(names))
-	for _, n := range names {
-		if e.t.Named(n) != nil || seen[n] {
-			return nil, fmt.Errorf("qcow2: %s %q: %w", kind, n, strategies.ErrExists)
-		}
-		seen[n] = true
+	s, err := e.t.Vols.CopyTarget(name, kind, src, names)
+	if err != nil {
+		return nil, err
 	}
 	srcRec := *s
 	old := e.t.Clone()
@@ -282,12 +253,12 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 		}
 		made = append(made, f)
 		newTop = f
-		e.t.Find(src).File = f
+		e.t.Vols.Find(src).File = f
 	}
 	ids := make([]strategies.VolumeID, 0, len(names))
 	for _, n := range names {
-		r := peer.Record{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size, File: frozen,
-			ReadOnly: kind == strategies.KindSnapshot}
+		r := peer.Record{VolumeMeta: peer.VolumeMeta{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
+			ReadOnly: kind == strategies.KindSnapshot}, File: frozen}
 		if kind == strategies.KindClone {
 			f, err := e.addLayer(frozen, srcRec.Size)
 			if err != nil {
@@ -351,16 +322,16 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	if e.closed {
 		return e.errClosed()
 	}
-	r := e.t.Find(id)
+	r := e.t.Vols.Find(id)
 	if r == nil {
 		return fmt.Errorf("qcow2: delete volume %d: %w", id, strategies.ErrNotFound)
 	}
-	if e.open[id] != nil {
-		return fmt.Errorf("qcow2: delete %q: %w", r.Name, strategies.ErrBusy)
+	if err := e.handles.Busy(name, "delete", id, r.Name); err != nil {
+		return err
 	}
 	vname := r.Name
 	old := e.t.Clone()
-	e.t.Remove(id)
+	e.t.Vols = e.t.Vols.Without(id)
 	gone := unreferenced(e.t)
 	if err := e.commit(old); err != nil {
 		return fmt.Errorf("qcow2: delete %q: %w", vname, err)
@@ -381,7 +352,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	if e.closed {
 		return nil, e.errClosed()
 	}
-	r := e.t.Find(id)
+	r := e.t.Vols.Find(id)
 	if r == nil {
 		return nil, fmt.Errorf("qcow2: open volume %d: %w", id, strategies.ErrNotFound)
 	}
@@ -399,20 +370,15 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		sv = &served{srv: srv}
 		e.open[id] = sv
 	}
-	sv.refs++
 	v := &volume{e: e, sv: sv, id: id, size: r.Size, sector: e.fs.Sector, readOnly: r.ReadOnly}
-	e.handles[v] = struct{}{}
+	e.handles.Add(id, v)
 	return v, nil
 }
 
 func (e *Engine) release(v *volume) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.handles[v]; !ok {
-		return nil
-	}
-	delete(e.handles, v)
-	if v.sv.refs--; v.sv.refs > 0 {
+	if _, last, ok := e.handles.Release(v); !ok || !last {
 		return nil
 	}
 	delete(e.open, v.id)
@@ -450,8 +416,9 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 			}
 			f = l.Backing
 		}
-		out = append(out, strategies.VolumeInfo{ID: v.ID, Name: v.Name, Parent: v.Parent, Kind: v.Kind,
-			Size: v.Size, ReadOnly: v.ReadOnly, Valid: true, PrivateBytes: private})
+		info := v.Info()
+		info.PrivateBytes = private
+		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -579,10 +546,10 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	open := e.open
-	for v := range e.handles {
+	for _, v := range e.handles.Take() {
 		v.closed.Store(true)
 	}
-	e.open, e.handles = map[strategies.VolumeID]*served{}, map[*volume]struct{}{}
+	e.open = map[strategies.VolumeID]*served{}
 	e.mu.Unlock()
 	var errs []error
 	for _, sv := range open {

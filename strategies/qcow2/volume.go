@@ -10,13 +10,13 @@ import (
 )
 
 // served is an open volume: the qemu-nbd serving its top layer, shared by
-// every handle of the volume. A snapshot or clone of an open volume swaps
+// every handle of the volume (the engine's handle count says when the last
+// one goes). A snapshot or clone of an open volume swaps
 // the server for one on the volume's new top layer while holding mu, so IO
 // waits for the swap and never sees a half-made chain.
 type served struct {
-	mu   sync.RWMutex
-	srv  *server
-	refs int // handles; guarded by the engine's mutex
+	mu  sync.RWMutex
+	srv *server
 }
 
 // volume is a handle. ReadAt, WriteAt and Flush are safe for concurrent

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/peer"
 )
 
 const name = "rbd"
@@ -111,6 +111,11 @@ func resolve(opts strategies.Options) (settings, error) {
 // Engine is the rbd engine. Safe for concurrent use; metadata operations
 // are serialised, IO is not.
 type Engine struct {
+	// Snapshot, Clone and CloneMany: copies. CloneMany takes one snapshot
+	// of src (none if src is a snapshot), protects it for clone format 1,
+	// and clones it len(names) times, up to cloneWorkers at once from this
+	// process; the table is saved once.
+	peer.Copier
 	s      settings
 	c      *conn
 	dev    device.Device
@@ -119,8 +124,7 @@ type Engine struct {
 	base   osdCounters
 	mu     sync.Mutex
 	t      *table
-	opens  map[strategies.VolumeID]int
-	vols   map[*volume]struct{}
+	vols   peer.Handles[*volume]
 	closed bool
 }
 
@@ -200,8 +204,8 @@ func start(dev device.Device, opts strategies.Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{s: s, c: c, dev: dev, chunk: opts.ChunkSize,
-		opens: map[strategies.VolumeID]int{}, vols: map[*volume]struct{}{}}
+	e := &Engine{s: s, c: c, dev: dev, chunk: opts.ChunkSize}
+	e.Copier = e.copies
 	if e.osds, err = c.osds(); err == nil {
 		e.base, err = c.perf(e.osds)
 	}
@@ -250,11 +254,12 @@ func (e *Engine) Create(vname string, size int64) (strategies.VolumeID, error) {
 	if e.closed {
 		return 0, e.errClosed()
 	}
-	if e.t.named(vname) != nil {
-		return 0, fmt.Errorf("rbd: create %q: %w", vname, strategies.ErrExists)
+	if err := e.t.Vols.CheckFree(name, strategies.KindBase, []string{vname}); err != nil {
+		return 0, err
 	}
 	old := e.t.clone()
-	r := record{ID: e.t.NextID, Name: vname, Kind: strategies.KindBase, Size: size, Image: e.imageName(e.t.NextID)}
+	r := record{VolumeMeta: peer.VolumeMeta{ID: e.t.NextID, Name: vname, Kind: strategies.KindBase, Size: size},
+		Image: e.imageName(e.t.NextID)}
 	order := e.s.order
 	if rc := e.c.l.rbdCreate2(e.c.ioctx, r.Image, uint64(size), e.s.features, ptr(&order)); rc < 0 {
 		return 0, fmt.Errorf("rbd: create %q (image %s): %w", vname, r.Image, cerr(int64(rc)))
@@ -268,50 +273,18 @@ func (e *Engine) Create(vname string, size int64) (strategies.VolumeID, error) {
 	return r.ID, nil
 }
 
-func (e *Engine) Snapshot(src strategies.VolumeID, vname string) (strategies.VolumeID, error) {
-	ids, err := e.copies(src, []string{vname}, strategies.KindSnapshot)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
-}
-
-func (e *Engine) Clone(src strategies.VolumeID, vname string) (strategies.VolumeID, error) {
-	ids, err := e.copies(src, []string{vname}, strategies.KindClone)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
-}
-
-// CloneMany takes one snapshot of src (none if src is a snapshot),
-// protects it for clone format 1, and clones it len(names) times, up to
-// cloneWorkers at once from this process; the table is saved once.
-func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategies.VolumeID, error) {
-	return e.copies(src, names, strategies.KindClone)
-}
-
 func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies.Kind) ([]strategies.VolumeID, error) {
-	for _, n := range names {
-		if err := strategies.ValidateName(name, n); err != nil {
-			return nil, err
-		}
+	if err := peer.ValidateNames(name, names); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, e.errClosed()
 	}
-	s := e.t.find(src)
-	if s == nil {
-		return nil, fmt.Errorf("rbd: %s of volume %d: %w", kind, src, strategies.ErrNotFound)
-	}
-	seen := map[string]bool{}
-	for _, n := range names {
-		if e.t.named(n) != nil || seen[n] {
-			return nil, fmt.Errorf("rbd: %s %q: %w", kind, n, strategies.ErrExists)
-		}
-		seen[n] = true
+	s, err := e.t.Vols.CopyTarget(name, kind, src, names)
+	if err != nil {
+		return nil, err
 	}
 	srcRec := *s
 	old := e.t.clone()
@@ -340,7 +313,7 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 	}
 	made := make([]record, len(names))
 	for i, n := range names {
-		made[i] = record{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size}
+		made[i] = record{VolumeMeta: peer.VolumeMeta{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size}}
 		e.t.NextID++
 		if kind == strategies.KindSnapshot {
 			made[i].Image, made[i].Snap, made[i].ReadOnly = img, snap, true
@@ -422,15 +395,15 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	if e.closed {
 		return e.errClosed()
 	}
-	r := e.t.find(id)
+	r := e.t.Vols.Find(id)
 	if r == nil {
 		return fmt.Errorf("rbd: delete volume %d: %w", id, strategies.ErrNotFound)
 	}
-	if e.opens[id] > 0 {
-		return fmt.Errorf("rbd: delete %q: %w", r.Name, strategies.ErrBusy)
+	if err := e.vols.Busy(name, "delete", id, r.Name); err != nil {
+		return err
 	}
 	rec := *r
-	kids := e.t.children(id)
+	kids := e.t.Vols.Children(id)
 	if len(kids) > 0 {
 		if !e.s.flatten {
 			return fmt.Errorf("rbd: delete %q: %w: %d volumes were made from it", rec.Name, strategies.ErrHasChildren, len(kids))
@@ -441,7 +414,7 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 			}
 		}
 		for _, k := range kids {
-			if e.opens[k.ID] > 0 {
+			if e.vols.Open(k.ID) {
 				return fmt.Errorf("rbd: delete %q: flatten %q: %w", rec.Name, k.Name, strategies.ErrBusy)
 			}
 		}
@@ -456,7 +429,7 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 		}
 	}
 	old := e.t.clone()
-	e.t.remove(id)
+	e.t.Vols = e.t.Vols.Without(id)
 	if err := e.commit(old); err != nil {
 		return fmt.Errorf("rbd: delete %q: %w", rec.Name, err)
 	}
@@ -496,7 +469,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	if e.closed {
 		return nil, e.errClosed()
 	}
-	r := e.t.find(id)
+	r := e.t.Vols.Find(id)
 	if r == nil {
 		return nil, fmt.Errorf("rbd: open volume %d: %w", id, strategies.ErrNotFound)
 	}
@@ -505,21 +478,14 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("rbd: open %q: %w", r.Name, err)
 	}
 	v := &volume{e: e, id: id, im: im, size: r.Size, readOnly: r.ReadOnly}
-	e.opens[id]++
-	e.vols[v] = struct{}{}
+	e.vols.Add(id, v)
 	return v, nil
 }
 
 func (e *Engine) release(v *volume) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.vols[v]; !ok {
-		return
-	}
-	delete(e.vols, v)
-	if e.opens[v.id]--; e.opens[v.id] <= 0 {
-		delete(e.opens, v.id)
-	}
+	e.vols.Release(v)
 }
 
 func (e *Engine) Volumes() []strategies.VolumeInfo {
@@ -528,13 +494,7 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 	if e.closed {
 		return nil
 	}
-	out := make([]strategies.VolumeInfo, 0, len(e.t.Vols))
-	for _, r := range e.t.Vols {
-		out = append(out, strategies.VolumeInfo{ID: r.ID, Name: r.Name, Parent: r.Parent, Kind: r.Kind,
-			Size: r.Size, ReadOnly: r.ReadOnly, Valid: true})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return e.t.Vols.Infos()
 }
 
 // Space is the cluster's: its raw capacity and free bytes (every pool,
@@ -564,10 +524,14 @@ func (e *Engine) Flush() error {
 	if e.closed {
 		return e.errClosed()
 	}
-	for v := range e.vols {
-		if err := v.im.flush(); err != nil {
-			return fmt.Errorf("rbd: flush: %w", err)
+	var err error
+	e.vols.Each(func(v *volume) {
+		if err == nil {
+			err = v.im.flush()
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("rbd: flush: %w", err)
 	}
 	return nil
 }
@@ -613,11 +577,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	vols := make([]*volume, 0, len(e.vols))
-	for v := range e.vols {
-		vols = append(vols, v)
-	}
-	e.vols = map[*volume]struct{}{}
+	vols := e.vols.Take()
 	e.mu.Unlock()
 	for _, v := range vols {
 		v.Close()

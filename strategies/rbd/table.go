@@ -4,27 +4,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/meta"
+	"github.com/snapbench/snapbench/strategies/internal/peer"
 )
 
 // record is one volume. A base or a clone is an image of its own; a
 // snapshot is an RBD snapshot (Snap) of an image; a clone not flattened
 // yet has an RBD parent (OriginImage@OriginSnap).
 type record struct {
-	ID          strategies.VolumeID `json:"id"`
-	Name        string              `json:"name"`
-	Parent      strategies.VolumeID `json:"parent,omitempty"`
-	Kind        strategies.Kind     `json:"kind"`
-	Size        int64               `json:"size"`
-	ReadOnly    bool                `json:"read_only,omitempty"`
-	Image       string              `json:"image"`
-	Snap        string              `json:"snap,omitempty"`
-	OriginImage string              `json:"origin_image,omitempty"`
-	OriginSnap  string              `json:"origin_snap,omitempty"`
+	peer.VolumeMeta
+	Image       string `json:"image"`
+	Snap        string `json:"snap,omitempty"`
+	OriginImage string `json:"origin_image,omitempty"`
+	OriginSnap  string `json:"origin_snap,omitempty"`
 }
+
+type records = peer.Records[record, *record]
 
 // table is the engine's metadata, kept in the pool as one RADOS object
 // (Instance + ".table") replaced whole with rados_write_full, which is
@@ -33,7 +30,7 @@ type table struct {
 	Engine   string              `json:"engine"`
 	Instance string              `json:"instance"`
 	NextID   strategies.VolumeID `json:"next_id"`
-	Vols     []record            `json:"volumes"`
+	Vols     records             `json:"volumes"`
 }
 
 type tableObject struct {
@@ -44,7 +41,7 @@ type tableObject struct {
 func tableOID(instance string) string { return instance + ".table" }
 
 func (c *conn) saveTable(t *table) error {
-	sort.Slice(t.Vols, func(i, j int) bool { return t.Vols[i].ID < t.Vols[j].ID })
+	t.Vols.Sort()
 	raw, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -82,57 +79,15 @@ func (c *conn) loadTable(instance string) (*table, error) {
 }
 
 func (t *table) validate() error {
-	var errs []error
-	names := map[string]bool{}
-	ids := map[strategies.VolumeID]bool{}
-	for _, r := range t.Vols {
+	return t.Vols.Validate(name, t.NextID, func(r *record) error {
 		switch {
-		case r.ID == strategies.NoVolume || r.ID >= t.NextID:
-			errs = append(errs, fmt.Errorf("volume %q: id %d outside 1..%d", r.Name, r.ID, t.NextID-1))
-		case ids[r.ID]:
-			errs = append(errs, fmt.Errorf("volume id %d twice", r.ID))
-		case names[r.Name]:
-			errs = append(errs, fmt.Errorf("volume name %q twice", r.Name))
-		case r.Size <= 0 || r.Image == "":
-			errs = append(errs, fmt.Errorf("volume %q: size %d image %q", r.Name, r.Size, r.Image))
-		case r.Kind < strategies.KindBase || r.Kind > strategies.KindClone:
-			errs = append(errs, fmt.Errorf("volume %q: kind %d", r.Name, r.Kind))
+		case r.Image == "":
+			return errors.New("no image")
+		case r.Kind > strategies.KindClone:
+			return fmt.Errorf("kind %d", r.Kind)
 		}
-		ids[r.ID], names[r.Name] = true, true
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("rbd: %w: %w", strategies.ErrCorrupt, errors.Join(errs...))
-	}
-	return nil
-}
-
-func (t *table) find(id strategies.VolumeID) *record {
-	for i := range t.Vols {
-		if t.Vols[i].ID == id {
-			return &t.Vols[i]
-		}
-	}
-	return nil
-}
-
-func (t *table) named(n string) *record {
-	for i := range t.Vols {
-		if t.Vols[i].Name == n {
-			return &t.Vols[i]
-		}
-	}
-	return nil
-}
-
-// children lists the volumes made from id.
-func (t *table) children(id strategies.VolumeID) []*record {
-	var out []*record
-	for i := range t.Vols {
-		if t.Vols[i].Parent == id {
-			out = append(out, &t.Vols[i])
-		}
-	}
-	return out
+		return nil
+	})
 }
 
 // snapUsed reports whether image@snap is a snapshot volume or the parent
@@ -157,22 +112,8 @@ func (t *table) imageUsed(image string) bool {
 	return false
 }
 
-func (t *table) remove(id strategies.VolumeID) {
-	out := t.Vols[:0]
-	for _, r := range t.Vols {
-		if r.ID == id {
-			continue
-		}
-		if r.Parent == id {
-			r.Parent = strategies.NoVolume
-		}
-		out = append(out, r)
-	}
-	t.Vols = out
-}
-
 func (t *table) clone() *table {
 	c := *t
-	c.Vols = append([]record(nil), t.Vols...)
+	c.Vols = t.Vols.Copy()
 	return &c
 }

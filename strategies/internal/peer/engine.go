@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/snapbench/snapbench/device"
@@ -79,14 +78,14 @@ func Factory(b Backend, doc string) strategies.Factory {
 // Engine is a peer engine over files on a kernel file system. It is safe
 // for concurrent use; metadata operations are serialised.
 type Engine struct {
+	Copier // Snapshot, Clone and CloneMany (one commit): copies
 	b      Backend
 	name   string
 	fs     *FS
 	chunk  int
 	mu     sync.Mutex
 	t      *Table
-	opens  map[strategies.VolumeID]int
-	vols   map[*FileVolume]struct{}
+	vols   Handles[*FileVolume]
 	closed bool
 }
 
@@ -149,8 +148,9 @@ func OpenEngine(b Backend, dev device.Device, opts strategies.Options) (*Engine,
 }
 
 func newEngine(b Backend, fs *FS, opts strategies.Options) *Engine {
-	return &Engine{b: b, name: b.Name(), fs: fs, chunk: opts.ChunkSize,
-		opens: make(map[strategies.VolumeID]int), vols: make(map[*FileVolume]struct{})}
+	e := &Engine{b: b, name: b.Name(), fs: fs, chunk: opts.ChunkSize}
+	e.Copier = e.copies
+	return e
 }
 
 // orphans lists entries in VolDir that no record owns, as records with
@@ -173,7 +173,7 @@ func (e *Engine) orphans() ([]Record, error) {
 		if _, err := fmt.Sscanf(de.Name(), "%d", &id); err != nil || e.b.Entry(id) != de.Name() {
 			return nil, fmt.Errorf("%w: unknown entry %s/%s", strategies.ErrCorrupt, VolDir, de.Name())
 		}
-		out = append(out, Record{ID: id, File: e.b.DataFile(id)})
+		out = append(out, Record{VolumeMeta: VolumeMeta{ID: id}, File: e.b.DataFile(id)})
 	}
 	return out, nil
 }
@@ -221,11 +221,12 @@ func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 	if e.closed {
 		return 0, e.errClosed()
 	}
-	if e.t.Named(name) != nil {
-		return 0, fmt.Errorf("%s: create %q: %w", e.name, name, strategies.ErrExists)
+	if err := e.t.Vols.CheckFree(e.name, strategies.KindBase, []string{name}); err != nil {
+		return 0, err
 	}
 	old := e.t.Clone()
-	r := Record{ID: e.t.NextID, Name: name, Kind: strategies.KindBase, Size: size, File: e.b.DataFile(e.t.NextID)}
+	r := Record{VolumeMeta: VolumeMeta{ID: e.t.NextID, Name: name, Kind: strategies.KindBase, Size: size},
+		File: e.b.DataFile(e.t.NextID)}
 	if err := e.b.Make(e.fs.Root, r); err != nil {
 		e.b.Remove(e.fs.Root, r)
 		return 0, fmt.Errorf("%s: create %q: %w", e.name, name, NoSpace(err))
@@ -239,53 +240,23 @@ func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 	return r.ID, nil
 }
 
-func (e *Engine) Snapshot(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
-	ids, err := e.copies(src, []string{name}, strategies.KindSnapshot)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
-}
-
-func (e *Engine) Clone(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
-	ids, err := e.copies(src, []string{name}, strategies.KindClone)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
-}
-
-// CloneMany makes every clone, then commits the table once.
-func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategies.VolumeID, error) {
-	return e.copies(src, names, strategies.KindClone)
-}
-
 func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies.Kind) ([]strategies.VolumeID, error) {
 	caps := e.b.Caps()
-	for _, n := range names {
-		if err := strategies.ValidateName(e.name, n); err != nil {
-			return nil, err
-		}
+	if err := ValidateNames(e.name, names); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, e.errClosed()
 	}
-	s := e.t.Find(src)
-	if s == nil {
-		return nil, fmt.Errorf("%s: %s of volume %d: %w", e.name, kind, src, strategies.ErrNotFound)
+	s, err := e.t.Vols.CopyTarget(e.name, kind, src, names)
+	if err != nil {
+		return nil, err
 	}
 	if (kind == strategies.KindSnapshot && !caps.Snapshot) || (kind == strategies.KindClone && !caps.Clone) ||
 		(s.Kind != strategies.KindBase && !caps.Nested) {
 		return nil, fmt.Errorf("%s: %s of a %s: %w", e.name, kind, s.Kind, strategies.ErrUnsupported)
-	}
-	seen := make(map[string]bool, len(names))
-	for _, n := range names {
-		if e.t.Named(n) != nil || seen[n] {
-			return nil, fmt.Errorf("%s: %s %q: %w", e.name, kind, n, strategies.ErrExists)
-		}
-		seen[n] = true
 	}
 	srcRec := *s
 	old := e.t.Clone()
@@ -296,8 +267,8 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 		}
 	}
 	for _, n := range names {
-		r := Record{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
-			ReadOnly: kind == strategies.KindSnapshot, File: e.b.DataFile(e.t.NextID)}
+		r := Record{VolumeMeta: VolumeMeta{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
+			ReadOnly: kind == strategies.KindSnapshot}, File: e.b.DataFile(e.t.NextID)}
 		if err := e.b.Copy(e.fs.Root, srcRec, r); err != nil {
 			e.b.Remove(e.fs.Root, r)
 			undo()
@@ -325,16 +296,16 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	if e.closed {
 		return e.errClosed()
 	}
-	r := e.t.Find(id)
+	r := e.t.Vols.Find(id)
 	if r == nil {
 		return fmt.Errorf("%s: delete volume %d: %w", e.name, id, strategies.ErrNotFound)
 	}
-	if e.opens[id] > 0 {
-		return fmt.Errorf("%s: delete %q: %w", e.name, r.Name, strategies.ErrBusy)
+	if err := e.vols.Busy(e.name, "delete", id, r.Name); err != nil {
+		return err
 	}
 	rec := *r
 	old := e.t.Clone()
-	e.t.Remove(id)
+	e.t.Vols = e.t.Vols.Without(id)
 	if err := e.commit(old); err != nil {
 		return fmt.Errorf("%s: delete %q: %w", e.name, rec.Name, err)
 	}
@@ -352,7 +323,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	if e.closed {
 		return nil, e.errClosed()
 	}
-	r := e.t.Find(id)
+	r := e.t.Vols.Find(id)
 	if r == nil {
 		return nil, fmt.Errorf("%s: open volume %d: %w", e.name, id, strategies.ErrNotFound)
 	}
@@ -360,21 +331,14 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.opens[id]++
-	e.vols[v] = struct{}{}
+	e.vols.Add(id, v)
 	return v, nil
 }
 
 func (e *Engine) release(v *FileVolume) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.vols[v]; !ok {
-		return
-	}
-	delete(e.vols, v)
-	if e.opens[v.id]--; e.opens[v.id] <= 0 {
-		delete(e.opens, v.id)
-	}
+	e.vols.Release(v)
 }
 
 func (e *Engine) Volumes() []strategies.VolumeInfo {
@@ -383,13 +347,7 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 	if e.closed {
 		return nil
 	}
-	out := make([]strategies.VolumeInfo, 0, len(e.t.Vols))
-	for _, r := range e.t.Vols {
-		out = append(out, strategies.VolumeInfo{ID: r.ID, Name: r.Name, Parent: r.Parent, Kind: r.Kind,
-			Size: r.Size, ReadOnly: r.ReadOnly, Valid: true})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return e.t.Vols.Infos()
 }
 
 func (e *Engine) Space() strategies.Space {
@@ -489,11 +447,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	vols := make([]*FileVolume, 0, len(e.vols))
-	for v := range e.vols {
-		vols = append(vols, v)
-	}
-	e.vols = map[*FileVolume]struct{}{}
+	vols := e.vols.Take()
 	e.mu.Unlock()
 	for _, v := range vols {
 		v.Close()

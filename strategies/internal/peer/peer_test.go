@@ -34,8 +34,8 @@ func TestCheckDevice(t *testing.T) {
 func TestTable(t *testing.T) {
 	dir := t.TempDir()
 	tab := &Table{Engine: "peer", NextID: 3, BaseUsed: 42,
-		Vols: []Record{{ID: 2, Name: "b", Kind: strategies.KindSnapshot, Size: 4096, ReadOnly: true, File: "vols/2"},
-			{ID: 1, Name: "a", Kind: strategies.KindBase, Size: 4096, File: "vols/1"}}}
+		Vols: Vols{{VolumeMeta: VolumeMeta{ID: 2, Name: "b", Kind: strategies.KindSnapshot, Size: 4096, ReadOnly: true}, File: "vols/2"},
+			{VolumeMeta: VolumeMeta{ID: 1, Name: "a", Kind: strategies.KindBase, Size: 4096}, File: "vols/1"}}}
 	if err := SaveTable(dir, tab); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/meta"
@@ -17,16 +16,14 @@ const TableFile = "snapbench-volumes.json"
 
 // Record is one volume in the table.
 type Record struct {
-	ID       strategies.VolumeID `json:"id"`
-	Name     string              `json:"name"`
-	Parent   strategies.VolumeID `json:"parent,omitempty"`
-	Kind     strategies.Kind     `json:"kind"`
-	Size     int64               `json:"size"`
-	ReadOnly bool                `json:"read_only,omitempty"`
+	VolumeMeta
 	// File is the volume's data file (for qcow2 the top of its chain),
 	// relative to the file system's root.
 	File string `json:"file"`
 }
+
+// Vols is a file-based peer's volume list.
+type Vols = Records[Record, *Record]
 
 // Layer is a qcow2 image file and the image it is an overlay of.
 type Layer struct {
@@ -41,9 +38,9 @@ type Table struct {
 	NextID strategies.VolumeID `json:"next_id"`
 	// BaseUsed is the space the file system used right after mkfs: its
 	// fixed metadata (log, allocation group headers, trees).
-	BaseUsed int64    `json:"base_used"`
-	Vols     []Record `json:"volumes"`
-	Layers   []Layer  `json:"layers,omitempty"`
+	BaseUsed int64   `json:"base_used"`
+	Vols     Vols    `json:"volumes"`
+	Layers   []Layer `json:"layers,omitempty"`
 	// NextLayer numbers qcow2 layer files; never reused.
 	NextLayer uint64 `json:"next_layer,omitempty"`
 }
@@ -57,7 +54,7 @@ type tableFile struct {
 // of the directory): after a crash the old or the new table is there,
 // whole.
 func SaveTable(root string, t *Table) error {
-	sort.Slice(t.Vols, func(i, j int) bool { return t.Vols[i].ID < t.Vols[j].ID })
+	t.Vols.Sort()
 	raw, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -119,69 +116,18 @@ func LoadTable(root, engine string) (*Table, error) {
 
 // validate checks the table against itself.
 func (t *Table) validate(engine string) error {
-	var errs []error
-	names := make(map[string]bool, len(t.Vols))
-	ids := make(map[strategies.VolumeID]bool, len(t.Vols))
-	for _, r := range t.Vols {
-		switch {
-		case r.ID == strategies.NoVolume || r.ID >= t.NextID:
-			errs = append(errs, fmt.Errorf("volume %q: id %d outside 1..%d", r.Name, r.ID, t.NextID-1))
-		case ids[r.ID]:
-			errs = append(errs, fmt.Errorf("volume id %d twice", r.ID))
-		case names[r.Name]:
-			errs = append(errs, fmt.Errorf("volume name %q twice", r.Name))
-		case r.Size <= 0 || r.File == "":
-			errs = append(errs, fmt.Errorf("volume %q: size %d file %q", r.Name, r.Size, r.File))
-		case r.Kind < strategies.KindBase || r.Kind > strategies.KindInternal:
-			errs = append(errs, fmt.Errorf("volume %q: kind %d", r.Name, r.Kind))
+	return t.Vols.Validate(engine, t.NextID, func(r *Record) error {
+		if r.File == "" {
+			return errors.New("no data file")
 		}
-		ids[r.ID], names[r.Name] = true, true
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w: %w", engine, strategies.ErrCorrupt, errors.Join(errs...))
-	}
-	return nil
-}
-
-// Find returns the record of id, or nil.
-func (t *Table) Find(id strategies.VolumeID) *Record {
-	for i := range t.Vols {
-		if t.Vols[i].ID == id {
-			return &t.Vols[i]
-		}
-	}
-	return nil
-}
-
-// Named returns the record called name, or nil.
-func (t *Table) Named(name string) *Record {
-	for i := range t.Vols {
-		if t.Vols[i].Name == name {
-			return &t.Vols[i]
-		}
-	}
-	return nil
-}
-
-// Remove drops id and clears it as a parent.
-func (t *Table) Remove(id strategies.VolumeID) {
-	out := t.Vols[:0]
-	for _, r := range t.Vols {
-		if r.ID == id {
-			continue
-		}
-		if r.Parent == id {
-			r.Parent = strategies.NoVolume
-		}
-		out = append(out, r)
-	}
-	t.Vols = out
+		return nil
+	})
 }
 
 // Clone returns a deep copy (to roll back a failed change).
 func (t *Table) Clone() *Table {
 	c := *t
-	c.Vols = append([]Record(nil), t.Vols...)
+	c.Vols = t.Vols.Copy()
 	c.Layers = append([]Layer(nil), t.Layers...)
 	return &c
 }
