@@ -219,6 +219,7 @@ func badInputs() []badInput {
 		{name: "serve no device", args: []string{"serve"}, code: 2, want: "--device is required"},
 		{name: "serve socket and listen", args: []string{"serve", "--device", "@row", "--socket", "{dir}/s", "--listen", "127.0.0.1:0"}, code: 2, want: "not both", dev: "row"},
 		{name: "serve remote", args: []string{"serve", "--device", "@row", "--listen", "0.0.0.0:0"}, code: 2, want: "loopback", dev: "row"},
+		{name: "serve io engine", args: []string{"serve", "--device", "@row", "--socket", "{dir}/s", "--io-engine", "aio"}, code: 2, want: "unknown IO engine", dev: "row"},
 		{name: "serve missing", args: []string{"serve", "--device", "@new", "--socket", "{dir}/s"}, code: 1, want: "not found", dev: "new"},
 		{name: "serve no engine", args: []string{"serve", "--device", "@zeros", "--socket", "{dir}/s"}, code: 1, want: "holds no snapbench engine", dev: "zeros"},
 		{name: "serve unknown volume", args: []string{"serve", "--device", "@row", "--volume", "nosuch", "--socket", "{dir}/s"}, code: 1, want: "nosuch", dev: "row"},
