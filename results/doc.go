@@ -7,8 +7,9 @@
 // Collect, then analyse: workloads fill a Run through Recorders and phases;
 // report, plot and compare never run anything.
 //
-// It is not a workload driver and never touches a device or an engine except
-// to read counters (device.Counting) and space (Engine.Space) in PhaseMeter.
+// It is not a workload driver and never touches a device or an engine: the
+// phase meter that reads counters and space while a phase runs is the
+// workloads package's; results receives what it measured as a Phase.
 //
 // # Well-known names (the contract with workloads)
 //

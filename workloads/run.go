@@ -42,7 +42,7 @@ type ProgressUpdate struct {
 }
 
 // RunScenario runs sc on env and returns its result, never nil. Phases are
-// measured with results.BeginPhase/End and the workers' recorders merged.
+// measured with beginPhase/End (meter.go) and the workers' recorders merged.
 //
 //   - ok: every phase ran; error nil.
 //   - unsupported (results.StatusUnsupported): the engine lacks an operation
@@ -203,7 +203,7 @@ func (s *session) progress(total int64, n int) {
 // phaseState is the phase being measured.
 type phaseState struct {
 	name string
-	m    *results.PhaseMeter
+	m    *phaseMeter
 	rec  *results.Recorder
 	lio  results.LogicalIO
 	// committed: the phase's body flushed the engine itself (commit), so
@@ -222,7 +222,7 @@ func (s *session) phase(name string, body func(ph *phaseState) error) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	ph := &phaseState{name: name, m: results.BeginPhase(name, s.env.Counting, s.eng), rec: results.NewRecorder()}
+	ph := &phaseState{name: name, m: beginPhase(name, s.env.Counting, s.eng), rec: results.NewRecorder()}
 	s.ph, s.opsDone, s.phaseTotal = ph, 0, 0
 	exp0, inv0 := s.expired, s.invalidated
 	err := body(ph)
