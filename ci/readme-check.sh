@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# ci/readme-check.sh: run every command of README.md, so the README cannot
-# drift from the product (make readme-check; .ci/run runs it as root).
+# ci/readme-check.sh: run every command of README.md and every example of
+# `snapbench VERB --help`, so neither can drift from the product (make
+# readme-check; .ci/run runs it as root).
 #
 # Every line of every ```sh block of README.md is a command (trailing
-# "# comments" removed). The table below says how each one runs here:
+# "# comments" removed), and so is every line of the "examples:" (or
+# "Example:") section of each verb's --help (a line ending in "\" continues
+# on the next). The table below says how each one runs here:
 #
 #   run CMD   run CMD in a scratch directory, in README order, where
 #             `snapbench` and `bin/snapbench` are the freshly built binary;
@@ -60,11 +63,12 @@ root_only=
 if [ "$(id -u)" -ne 0 ]; then
 	root_only="skip needs root (loop devices, mounts); CI runs as root"
 fi
-loop_a=LOOP_A loop_b=LOOP_B loop_c=LOOP_C
+loop_a=LOOP_A loop_b=LOOP_B loop_c=LOOP_C loop_d=LOOP_D
 if [ -z "$root_only" ] && [ -z "$listing" ]; then
 	newloop loop_a 4G
 	newloop loop_b 4G
 	newloop loop_c 4G
+	newloop loop_d 6G # the fanout spec wants 5 GiB
 fi
 runs=$work/runs/default
 
@@ -119,6 +123,14 @@ declare -A how=(
 	['make baseline']='skip rewrites ci/baseline'
 	['make ci']='skip lint + test + regress, each run by .ci/run'
 	['make readme-check']='skip this script'
+	# --help examples
+	['snapbench run --engines raw,row --scenario overwrite --set fanout=0,10,100']='run snapbench run --engines raw,row --scenario overwrite --set fanout=0,10,100 --repeat 1'
+	['snapbench run --engines linked,linked/row,linked/cow --scenario clonebush']='run snapbench run --engines linked,linked/row,linked/cow --scenario clonebush --repeat 1'
+	['snapbench run --device /dev/nvme1n1 --precondition --spec fanout']="${root_only:-run snapbench run --device $loop_d --precondition --spec fanout --repeat 1}"
+	['snapbench format --device /var/tmp/sb.img --size 4G --engine full --chunk 64K']="run snapbench format --device $work/sb-full.img --size 4G --engine full --chunk 64K"
+	['snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock & fio --name=t --ioengine=nbd --uri='"'"'nbd+unix:///vm1?socket=/tmp/sb.sock'"'"' --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c']='serve+fio snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock ;; fio --name=t --ioengine=nbd --uri='"'"'nbd+unix:///vm1?socket=/tmp/sb.sock'"'"' --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c'
+	['snapbench calibrate --device /var/tmp/cal.img --size 2G']="run snapbench calibrate --device $work/cal2.img --size 2G --repeat 1 --runtime 1s"
+	['snapbench calibrate --device /dev/loop7 --runtime 5s --repeat 3']="${root_only:-run snapbench calibrate --device $loop_c --repeat 1 --runtime 1s}"
 )
 
 # README commands, in order: the lines of ```sh blocks, comments removed.
@@ -127,6 +139,27 @@ mapfile -t commands < <(awk '
 	/^```/ { inb = 0; next }
 	inb { sub(/[ \t]+# .*$/, ""); sub(/[ \t]+$/, ""); if ($0 != "") print }
 ' "$readme")
+
+# The examples of every verb's --help, after the README's (a "\" at the
+# end of a line joins the next; a serve example's "&" line is one command
+# with the fio line that follows it).
+mapfile -t verbs < <("$sb" --help 2>&1 | awk '/^verbs:/ { f = 1; next } f && /^  [a-z]/ { print $1 } f && /^$/ { f = 0 }')
+for v in "${verbs[@]}"; do
+	while IFS= read -r line; do
+		commands+=("$line")
+	done < <("$sb" "$v" --help 2>&1 | awk '
+		/^(examples?|Example):?$/ { f = 1; next }
+		f && /^$/ { f = 0 }
+		f {
+			sub(/^[ \t]+/, ""); sub(/[ \t]+# .*$/, "")
+			if (sub(/[ \t]*\\$/, "")) { acc = acc $0 " "; next }
+			line = acc $0; acc = ""
+			if (line ~ /&$/) { pending = line " "; next }
+			if (pending != "") { line = pending line; pending = "" }
+			gsub(/[ \t]+/, " ", line)
+			print line
+		}')
+done
 
 # Example spec files: ```yaml blocks whose first line is "# NAME.yaml".
 awk -v dir="$work" '
@@ -190,6 +223,27 @@ for c in "${commands[@]}"; do
 		[ -S /tmp/sb.sock ] || { cat "$work/serve.txt" >&2; echo "readme-check: FAILED: $c: no socket" >&2; exit 1; }
 		ran=$((ran + 1))
 		;;
+	serve+fio\ *)
+		body=${plan#serve+fio }
+		srv=${body%% ;; *}
+		client=${body#* ;; }
+		echo "readme-check: serve, then a client, then stop serve: $srv; $client"
+		rm -f /tmp/sb.sock
+		$srv >"$work/serve2.txt" 2>&1 &
+		pid=$!
+		for _ in $(seq 100); do [ -S /tmp/sb.sock ] && break; sleep 0.1; done
+		rc=0
+		bash -c "$client" >"$work/out.txt" 2>&1 || rc=$?
+		kill "$pid"
+		src=0
+		wait "$pid" || src=$?
+		if [ "$rc" -ne 0 ] || [ "$src" -ne 0 ]; then
+			tail -n 30 "$work/out.txt" "$work/serve2.txt" >&2
+			echo "readme-check: FAILED: $c (client exit $rc, serve exit $src)" >&2
+			exit 1
+		fi
+		ran=$((ran + 1))
+		;;
 	stop-serve)
 		echo "readme-check: stop serve (kill %1)"
 		kill "$serve_pid"
@@ -209,4 +263,4 @@ for c in "${commands[@]}"; do
 		;;
 	esac
 done
-echo "readme-check: ${#commands[@]} README commands: $ran run, $skipped skipped with a reason"
+echo "readme-check: ${#commands[@]} README and --help commands: $ran run, $skipped skipped with a reason"
