@@ -124,6 +124,11 @@ func savePlot(c chart, path, format string, opts PlotOptions) error {
 		os.Remove(f.Name())
 		return err
 	}
+	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600; charts are for everyone to read
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
 	if err := f.Close(); err != nil {
 		os.Remove(f.Name())
 		return err
