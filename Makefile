@@ -63,7 +63,7 @@ regress: build
 baseline: build
 	ci/regress.sh baseline
 
-## publish: the default suite on this machine, as docs/results.md and docs/plots
+## publish: the default suite on this machine, one run as docs/results.md, docs/plots, docs/report.html (and docs/report.png with chromium)
 publish: build
 	ci/publish.sh
 
