@@ -56,7 +56,7 @@ if [ -n "$chromium" ]; then
 	profile=$(mktemp -d)
 	trap 'rm -rf "$profile"' EXIT
 	"$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
-		--user-data-dir="$profile" --window-size=1280,1600 \
+		--user-data-dir="$profile" --window-size=1280,1800 \
 		--screenshot="$PWD/docs/report.png" "file://$PWD/docs/report.html" 2>/dev/null
 	echo "publish: wrote docs/results.md, docs/plots/, docs/report.html, docs/report.png and the result files in $out"
 else

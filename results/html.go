@@ -357,7 +357,7 @@ footer { margin-top: 3em; color: #666; font-size: .85em; border-top: 1px solid #
 <footer>{{if .Generator}}Written by {{.Generator}}. {{end}}snapbench report --format html: one file, no scripts, no network.</footer>
 </body>
 </html>
-{{define "table"}}<h3>{{.Title}}</h3>
+{{define "table"}}{{if ne .Title "headline"}}<h3>{{.Title}}</h3>{{end}}
 <div class="scroll"><table{{if eq .Title "headline"}} class="headline"{{end}}>
 <thead><tr>{{range .Columns}}<th{{if .Class}} class="{{.Class}}"{{end}}>{{.Text}}</th>{{end}}</tr></thead>
 <tbody>{{range .Rows}}<tr>{{range .}}<td{{if .Class}} class="{{.Class}}"{{end}}>{{.Text}}</td>{{end}}</tr>
