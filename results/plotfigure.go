@@ -109,10 +109,7 @@ type zeroLogTicks struct{ zeroAt, minPositive float64 }
 
 func (z zeroLogTicks) Ticks(min, max float64) []plot.Tick {
 	ticks := []plot.Tick{{Value: z.zeroAt, Label: "0"}}
-	for _, t := range (logTicks{}).Ticks(z.minPositive, max) {
-		ticks = append(ticks, t)
-	}
-	return ticks
+	return append(ticks, (logTicks{}).Ticks(z.minPositive, max)...)
 }
 
 // xLogWithZero puts a log scale on the x axis of f for points whose x may

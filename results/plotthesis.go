@@ -90,7 +90,7 @@ func (t thesis) legendLabel(engine string) string {
 	return engine
 }
 
-// point is a phase of a run and the x it is drawn at.
+// phaseAt is a phase of a run and the x it is drawn at.
 type phaseAt struct {
 	run   *Run
 	phase *Phase
@@ -161,7 +161,6 @@ type panelSpec struct {
 	unit                  string // of y; "ns" and "bytes" are scaled to a readable unit
 	logX                  bool   // log x (0 drawn at the left) when the positive x span enough
 	logY                  bool   // log y whenever y > 0 (else when y spans more than 20×)
-	markers               bool   // markers only at every point (default: when ≤ 30 points)
 }
 
 // panel draws lines as spec says; their points are rescaled, not changed.
@@ -506,7 +505,6 @@ var humanNames = map[string]string{
 	"device_writes_per_write":      "device writes per write",
 	"device_reads_per_write":       "device reads per write",
 	"space_per_clone":              "space per clone",
-	"clones_per":                   "clones created",
 	"fanout":                       "fan-out",
 }
 
