@@ -227,7 +227,10 @@ func (f *figure) addLineMarked(engine, label string, xys, at plotter.XYs) error 
 		return err
 	}
 	f.data = append(f.data, l.XYs)
-	l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = st.color, vg.Points(1.6), st.dashes
+	// Lines drawn first are wider and their markers larger, so that a line
+	// drawn over one with the same values leaves it showing as an edge.
+	i := float64(len(f.legend))
+	l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = st.color, vg.Points(math.Max(1.3, 3.2-0.6*i)), st.dashes
 	f.p.Add(l)
 	// The legend shows the marker even when the line carries none.
 	s, err := plotter.NewScatter(plotter.XYs{{}})
@@ -237,7 +240,7 @@ func (f *figure) addLineMarked(engine, label string, xys, at plotter.XYs) error 
 	if err != nil {
 		return err
 	}
-	s.GlyphStyle.Color, s.GlyphStyle.Radius, s.GlyphStyle.Shape = st.color, vg.Points(3), st.glyph
+	s.GlyphStyle.Color, s.GlyphStyle.Radius, s.GlyphStyle.Shape = st.color, vg.Points(math.Max(2.5, 4.5-0.6*i)), st.glyph
 	if len(at) > 0 {
 		f.p.Add(s)
 		f.data = append(f.data, s.XYs)
