@@ -2,6 +2,7 @@ package results_test
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -169,5 +170,56 @@ func TestPlotThesis(t *testing.T) {
 func TestPlotRejectsUnknownFormat(t *testing.T) {
 	if _, err := results.Plot(nil, t.TempDir(), results.PlotOptions{Formats: []string{"gif"}}); err == nil {
 		t.Fatal("Plot accepted format gif")
+	}
+}
+
+// TestPlotBurstSweep: a sweep of the burst size draws burst time against
+// it by default, and --all draws no chart of a yes/no flag (batched).
+func TestPlotBurstSweep(t *testing.T) {
+	var runs []*results.Run
+	for _, r := range resultstest.Runs(1, "", 1) {
+		if r.Scenario != "clonebush" || (r.Engine != "cow" && r.Engine != "row") {
+			continue
+		}
+		for _, n := range []int{1, 10, 100, 1000} {
+			c := *r
+			c.Params = map[string]string{results.SweepParamKey: "clones", "clones": fmt.Sprint(n)}
+			c.Phases = append([]results.Phase(nil), r.Phases...)
+			for i := range c.Phases {
+				if c.Phases[i].Name != "burst" {
+					continue
+				}
+				m := map[string]float64{}
+				for k, v := range c.Phases[i].Metrics {
+					m[k] = v
+				}
+				m["clones"], m["burst_s"], m["batched"] = float64(n), float64(n)*1e-4, 1
+				c.Phases[i].Metrics = m
+			}
+			runs = append(runs, &c)
+		}
+	}
+	dir := t.TempDir()
+	files, err := results.Plot(runs, dir, results.PlotOptions{Formats: []string{"svg"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "clonebush-clone-burst-time-vs-clones.svg"))
+	if err != nil {
+		t.Fatalf("no burst time figure among %v", files)
+	}
+	for _, want := range []string{"clones in the burst (log scale)", "burst time ("} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("burst time figure: no %q", want)
+		}
+	}
+	all, err := results.Plot(runs, t.TempDir(), results.PlotOptions{Formats: []string{"svg"}, All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if strings.HasSuffix(f, "-batched.svg") {
+			t.Errorf("a chart of a yes/no flag: %s", f)
+		}
 	}
 }
