@@ -63,11 +63,11 @@ regress: build
 baseline: build
 	ci/regress.sh baseline
 
-## readme-check: run every command of README.md (ci/readme-check.sh says how each runs, --repeat 1 for whole suites; root for loop devices)
+## readme-check: run every command of README.md and every --help example (ci/readme-check.sh --list says how each runs; root for loop devices)
 readme-check: build
 	ci/readme-check.sh
 
-## publish: the default suite on this machine, as docs/results.md and docs/plots
+## publish: the default suite on this machine, one run as docs/results.md, docs/plots, docs/report.html (and docs/report.png with chromium)
 publish: build
 	ci/publish.sh
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -21,16 +20,26 @@ import (
 // PlotOptions tune Plot.
 type PlotOptions struct {
 	Formats []string  // "svg", "png"; default both
-	Width   vg.Length // default 18 cm
+	Width   vg.Length // of a one-panel chart; default 18 cm (wider charts add 60% per panel)
 	Height  vg.Length // default 11 cm
 	DPI     int       // of PNG files; default 150
+	// All draws every chart Plot knows (AllCharts) instead of the thesis
+	// figures (ThesisCharts).
+	All bool
 }
 
 // Plot draws charts of runs into dir and returns the files written, in
-// order. Charts, one line per engine (or run, for sweep points):
+// order. By default it draws the figures that answer the suite's questions
+// (about a dozen for the default suite, see thesisCharts): base write cost
+// and device bytes per base write against fan-out, clone burst time against
+// burst size where it was swept, latency percentile distributions of the
+// boot storm and the overwrite, base write latency against live snapshots,
+// latency and space over time. With opts.All it draws every chart, one line
+// per engine (or run, for sweep points):
 //
-//   - latency CDF of every operation kind of every phase (log x axis), per
-//     scenario and sweep point: <scenario>[-<param><value>]-<phase>-<op>-cdf
+//   - latency percentile distribution of every operation kind of every
+//     phase, per scenario and sweep point:
+//     <scenario>[-<param><value>]-<phase>-<op>-cdf
 //   - for sweeps, each phase's p50 and p99 per operation kind, write
 //     amplification, ops/s and Metrics against the swept value (log x for
 //     values spanning a decade): <scenario>-sweep-<param>-<phase>-<metric>
@@ -41,10 +50,10 @@ type PlotOptions struct {
 //     <scenario>[-<param><value>]-<phase>-series-<name>
 //
 // Trials of a point are drawn as their median (MedianRun). Axes carry
-// their units; each engine keeps its colour, dash and marker in
-// every chart. Unsupported runs and phases draw nothing.
+// their units, legends sit to the right of the data, and each engine keeps
+// its colour, dash and marker in every chart. Unsupported runs and phases
+// draw nothing.
 func Plot(runs []*Run, dir string, opts PlotOptions) ([]string, error) {
-	runs = CollapseTrials(runs) // one curve per point: the median of its trials
 	if len(opts.Formats) == 0 {
 		opts.Formats = []string{"svg", "png"}
 	}
@@ -65,17 +74,17 @@ func Plot(runs []*Run, dir string, opts PlotOptions) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	runs = sortedCopy(runs)
 	var charts []chart
-	charts = append(charts, cdfCharts(runs)...)
-	charts = append(charts, sweepCharts(runs)...)
-	charts = append(charts, instanceCharts(runs)...)
-	charts = append(charts, seriesCharts(runs)...)
+	if opts.All {
+		charts = allCharts(runs)
+	} else {
+		charts = thesisCharts(runs)
+	}
 	var files []string
 	for _, c := range charts {
 		for _, f := range opts.Formats {
 			path := filepath.Join(dir, c.name+"."+f)
-			if err := savePlot(c.plot, path, f, opts); err != nil {
+			if err := savePlot(c, path, f, opts); err != nil {
 				return files, fmt.Errorf("results: plot %s: %w", path, err)
 			}
 			files = append(files, path)
@@ -84,27 +93,38 @@ func Plot(runs []*Run, dir string, opts PlotOptions) ([]string, error) {
 	return files, nil
 }
 
-// chart is a plot and its file name without extension.
-type chart struct {
-	name string
-	plot *plot.Plot
+// allCharts is every chart of runs (PlotOptions.All).
+func allCharts(runs []*Run) []chart {
+	runs = sortedCopy(CollapseTrials(runs)) // one curve per point: the median of its trials
+	var charts []chart
+	charts = append(charts, cdfCharts(runs)...)
+	charts = append(charts, sweepCharts(runs)...)
+	charts = append(charts, instanceCharts(runs)...)
+	charts = append(charts, seriesCharts(runs)...)
+	return charts
 }
 
-func savePlot(p *plot.Plot, path, format string, opts PlotOptions) error {
+func savePlot(c chart, path, format string, opts PlotOptions) error {
+	w, h := c.size(opts.Width, opts.Height)
 	var canvas vg.CanvasWriterTo
 	switch format {
 	case "png":
-		img := vgimg.NewWith(vgimg.UseWH(opts.Width, opts.Height), vgimg.UseDPI(opts.DPI))
+		img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(opts.DPI))
 		canvas = vgimg.PngCanvas{Canvas: img}
 	default:
-		canvas = vgsvg.New(opts.Width, opts.Height)
+		canvas = vgsvg.New(w, h)
 	}
-	p.Draw(draw.New(canvas))
+	c.draw(draw.New(canvas))
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	if _, err := canvas.WriteTo(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600; charts are for everyone to read
 		f.Close()
 		os.Remove(f.Name())
 		return err
@@ -162,8 +182,6 @@ func newPlot(title, xLabel, yLabel string) *figure {
 		a.Tick.Label.Font.Size = vg.Points(10)
 		a.Tick.Marker = linearTicks{}
 	}
-	p.Legend.TextStyle.Font = font.From(p.Legend.TextStyle.Font, vg.Points(10))
-	p.Legend.Padding = vg.Points(2)
 	g := plotter.NewGrid()
 	g.Vertical.Color = color.Gray{Y: 220}
 	g.Horizontal.Color = color.Gray{Y: 220}
@@ -171,92 +189,153 @@ func newPlot(title, xLabel, yLabel string) *figure {
 	return &figure{p: p}
 }
 
-// figure is a plot being built and the lines on it, to place the legend
-// where it hides the least data.
+// figure is a plot (one panel of a chart) being built and its legend
+// entries, which the chart draws outside the data.
 type figure struct {
-	p     *plot.Plot
-	lines []plotter.XYs
+	p      *plot.Plot
+	legend []legendItem
+	// data is every line's and marker's points, for logAxis to rewrite;
+	// logX and logY say the axis holds log10 of the values (see logAxis).
+	data       []plotter.XYs
+	logX, logY bool
 }
 
-// addLine adds a line (with markers when asked) for an engine.
+// plotterLine is one engine's line of a panel.
+type plotterLine struct {
+	engine, label string
+	xys           plotter.XYs
+}
+
+// addLine adds a line for an engine, with its markers at every point when
+// markers is true, else at about eight of its points.
 func (f *figure) addLine(engine, label string, xys plotter.XYs, markers bool) error {
+	at := xys
+	if !markers {
+		at = sparseMarkers(engine, xys)
+	}
+	return f.addLineMarked(engine, label, xys, at)
+}
+
+// addLineMarked adds a line for an engine with its markers at the points
+// at (none if empty): a dense line keeps a few markers so that engines
+// stay told apart where lines overlap.
+func (f *figure) addLineMarked(engine, label string, xys, at plotter.XYs) error {
 	st := styleOf(engine)
+	xys, at = f.toAxes(xys), f.toAxes(at)
 	l, err := plotter.NewLine(xys)
 	if err != nil {
 		return err
 	}
-	l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = st.color, vg.Points(1.6), st.dashes
+	f.data = append(f.data, l.XYs)
+	// Lines drawn first are wider and their markers larger, so that a line
+	// drawn over one with the same values leaves it showing as an edge.
+	i := float64(len(f.legend))
+	l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = st.color, vg.Points(math.Max(1.3, 3.2-0.6*i)), st.dashes
 	f.p.Add(l)
-	f.lines = append(f.lines, xys)
-	if !markers {
-		f.p.Legend.Add(label, l)
-		return nil
+	// The legend shows the marker even when the line carries none.
+	s, err := plotter.NewScatter(plotter.XYs{{}})
+	if len(at) > 0 {
+		s, err = plotter.NewScatter(at)
 	}
-	s, err := plotter.NewScatter(xys)
 	if err != nil {
 		return err
 	}
-	s.GlyphStyle.Color, s.GlyphStyle.Radius, s.GlyphStyle.Shape = st.color, vg.Points(3), st.glyph
-	f.p.Add(s)
-	f.p.Legend.Add(label, l, s)
+	s.GlyphStyle.Color, s.GlyphStyle.Radius, s.GlyphStyle.Shape = st.color, vg.Points(math.Max(2.5, 4.5-0.6*i)), st.glyph
+	if len(at) > 0 {
+		f.p.Add(s)
+		f.data = append(f.data, s.XYs)
+	}
+	for _, it := range f.legend {
+		if it.label == label {
+			return nil
+		}
+	}
+	f.legend = append(f.legend, legendItem{label: label, thumbs: []plot.Thumbnailer{l, s}})
 	return nil
 }
 
-// placeLegend puts the legend in the corner of the data area that the
-// lines cross least. Call it once the axes are final.
-func (f *figure) placeLegend(entries int) {
-	const w = 0.22 // legend width as a fraction of the data area
-	h := 0.06*float64(entries) + 0.04
-	corners := []struct {
-		top, left bool
-	}{{true, true}, {true, false}, {false, false}, {false, true}}
-	best, bestHits := 0, math.MaxInt
-	for i, c := range corners {
-		hits := 0
-		for _, xys := range f.lines {
-			for j := range xys {
-				// Sample each segment so lines that cross a corner count.
-				n := 1
-				if j+1 < len(xys) {
-					n = 16
-				}
-				for k := 0; k < n; k++ {
-					t := float64(k) / float64(n)
-					x, y := xys[j].X, xys[j].Y
-					if k > 0 {
-						x += t * (xys[j+1].X - x)
-						y += t * (xys[j+1].Y - y)
-					}
-					nx, ny := f.p.X.Norm(x), f.p.Y.Norm(y)
-					inX := c.left && nx <= w || !c.left && nx >= 1-w
-					inY := c.top && ny >= 1-h || !c.top && ny <= h
-					if inX && inY {
-						hits++
-					}
-				}
+// sparseMarkers picks about eight points of a dense line for markers,
+// shifted by the engine's rank so that engines whose lines overlap do not
+// put their markers on the same points.
+func sparseMarkers(engine string, xys plotter.XYs) plotter.XYs {
+	step := max(1, len(xys)/8)
+	var at plotter.XYs
+	for i := (engineRank(engine) * step / len(engineStyles)) % step; i < len(xys); i += step {
+		at = append(at, xys[i])
+	}
+	return at
+}
+
+// logAxis puts a log scale on the x (or y) axis of f, whose data span
+// [min, max] (both > 0), labelled by ticks (logTicks if nil). The axis
+// holds log10 of the values on a linear scale, so that gonum lays out
+// labels and padding as for any linear axis (its LogScale centres the
+// axis label at the arithmetic middle of the range, which shrinks the
+// panel); points already added and those added later are rewritten.
+// Values ≤ 0 are drawn at the axis minimum.
+func (f *figure) logAxis(x bool, min, max float64, ticks plot.Ticker) {
+	if ticks == nil {
+		ticks = logTicks{}
+	}
+	a := &f.p.Y
+	if x {
+		a = &f.p.X
+	}
+	a.Scale = plot.LinearScale{}
+	a.Tick.Marker = log10Ticks{ticks}
+	a.Min, a.Max = math.Log10(min), math.Log10(max)
+	for _, xys := range f.data {
+		for i := range xys {
+			if x && !f.logX {
+				xys[i].X = log10Floor(xys[i].X, a.Min)
+			}
+			if !x && !f.logY {
+				xys[i].Y = log10Floor(xys[i].Y, a.Min)
 			}
 		}
-		if hits < bestHits {
-			best, bestHits = i, hits
-		}
 	}
-	c := corners[best]
-	f.p.Legend.Top, f.p.Legend.Left = c.top, c.left
-	f.p.Legend.XOffs, f.p.Legend.YOffs = vg.Points(8), -vg.Points(4)
-	if !c.left {
-		f.p.Legend.XOffs = -vg.Points(8)
-	}
-	if !c.top {
-		f.p.Legend.YOffs = vg.Points(4)
+	if x {
+		f.logX = true
+	} else {
+		f.logY = true
 	}
 }
 
-// logAxis sets a log scale with readable ticks on a, whose data span
-// [min, max] (both > 0).
-func logAxis(a *plot.Axis, min, max float64) {
-	a.Scale = plot.LogScale{}
-	a.Tick.Marker = logTicks{}
-	a.Min, a.Max = min, max
+// toAxes returns xys as the axes hold them (a copy, log10 on log axes).
+func (f *figure) toAxes(xys plotter.XYs) plotter.XYs {
+	if !f.logX && !f.logY {
+		return xys
+	}
+	out := make(plotter.XYs, len(xys))
+	for i, pt := range xys {
+		if f.logX {
+			pt.X = log10Floor(pt.X, f.p.X.Min)
+		}
+		if f.logY {
+			pt.Y = log10Floor(pt.Y, f.p.Y.Min)
+		}
+		out[i] = pt
+	}
+	return out
+}
+
+func log10Floor(v, floor float64) float64 {
+	if v <= 0 {
+		return floor
+	}
+	return math.Log10(v)
+}
+
+// log10Ticks places the ticks of a value axis on an axis that holds log10
+// of the values.
+type log10Ticks struct{ plot.Ticker }
+
+func (t log10Ticks) Ticks(min, max float64) []plot.Tick {
+	ticks := t.Ticker.Ticks(math.Pow(10, min), math.Pow(10, max))
+	for i := range ticks {
+		ticks[i].Value = math.Log10(ticks[i].Value)
+	}
+	return ticks
 }
 
 // logTicks labels decades, and 2 and 5 times them when the axis spans

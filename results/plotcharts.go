@@ -8,22 +8,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 )
 
-// cdfQuantiles are the percentiles a CDF line passes through: fine in the
-// tail, where latency matters.
-var cdfQuantiles = func() []float64 {
-	var q []float64
-	for v := 0.0; v < 90; v += 1 {
-		q = append(q, v)
-	}
-	for v := 90.0; v < 99; v += 0.25 {
-		q = append(q, v)
-	}
-	for v := 99.0; v < 99.9; v += 0.05 {
-		q = append(q, v)
-	}
-	return append(q, 99.9, 99.95, 99.99, 100)
-}()
-
 // minSamples is the fewest operations a latency distribution or
 // percentile is drawn from: fewer say nothing about a distribution.
 const minSamples = 10
@@ -94,12 +78,7 @@ func cdfCharts(runs []*Run) []chart {
 }
 
 func cdfChart(g group, idx phaseIndex, phase string, op Op) (chart, bool) {
-	type line struct {
-		engine string
-		xs, ys []float64
-	}
-	var lines []line
-	min, max := math.Inf(1), 0.0
+	var lines []percentileLine
 	for _, r := range g.runs {
 		p := idx.get(r, phase)
 		if p == nil || p.Unsupported != "" {
@@ -109,38 +88,15 @@ func cdfChart(g group, idx phaseIndex, phase string, op Op) (chart, bool) {
 		if err != nil || h == nil || h.TotalCount() < minSamples {
 			continue
 		}
-		l := line{engine: r.Engine}
-		for _, q := range cdfQuantiles {
-			v := float64(h.ValueAtQuantile(q))
-			if v <= 0 {
-				continue
-			}
-			l.xs, l.ys = append(l.xs, v), append(l.ys, q)
-			min, max = math.Min(min, v), math.Max(max, v)
-		}
-		if len(l.xs) > 0 {
-			lines = append(lines, l)
-		}
+		lines = append(lines, percentileLine{engine: r.Engine, label: r.Engine, hist: h})
 	}
 	if len(lines) == 0 {
 		return chart{}, false
 	}
-	unit, scale := durationUnit(math.Sqrt(min * max))
-	f := newPlot(fmt.Sprintf("%s / %s: %s latency CDF", g.title(), phase, op),
-		fmt.Sprintf("%s latency (%s, log scale)", op, unit), "operations at or below (%)")
-	for _, l := range lines {
-		xys := make(plotter.XYs, len(l.xs))
-		for i := range l.xs {
-			xys[i].X, xys[i].Y = l.xs[i]/scale, l.ys[i]
-		}
-		if err := f.addLine(l.engine, l.engine, xys, false); err != nil {
-			continue
-		}
-	}
-	logAxis(&f.p.X, min/scale*0.9, max/scale*1.1)
-	f.p.Y.Min, f.p.Y.Max = 0, 100
-	f.placeLegend(len(lines))
-	return chart{name: fileName(g.name(), phase, string(op), "cdf"), plot: f.p}, true
+	f := percentilePanel("", string(op)+" latency", lines)
+	title := fmt.Sprintf("%s / %s: %s latency by percentile", g.title(), phase, op)
+	return newChart(fileName(g.name(), phase, string(op), "cdf"), title,
+		"latency at each percentile; the x axis stretches the tail (1/(1−p), log scale)", f), true
 }
 
 // sweepMetric is a value drawn against a sweep parameter.
@@ -204,6 +160,7 @@ func phaseMetrics(ps []*Phase, param string, withMetrics bool) []sweepMetric {
 	sort.Strings(keys)
 	for _, k := range keys {
 		name, unit := SplitUnit(k)
+		name = humanName(name)
 		if s, ok := nsPer[unit]; ok {
 			out = append(out, sweepMetric{k, name, "ns", func(p *Phase) (float64, bool) {
 				v, ok := p.Metrics[k]
@@ -326,7 +283,7 @@ func instanceCharts(runs []*Run) []chart {
 // curveChart draws one line per engine of a metric against a parameter,
 // with log axes where the values span enough.
 func curveChart(title, name, param string, m sweepMetric, engs []string, pts map[string]plotter.XYs) (chart, bool) {
-	if len(engs) == 0 {
+	if len(engs) == 0 || m.unit == "" && yesNo(engs, pts) {
 		return chart{}, false
 	}
 	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
@@ -344,36 +301,33 @@ func curveChart(title, name, param string, m sweepMetric, engs []string, pts map
 	if unit != "" {
 		ylabel += " (" + unit + ")"
 	}
-	logX := xmin > 0 && xmax/xmin >= 10
 	logY := ymin > 0 && ymax/ymin >= 20
-	xlabel := param
-	if logX {
-		xlabel += " (log scale)"
-	}
 	if logY {
 		ylabel += ", log scale"
 	}
-	f := newPlot(title, xlabel, ylabel)
+	f := newPlot("", humanName(param), ylabel)
+	var lines []plotterLine
 	for _, e := range engs {
 		xys := append(plotter.XYs(nil), pts[e]...)
 		sort.Slice(xys, func(i, j int) bool { return xys[i].X < xys[j].X })
 		for i := range xys {
 			xys[i].Y /= scale
 		}
-		if err := f.addLine(e, e, xys, true); err != nil {
-			continue
-		}
+		lines = append(lines, plotterLine{engine: e, label: e, xys: xys})
 	}
-	if logX {
-		logAxis(&f.p.X, xmin/1.3, xmax*1.3)
+	// Log x (0 drawn at the left) for values spanning a decade.
+	if pos := xmax / math.Max(xmin, math.SmallestNonzeroFloat64); xmin >= 0 && xmax >= 10 && (xmin == 0 || pos >= 10) && xLogWithZero(f, lines) {
+		f.p.X.Label.Text += " (log scale)"
+	}
+	for _, l := range lines {
+		_ = f.addLine(l.engine, l.label, l.xys, true)
 	}
 	if logY {
-		logAxis(&f.p.Y, ymin/scale/1.3, ymax/scale*1.3)
+		f.logAxis(false, ymin/scale/1.3, ymax/scale*1.3, nil)
 	} else {
 		f.p.Y.Min = math.Min(0, ymin/scale)
 	}
-	f.placeLegend(len(engs))
-	return chart{name: name, plot: f.p}, true
+	return newChart(name, title, "", f), true
 }
 
 func seriesCharts(runs []*Run) []chart {
@@ -432,11 +386,11 @@ func seriesChart(g group, idx phaseIndex, phase, name string) chart {
 		yUnit, scale = durationUnit(math.Sqrt(math.Max(ymin*s, 1) * math.Max(ymax*s, 1)))
 		scale /= s
 	}
-	ylabel := name
+	ylabel := humanName(name)
 	if yUnit != "" {
 		ylabel += " (" + yUnit + ")"
 	}
-	f := newPlot(fmt.Sprintf("%s / %s: %s", g.title(), phase, name), xUnit, ylabel)
+	f := newPlot("", xUnit, ylabel)
 	logY := ymin > 0 && ymax/ymin >= 20
 	for _, l := range lines {
 		for i := range l.xys {
@@ -447,11 +401,23 @@ func seriesChart(g group, idx phaseIndex, phase, name string) chart {
 		}
 	}
 	if logY {
-		logAxis(&f.p.Y, ymin/scale/1.3, ymax/scale*1.3)
+		f.logAxis(false, ymin/scale/1.3, ymax/scale*1.3, nil)
 		f.p.Y.Label.Text += ", log scale"
 	} else {
 		f.p.Y.Min = math.Min(0, ymin/scale)
 	}
-	f.placeLegend(len(lines))
-	return chart{name: fileName(g.name(), phase, "series", name), plot: f.p}
+	return newChart(fileName(g.name(), phase, "series", name), fmt.Sprintf("%s / %s: %s", g.title(), phase, humanName(name)), "", f)
+}
+
+// yesNo reports whether every y is 0 or 1: a flag (batched, template
+// deleted), which a line chart does not tell anything about.
+func yesNo(engs []string, pts map[string]plotter.XYs) bool {
+	for _, e := range engs {
+		for _, pt := range pts[e] {
+			if pt.Y != 0 && pt.Y != 1 {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -13,27 +13,33 @@ func init() {
 
 const plotHelp = `
 Read result files (or every *.json under the directories given) and draw
-charts into --out, one line per engine, each engine in the same colour, dash
-and marker everywhere:
+into --out the figures that answer the suite's questions, about a dozen for
+the default suite, each only when the runs carry its data:
 
-  <scenario>-<phase>-<op>-cdf          latency CDF per operation kind (log x)
-  <scenario>-sweep-<param>-<phase>-*   p50, p99, write amplification, ops/s
-                                       and scenario metrics against the swept
-                                       value (log x when it spans a decade)
-  <scenario>-<phase>-series-<name>     the scenario's series, e.g. base write
-                                       p99 against live snapshots
+  base write latency (p50, p99) and device bytes per base write against
+  fan-out (log axes); base write latency by percentile at the lowest and
+  highest fan-out; clone burst time against burst size (where swept); boot
+  storm read and write latency by percentile; p99 over the run, phase by
+  phase; base write latency and bytes against live snapshots; live
+  snapshots and space over time; read latency against chain depth
 
-Sweep points add -<param><value> to the CDF and series names. Axes are
-labelled with their units. plot only reads files.
+Latency distributions are drawn as HdrHistogram's plotter does: percentile
+on a log 1/(1-p) axis so that p99 and p99.9 get room. Every engine keeps its
+colour, dash and marker in every figure; legends sit right of the data and
+name a degraded engine's condition. --all draws every chart instead: a
+distribution per operation kind and phase (<scenario>-<phase>-<op>-cdf),
+sweeps (<scenario>-sweep-<param>-<phase>-<metric>), repeated phases against
+their parameter, and every series. plot only reads files.
 
 example: snapbench plot --out charts/ results/`
 
 func runPlot(args []string) int {
-	fs := newFlags("plot", "plot --out DIR [--format svg,png] FILES|DIRS...", plotHelp)
+	fs := newFlags("plot", "plot --out DIR [--format svg,png] [--all] FILES|DIRS...", plotHelp)
 	out := fs.StringP("out", "o", "", "directory to write the charts to (created if needed)")
 	formats := fs.String("format", "svg,png", "comma-separated image formats: svg, png")
 	dpi := fs.Int("dpi", 150, "resolution of PNG files")
 	quiet := fs.BoolP("quiet", "q", false, "do not list the files written")
+	all := fs.Bool("all", false, "draw every chart, not only the thesis figures")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -59,7 +65,7 @@ func runPlot(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	files, err := results.Plot(runs, *out, results.PlotOptions{Formats: fmts, DPI: *dpi})
+	files, err := results.Plot(runs, *out, results.PlotOptions{Formats: fmts, DPI: *dpi, All: *all})
 	if err != nil {
 		return fail(err)
 	}

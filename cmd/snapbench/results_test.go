@@ -113,7 +113,7 @@ func TestCompareVerb(t *testing.T) {
 func TestPlotVerb(t *testing.T) {
 	dir := writeRuns(t, "", 1)
 	out := filepath.Join(t.TempDir(), "charts")
-	code, stdoutText, errOut := capture(t, "plot", "--out", out, "--format", "svg", filepath.Join(dir, "snaptree-cow.json"), filepath.Join(dir, "snaptree-row.json"))
+	code, stdoutText, errOut := capture(t, "plot", "--all", "--out", out, "--format", "svg", filepath.Join(dir, "snaptree-cow.json"), filepath.Join(dir, "snaptree-row.json"))
 	if code != 0 || errOut != "" {
 		t.Fatalf("plot: exit %d, stderr %q", code, errOut)
 	}
