@@ -24,6 +24,10 @@ type tableState struct {
 	dirty     map[uint32]struct{}
 }
 
+// dirtyListLimit is the most pages a commit lists in its header (tests
+// lower it to exercise the other commit mode).
+var dirtyListLimit = maxDirtyList
+
 // slotHeap hands out the lowest free record slot first, so the table stays
 // a prefix of its pages.
 type slotHeap []int
@@ -189,7 +193,7 @@ func (e *Engine) commitLocked() error {
 		pages = append(pages, p)
 	}
 	slices.Sort(pages)
-	all := len(pages) > maxDirtyList
+	all := len(pages) > dirtyListLimit
 	buf := device.GetBuffer(blockSize)
 	defer device.PutBuffer(buf)
 	var recs [recsPerPage]*volRec
