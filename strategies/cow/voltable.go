@@ -30,8 +30,8 @@ type geometry struct {
 // in table segments allocated from the extent area as the table grows.
 const (
 	recSize       = 8 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 2 + strategies.MaxNameLen // 112
-	pageHeader    = 32                                                           // magic, index, segment nonce, nonce, seq
-	recsPerPage   = (blockSize - pageHeader - 4) / recSize                       // 36
+	pageHeader    = 32                                                        // magic, index, segment nonce, nonce, seq
+	recsPerPage   = (blockSize - pageHeader - 4) / recSize                    // 36
 	inlineRecs    = 16
 	maxSegments   = 16
 	firstSegPages = 8 // segment i holds firstSegPages<<i pages
