@@ -163,6 +163,21 @@ func (e *Engine) Check() error {
 			}
 		}
 	}
+	type ext struct{ off, end int64 }
+	var want, got []ext
+	e.freeFromVolumes().each(func(off, end int64) { want = append(want, ext{off, end}) })
+	e.free.each(func(off, end int64) { got = append(got, ext{off, end}) })
+	if !slices.Equal(want, got) {
+		errs = append(errs, fmt.Errorf("free space: %d extents in memory, the table leaves %d", len(got), len(want)))
+	}
+	for _, v := range e.vols {
+		if e.byName[v.name] != v {
+			errs = append(errs, fmt.Errorf("volume %q: not in the name index", v.name))
+		}
+	}
+	if len(e.byName) != len(e.vols) {
+		errs = append(errs, fmt.Errorf("%d names indexed for %d volumes", len(e.byName), len(e.vols)))
+	}
 	if s := e.spaceLocked(); s.Free < 0 || s.Data+s.Metadata+s.Free != s.Capacity {
 		errs = append(errs, fmt.Errorf("space accounting %+v", s))
 	}

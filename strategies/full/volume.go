@@ -53,7 +53,10 @@ func (v *volume) setWritten(c int64) {
 	v.markDirtyLocked(c / (8 * bitmapBlock))
 }
 
-func (v *volume) markDirtyLocked(block int64) { v.dirty[block/64] |= 1 << (block % 64) }
+func (v *volume) markDirtyLocked(block int64) {
+	v.dirty[block/64] |= 1 << (block % 64)
+	v.e.noteDirty(v)
+}
 
 func (v *volume) markDirty(block int64) {
 	v.first.Lock()
