@@ -8,7 +8,6 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
-	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
 func init() {
@@ -29,8 +28,8 @@ type Engine struct {
 	mu        sync.Mutex
 	dev       device.Device
 	chunk     int64
-	slots     *meta.DualSlot
-	metaLen   int64
+	store     *pagedStore
+	slotVols  []*volume // record slot -> volume
 	dataStart int64
 	nextID    strategies.VolumeID
 	vols      []*volume // ordered by id
@@ -60,20 +59,12 @@ type stats struct {
 	copies, copyBytes, commits, bitmapWrites int64
 }
 
-// metaLenFor sizes the volume-table area: 1/64 of the capacity, between
-// 256 KiB and 16 MiB, a multiple of 8 KiB.
-func metaLenFor(capacity int64) int64 {
-	n := min(max(capacity/64, 256<<10), 16<<20)
-	return n &^ (8<<10 - 1)
-}
-
 func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 	chunk := int64(opts.ChunkSize)
-	metaLen := metaLenFor(dev.Size())
-	e := &Engine{dev: dev, chunk: chunk, metaLen: metaLen,
-		dataStart: (metaLen + chunk - 1) / chunk * chunk,
-		slots:     meta.NewDualSlot(dev, 0, metaLen/2, metaLen/2),
+	e := &Engine{dev: dev, chunk: chunk,
+		dataStart: (headerBytes + chunk - 1) / chunk * chunk,
 		byName:    map[string]*volume{}, dirtyVols: map[*volume]struct{}{}}
+	e.store = e.newStore()
 	if e.dataStart+2*chunk > dev.Size() {
 		return nil, fmt.Errorf("full: %w: device area of %d bytes too small", strategies.ErrNoSpace, dev.Size())
 	}
@@ -95,8 +86,11 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 	}
 	e.nextID = 1
 	e.free = e.freeFromVolumes()
-	if err := e.slots.Format(e.encodeTable()); err != nil {
-		return nil, fmt.Errorf("full: format: %w", err)
+	e.store.nonce = e.store.newNonce()
+	for range 2 { // both header blocks
+		if err := e.commit(); err != nil {
+			return nil, fmt.Errorf("full: format: %w", err)
+		}
 	}
 	return e, nil
 }
@@ -107,21 +101,25 @@ func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	recs, nextID, err := e.loadTable()
+	recs, nextID, st, err := e.loadTable()
 	if err != nil {
 		return nil, err
 	}
-	e.nextID = nextID
+	e.nextID, e.store = nextID, st
+	if err := e.checkTable(recs, nextID, st); err != nil {
+		return nil, err
+	}
 	for _, r := range recs {
 		v := e.newVolume(r)
+		for len(e.slotVols) <= r.slot {
+			e.slotVols = append(e.slotVols, nil)
+		}
+		e.slotVols[r.slot] = v
 		if err := v.loadBitmap(); err != nil {
 			return nil, err
 		}
 		e.vols = append(e.vols, v)
 		e.byName[v.name] = v
-	}
-	if err := e.checkTable(recs, nextID); err != nil {
-		return nil, err
 	}
 	e.free = e.freeFromVolumes()
 	return e, nil
@@ -183,13 +181,22 @@ func (e *Engine) release(off, n int64) { e.free.release(off, off+n) }
 func (e *Engine) freeFromVolumes() *freeSpace {
 	byOff := slices.Clone(e.vols)
 	slices.SortFunc(byOff, func(a, b *volume) int { return cmp.Compare(a.ext, b.ext) })
+	type ext struct{ off, end int64 }
+	exts := make([]ext, 0, len(byOff)+len(e.store.segs))
+	for _, v := range byOff {
+		exts = append(exts, ext{v.ext, v.ext + v.extentLen()})
+	}
+	for i, g := range e.store.segs {
+		exts = append(exts, ext{g.off, g.off + e.store.segLength(i)})
+	}
+	slices.SortFunc(exts, func(a, b ext) int { return cmp.Compare(a.off, b.off) })
 	f := newFreeSpace()
 	at := e.dataStart
-	for _, v := range byOff {
-		if v.ext > at {
-			f.release(at, v.ext)
+	for _, x := range exts {
+		if x.off > at {
+			f.release(at, x.off)
 		}
-		at = max(at, v.ext+v.extentLen())
+		at = max(at, x.end)
 	}
 	if at < e.dev.Size() {
 		f.release(at, e.dev.Size())
@@ -356,11 +363,23 @@ func (e *Engine) copyChunks(src, dst *volume) (int64, error) {
 // onwards, ascending).
 func (e *Engine) commitWith(vs ...*volume) error {
 	n := len(e.vols)
-	e.vols = append(e.vols, vs...)
-	e.nextID += strategies.VolumeID(len(vs))
-	if err := e.commit(); err != nil {
+	undo := func() {
+		for _, v := range vs {
+			e.freeSlot(v)
+		}
 		e.vols = e.vols[:n]
 		e.nextID -= strategies.VolumeID(len(vs))
+	}
+	e.vols = append(e.vols, vs...)
+	e.nextID += strategies.VolumeID(len(vs))
+	for _, v := range vs {
+		if err := e.allocSlot(v); err != nil {
+			undo()
+			return err
+		}
+	}
+	if err := e.commit(); err != nil {
+		undo()
 		return err
 	}
 	for _, v := range vs {
@@ -416,12 +435,21 @@ func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
 	for i, o := range orphans {
 		parents[i] = o.parent
 		o.parent = strategies.NoVolume
+		e.store.markDirty(o.slot)
 	}
 	e.vols = kept
+	for _, v := range doomed {
+		e.freeSlot(v)
+	}
 	if err := e.commit(); err != nil {
 		e.vols = old
 		for i, o := range orphans {
 			o.parent = parents[i]
+		}
+		for _, v := range old {
+			if doomed[v.id] != nil {
+				e.allocSlot(v) // their slots were just freed: cannot fail
+			}
 		}
 		return err
 	}
@@ -464,7 +492,7 @@ func (e *Engine) Space() strategies.Space {
 }
 
 func (e *Engine) spaceLocked() strategies.Space {
-	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart}
+	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart + e.store.metaBytes()}
 	for _, v := range e.vols {
 		s.Data += v.size
 		s.Metadata += v.bmLen
