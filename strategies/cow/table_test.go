@@ -265,3 +265,68 @@ func TestTableCrash(t *testing.T) {
 	}
 	dirtyListLimit = maxDirtyList
 }
+
+// TestDeleteManyRules: a batch is refused whole for a missing id, an open
+// volume, or a base whose dependents are not all in it; a base goes with
+// all its dependents; ids listed twice count once.
+func TestDeleteManyRules(t *testing.T) {
+	opts := strategies.Options{ChunkSize: 4096, Params: map[string]string{"delta-percent": "100", "delta-min": "0"}}
+	for _, tc := range []struct {
+		name  string
+		batch func(base, other strategies.VolumeID, cs []strategies.VolumeID) []strategies.VolumeID
+		open  int // index into cs to hold open, -1 none
+		want  error
+	}{
+		{"missing id", func(b, o strategies.VolumeID, cs []strategies.VolumeID) []strategies.VolumeID {
+			return []strategies.VolumeID{cs[0], 999}
+		}, -1, strategies.ErrNotFound},
+		{"open clone", func(b, o strategies.VolumeID, cs []strategies.VolumeID) []strategies.VolumeID { return cs[:2] }, 1, strategies.ErrBusy},
+		{"base without all dependents", func(b, o strategies.VolumeID, cs []strategies.VolumeID) []strategies.VolumeID {
+			return []strategies.VolumeID{b, cs[0], cs[1]}
+		}, -1, strategies.ErrHasChildren},
+		{"base with all dependents", func(b, o strategies.VolumeID, cs []strategies.VolumeID) []strategies.VolumeID {
+			return append([]strategies.VolumeID{b}, cs...)
+		}, -1, nil},
+		{"twice listed", func(b, o strategies.VolumeID, cs []strategies.VolumeID) []strategies.VolumeID {
+			return []strategies.VolumeID{cs[2], cs[2], o}
+		}, -1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := device.MustMem(16 << 20)
+			e := newTestEngine(t, mem, opts)
+			base, _ := e.Create("base", 4096)
+			other, _ := e.Create("other", 4096)
+			cs, err := e.CloneMany(base, cloneNames("c", 4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.open >= 0 {
+				h := mustOpen(t, e, cs[tc.open])
+				defer h.Close()
+			}
+			before := volumeNames(e)
+			batch := tc.batch(base, other, cs)
+			err = e.DeleteMany(batch)
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("DeleteMany: %v, want %v", err, tc.want)
+			}
+			after := volumeNames(e)
+			if tc.want != nil && !maps.Equal(after, before) {
+				t.Fatalf("refused batch changed the volumes")
+			}
+			if tc.want == nil {
+				for _, id := range batch {
+					if _, err := e.Open(id); !errors.Is(err, strategies.ErrNotFound) {
+						t.Fatalf("volume %d still opens: %v", id, err)
+					}
+				}
+			}
+			mustCheck(t, e)
+			re := reopenEngine(t, mem.Reopen())
+			mustCheck(t, re)
+			if !maps.Equal(volumeNames(re), after) {
+				t.Fatal("reopen differs")
+			}
+		})
+	}
+}

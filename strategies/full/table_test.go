@@ -166,3 +166,62 @@ func TestTableCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestBatches: CloneMany is all or nothing when space runs out part way,
+// DeleteMany refuses a batch whole for a missing or open volume and orphans
+// the copies of what it deletes.
+func TestBatches(t *testing.T) {
+	mem := device.MustMem(4 << 20)
+	eng, err := strategies.Format("full", mem, strategies.Options{ChunkSize: 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := eng.(*Engine)
+	base, _ := e.Create("base", 4*65536)
+	free := e.Space().Free
+	if _, err := e.CloneMany(base, names("big", 100)); !errors.Is(err, strategies.ErrNoSpace) {
+		t.Fatalf("CloneMany beyond the device: %v", err)
+	}
+	if len(e.Volumes()) != 1 || e.Space().Free != free {
+		t.Fatalf("failed CloneMany left %d volumes, %d bytes free of %d", len(e.Volumes()), e.Space().Free, free)
+	}
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := e.CloneMany(base, names("c", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := e.Open(cs[1])
+	for _, tc := range []struct {
+		name  string
+		batch []strategies.VolumeID
+		want  error
+	}{
+		{"missing", []strategies.VolumeID{cs[0], 999}, strategies.ErrNotFound},
+		{"open", []strategies.VolumeID{cs[0], cs[1]}, strategies.ErrBusy},
+	} {
+		if err := e.DeleteMany(tc.batch); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if len(e.Volumes()) != 4 {
+			t.Fatalf("%s: refused batch deleted volumes", tc.name)
+		}
+	}
+	h.Close()
+	if err := e.DeleteMany([]strategies.VolumeID{base, cs[0], cs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range e.Volumes() {
+		if v.Parent != strategies.NoVolume {
+			t.Fatalf("%q keeps deleted parent %d", v.Name, v.Parent)
+		}
+	}
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
+	}
+	re := openFull(t, mem.Reopen())
+	if len(re.Volumes()) != 2 || re.Check() != nil {
+		t.Fatalf("reopen: %d volumes, %v", len(re.Volumes()), re.Check())
+	}
+}
