@@ -31,9 +31,32 @@ func (e *Engine) Check() error {
 	if err := e.geo.validate(mem); err != nil {
 		errs = append(errs, fmt.Errorf("in memory: %w", err))
 	}
-	if disk.nonce != mem.nonce || disk.invalidated != mem.invalidated || disk.nextID > mem.nextID || !slices.Equal(disk.vols, mem.vols) {
-		bad("volume table on the device differs from memory (%d volumes, next id %d, %d invalidated; memory %d, %d, %d)",
-			len(disk.vols), disk.nextID, disk.invalidated, len(mem.vols), mem.nextID, mem.invalidated)
+	if disk.nonce != mem.nonce || disk.invalidated != mem.invalidated || disk.nextID > mem.nextID || !slices.Equal(disk.vols, mem.vols) ||
+		disk.seq != mem.seq || disk.pagesUsed != mem.pagesUsed || !slices.Equal(disk.segs, mem.segs) {
+		bad("volume table on the device differs from memory (commit %d: %d volumes, next id %d, %d invalidated, %d pages; memory %d: %d, %d, %d, %d)",
+			disk.seq, len(disk.vols), disk.nextID, disk.invalidated, disk.pagesUsed, mem.seq, len(mem.vols), mem.nextID, mem.invalidated, mem.pagesUsed)
+	}
+	// Record slots, name and id indexes, free space: all derived from the
+	// table, so they must be what a reopen would rebuild.
+	for _, v := range e.vols {
+		if v.slot < 0 || v.slot >= len(e.tab.slots) || e.tab.slots[v.slot] != v || e.byID[v.id] != v || e.byName[v.name] != v {
+			bad("volume %d %q: slot %d or the id and name indexes disagree", v.id, v.name, v.slot)
+		}
+	}
+	if n := len(e.tab.slots) - e.tab.free.Len(); n != len(e.vols) || len(e.byID) != len(e.vols) || len(e.byName) != len(e.vols) {
+		bad("%d volumes, %d record slots used, %d ids and %d names indexed", len(e.vols), n, len(e.byID), len(e.byName))
+	}
+	all := mem
+	all.vols = nil
+	for _, v := range e.vols {
+		all.vols = append(all.vols, v.volRec) // volumes being created hold their extents too
+	}
+	type ext struct{ off, end int64 }
+	var want, got []ext
+	freeFromTable(e.geo, all).each(func(off, end int64) { want = append(want, ext{off, end}) })
+	e.free.each(func(off, end int64) { got = append(got, ext{off, end}) })
+	if !slices.Equal(want, got) {
+		bad("free space: %d extents in memory, the table leaves %d", len(got), len(want))
 	}
 	if s := e.spaceLocked(); s.Free < 0 || s.Data < 0 || s.Metadata < 0 || s.Data+s.Metadata+s.Free != s.Capacity {
 		bad("space accounting %+v", s)

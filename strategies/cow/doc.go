@@ -39,23 +39,48 @@
 //
 // Offsets are within the engine area (after the snapbench superblock).
 //
-//	[0, S)        volume-table slot A (meta.DualSlot)
-//	[S, 2S)       volume-table slot B
+//	[0, 4K)       volume-table header A
+//	[4K, 8K)      volume-table header B
 //	[D, capacity) extents, each starting on a chunk boundary, first fit:
 //	              base:           size bytes of data
 //	              snapshot/clone: capacity*chunk bytes of delta slots, then the
 //	                              exception table: 2 copies of each of its
 //	                              ceil(capacity/505) 4 KiB blocks (A0 B0 A1 B1 ...)
+//	              table segment i: 2 copies of each of its 8<<i table pages
+//	                              (A0 B0 A1 B1 ...), allocated when the table grows
 //
-// S is max-volumes*112+60 bytes rounded up to 4 KiB; D is 2S rounded up to
-// the chunk size. Free space is whatever no extent covers: it is derived
-// from the volume table, so no allocator state can disagree with it after a
-// crash.
+// D is 8 KiB rounded up to the chunk size. Free space is whatever no extent
+// covers: it is derived from the volume table, so no allocator state can
+// disagree with it after a crash (memory keeps it in a first-fit treap).
 //
-// Volume table (one DualSlot record, little endian): format nonce u64, next
-// id u64, invalidated count u64, volume count u32, then per volume: id u64,
-// kind u8, flags u8 (1: invalid), parent u64, size u64, extent offset u64,
-// extent length u64, delta capacity in chunks u32, name (u16 length, bytes).
+// Volume table. Every volume has a record slot holding a fixed 112-byte
+// record (little endian): id u64 (0: free slot), kind u8, flags u8 (1:
+// invalid), parent u64, size u64, extent offset u64, extent length u64,
+// delta capacity in chunks u32, name length u16, name padded with zeros to 64
+// bytes. Slots 0-15 are in the header; slot 16+36p+i is record i of table
+// page p. Slots are handed out lowest first, so the pages in use are a
+// prefix. Header block (4096 bytes): magic "COWH", version u32 (2), sequence
+// u64, format nonce u64, next id u64, invalidated count u64, segment count
+// u16, listed-page count u16 (0xffff: none listed, see below), pages in use
+// u32; at 48 up to 16 segments (offset u64, pages u32, segment nonce u64); at
+// 368 the 16 inline records; at 2160 the listed page numbers (u32 each, at
+// most 483); a CRC-32C of bytes [0, 4092) at 4092. Page (4096 bytes): magic
+// "COWP", page number u32, segment nonce u64, format nonce u64, sequence
+// u64, 36 records from offset 32, CRC-32C at 4092.
+//
+// Commit: the pages changed since the last commit are written, each into its
+// copy that does not hold its committed version, with the new sequence
+// number; the header is written into the older header block, listing those
+// pages; one flush. Load takes the header with the higher sequence number
+// whose listed pages all have a valid copy of that sequence, else the other
+// header; for each page in use, the valid copy with the highest sequence not
+// above the header's (a copy from an aborted commit, with a higher one, is
+// rewritten by the next commit). A commit changing more pages than a header
+// lists flushes the pages before writing the header, which then lists none.
+// A page copy is believed only with this format's nonce, its segment's nonce
+// (drawn when the segment is allocated) and its own number, so whatever an
+// extent held before is ignored. A commit writes 4 KiB per changed page plus
+// 4 KiB, whatever the number of volumes.
 //
 // Exception-table block (4096 bytes): magic "COWX" u32, entry count u32,
 // format nonce u64, volume id u64, sequence u64, block index u32, 12 zero
@@ -97,8 +122,10 @@
 //     durable yet commits it in step (3), so the base is never overwritten
 //     while a dependent's claim to the old content is only in memory.
 //   - Delete commits the volume table without the volume; its extent is free.
-//   - Volume-table commits are DualSlot commits: the older slot is written
-//     and flushed, so a crash leaves the previous or the new table.
+//     DeleteMany does the same for a batch, with one commit.
+//   - Volume-table commits (above) leave the previous or the new table after
+//     a crash; a table segment is part of the table from the commit whose
+//     header lists it, so before that its extent is free.
 //
 // # Concurrency
 //
@@ -120,11 +147,14 @@
 // flushes for N valid dependents lacking it. Snapshot/clone read: one table
 // lookup per chunk, one device read per contiguous run. Clone write: O(1)
 // lookup; a first write to a chunk allocates a slot (plus a chunk read for
-// a partial write). Create: the zeroing plus O(volumes) allocation and one
-// volume-table write (O(volumes) bytes). Snapshot, Clone, CloneMany, Delete:
-// one volume-table write of O(volumes) bytes and one or two flushes. Open:
-// reads every valid delta's table, O(exceptions). Check: O(volumes +
-// exceptions).
+// a partial write). Create: the zeroing plus O(log volumes) allocation and
+// one volume-table commit. Snapshot, Clone, Delete: O(log volumes) CPU
+// (first-fit treap, name and id maps, lowest-free-slot heap), one flush
+// before and one volume-table commit: 8 KiB written (one page and the
+// header; 4 KiB while the volume fits the header's 16 records). CloneMany and
+// DeleteMany of n: O(n log volumes) CPU and one commit of the n/36 pages or
+// so they touch. Open: reads the table pages in use and every valid delta's
+// table, O(volumes + exceptions). Check: O(volumes + exceptions).
 //
 // Memory: per base one bit per chunk plus 64 chunk locks; per snapshot or
 // clone its exception table as an open-addressing hash table of uint64
@@ -134,7 +164,11 @@
 //
 // # Limits
 //
-// A base holds at most 2^31-1 chunks; the volume table at most max-volumes
-// volumes (default 1024). Extents are contiguous and placed first fit, so
+// A base holds at most 2^31-1 chunks. The volume table grows on the device
+// as volumes are added (16 segments hold over 18 million records); the
+// option max-volumes (default and maximum 1048576) caps the number of
+// volumes, and exceeding it fails with ErrNoSpace naming cow.max-volumes.
+// The table never shrinks: its segments stay allocated after deletions
+// (their slots are reused). Extents are contiguous and placed first fit, so
 // free space can fragment. A delta's capacity is fixed at creation.
 package cow

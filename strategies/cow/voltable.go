@@ -2,6 +2,7 @@ package cow
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -17,19 +18,38 @@ type geometry struct {
 	chunk     int64
 	shift     uint // log2(chunk)
 	capacity  int64
-	slotSize  int64 // one volume-table slot
 	dataStart int64 // first byte of the extent area (chunk aligned)
 	deltaPct  float64
 	deltaMin  int64
 	maxVols   int
 }
 
-// Volume-table record sizes (see doc.go): a header, then one record per
-// volume of at most volRecMax bytes.
+// Volume-table layout (see doc.go): two header blocks at the start of the
+// area, each holding the first inlineRecs records; the other records live in
+// 4 KiB pages of recsPerPage fixed-size records, each page in two copies,
+// in table segments allocated from the extent area as the table grows.
 const (
-	volTableHeader = 8 + 8 + 8 + 4
-	volRecMax      = 8 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 2 + strategies.MaxNameLen
-	maxMaxVolumes  = 1 << 20
+	recSize       = 8 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 2 + strategies.MaxNameLen // 112
+	pageHeader    = 32                                                        // magic, index, segment nonce, nonce, seq
+	recsPerPage   = (blockSize - pageHeader - 4) / recSize                    // 36
+	inlineRecs    = 16
+	maxSegments   = 16
+	firstSegPages = 8 // segment i holds firstSegPages<<i pages
+	hdrSegsOff    = 48
+	hdrSegSize    = 8 + 4 + 8
+	hdrRecsOff    = hdrSegsOff + maxSegments*hdrSegSize
+	hdrDirtyOff   = hdrRecsOff + inlineRecs*recSize
+	hdrCRCOff     = blockSize - 4
+	maxDirtyList  = (hdrCRCOff - hdrDirtyOff) / 4
+	trustAll      = 0xffff // header dirty count: pages were flushed before the header
+	headerArea    = 2 * blockSize
+	maxMaxVolumes = 1 << 20
+	tableVersion  = 2
+)
+
+var (
+	headerMagic = [4]byte{'C', 'O', 'W', 'H'}
+	pageMagic   = [4]byte{'C', 'O', 'W', 'P'}
 )
 
 func newGeometry(areaSize int64, opts strategies.Options) (geometry, error) {
@@ -62,16 +82,29 @@ func newGeometry(areaSize int64, opts strategies.Options) (geometry, error) {
 		return g, fmt.Errorf("cow: max-volumes %d: %w: want 1 to %d", mv, strategies.ErrInvalidArgument, maxMaxVolumes)
 	}
 	g.maxVols = int(mv)
-	g.slotSize = roundUp(meta.SlotHeaderSize+volTableHeader+int64(volRecMax)*mv, blockSize)
-	g.dataStart = roundUp(2*g.slotSize, g.chunk)
+	g.dataStart = roundUp(headerArea, g.chunk)
 	if g.dataStart+g.chunk > areaSize {
-		return g, fmt.Errorf("cow: %w: engine area of %d bytes cannot hold the volume table (%d bytes) and one chunk",
+		return g, fmt.Errorf("cow: %w: engine area of %d bytes cannot hold the volume table header (%d bytes) and one chunk",
 			strategies.ErrNoSpace, areaSize, g.dataStart)
 	}
 	return g, nil
 }
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
+
+// segPages is the number of pages of table segment i.
+func segPages(i int) int64 { return firstSegPages << i }
+
+// segLength is the extent length of table segment i (two copies of each
+// page, rounded up to a chunk).
+func (g geometry) segLength(i int) int64 { return roundUp(2*segPages(i)*blockSize, g.chunk) }
+
+// slotPage is the page holding record slot s (s >= inlineRecs) and its
+// index in that page.
+func slotPage(s int) (page, idx int) {
+	t := s - inlineRecs
+	return t / recsPerPage, t % recsPerPage
+}
 
 // deltaChunks is the delta capacity of a snapshot or clone of a base of
 // size bytes: delta-percent of the base, at least delta-min and one chunk,
@@ -97,7 +130,8 @@ func (g geometry) deltaLength(capChunks uint32) int64 {
 	return int64(capChunks)<<g.shift + tableBytes(capChunks)
 }
 
-// volRec is one volume as stored in the volume table.
+// volRec is one volume as stored in the volume table; slot is its record's
+// position (inline in the header below inlineRecs, in a page above).
 type volRec struct {
 	id        strategies.VolumeID
 	kind      strategies.Kind
@@ -108,80 +142,230 @@ type volRec struct {
 	length    int64
 	capChunks uint32
 	name      string
+	slot      int
 }
 
-// volTable is the decoded volume table.
+// segment is one table segment: an extent of the data area holding two
+// copies of each of its pages. nonce is drawn when it is allocated, and a
+// page copy is believed only with it, so whatever the extent held before
+// (a delta, a segment of an aborted commit) is ignored.
+type segment struct {
+	off   int64
+	pages uint32
+	nonce uint64
+}
+
+// volTable is the decoded volume table: the header's fields and every
+// record, ascending id.
 type volTable struct {
+	seq         uint64
 	nonce       uint64
 	nextID      strategies.VolumeID
 	invalidated int64
+	pagesUsed   uint32
+	segs        []segment
 	vols        []volRec
+}
+
+// header is one decoded header block.
+type header struct {
+	seq         uint64
+	nonce       uint64
+	nextID      strategies.VolumeID
+	invalidated int64
+	pagesUsed   uint32
+	segs        []segment
+	recs        [inlineRecs]volRec // id 0: empty slot
+	dirty       []uint32           // pages written by this commit; nil with all: trust every page
+	all         bool
 }
 
 const flagInvalid = 1
 
-func encodeVolTable(t volTable) []byte {
-	enc := meta.Encoder{B: make([]byte, 0, volTableHeader+len(t.vols)*volRecMax)}
-	enc.U64(t.nonce)
-	enc.U64(uint64(t.nextID))
-	enc.I64(t.invalidated)
-	enc.U32(uint32(len(t.vols)))
-	for _, v := range t.vols {
-		enc.U64(uint64(v.id))
-		enc.U8(uint8(v.kind))
-		var flags uint8
-		if v.invalid {
-			flags |= flagInvalid
-		}
-		enc.U8(flags)
-		enc.U64(uint64(v.parent))
-		enc.I64(v.size)
-		enc.I64(v.off)
-		enc.I64(v.length)
-		enc.U32(v.capChunks)
-		enc.String(v.name)
+// encodeRec writes r into b[:recSize]; an id of 0 is an empty slot.
+func encodeRec(b []byte, r *volRec) {
+	clear(b[:recSize])
+	if r == nil || r.id == 0 {
+		return
 	}
-	return enc.B
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], uint64(r.id))
+	b[8] = uint8(r.kind)
+	if r.invalid {
+		b[9] = flagInvalid
+	}
+	le.PutUint64(b[10:], uint64(r.parent))
+	le.PutUint64(b[18:], uint64(r.size))
+	le.PutUint64(b[26:], uint64(r.off))
+	le.PutUint64(b[34:], uint64(r.length))
+	le.PutUint32(b[42:], r.capChunks)
+	le.PutUint16(b[46:], uint16(len(r.name)))
+	copy(b[48:48+strategies.MaxNameLen], r.name)
 }
 
-// decodeVolTable decodes a volume-table record. It checks only the syntax;
-// validate checks the content against a geometry. It never panics.
-func decodeVolTable(rec []byte) (volTable, error) {
-	d := meta.Decoder{B: rec}
-	t := volTable{nonce: d.U64(), nextID: strategies.VolumeID(d.U64()), invalidated: d.I64()}
-	n := d.U32()
-	if d.Err() != nil {
-		return volTable{}, fmt.Errorf("cow: %w: volume table header: %v", strategies.ErrCorrupt, d.Err())
-	}
-	if uint64(n) > uint64(d.Remaining()/(volRecMax-strategies.MaxNameLen)) {
-		return volTable{}, fmt.Errorf("cow: %w: volume table claims %d volumes in %d bytes", strategies.ErrCorrupt, n, len(rec))
-	}
-	t.vols = make([]volRec, 0, n)
-	for i := uint32(0); i < n; i++ {
-		v := volRec{id: strategies.VolumeID(d.U64()), kind: strategies.Kind(d.U8())}
-		flags := d.U8()
-		v.invalid = flags&flagInvalid != 0
-		v.parent = strategies.VolumeID(d.U64())
-		v.size, v.off, v.length = d.I64(), d.I64(), d.I64()
-		v.capChunks = d.U32()
-		v.name = d.String(strategies.MaxNameLen)
-		if d.Err() != nil {
-			return volTable{}, fmt.Errorf("cow: %w: volume table record %d: %v", strategies.ErrCorrupt, i, d.Err())
+// decodeRec reads a record written by encodeRec. It checks the syntax only
+// (flags, name length, zero padding); validate checks the content.
+func decodeRec(b []byte, slot int) (volRec, error) {
+	le := binary.LittleEndian
+	r := volRec{id: strategies.VolumeID(le.Uint64(b[0:])), slot: slot}
+	if r.id == 0 {
+		if !allZero(b[:recSize]) {
+			return r, fmt.Errorf("cow: %w: empty volume-table slot %d is not zero", strategies.ErrCorrupt, slot)
 		}
-		if flags&^flagInvalid != 0 {
-			return volTable{}, fmt.Errorf("cow: %w: volume %d has unknown flags %#x", strategies.ErrCorrupt, v.id, flags)
+		return r, nil
+	}
+	r.kind = strategies.Kind(b[8])
+	flags := b[9]
+	r.invalid = flags&flagInvalid != 0
+	r.parent = strategies.VolumeID(le.Uint64(b[10:]))
+	r.size, r.off, r.length = int64(le.Uint64(b[18:])), int64(le.Uint64(b[26:])), int64(le.Uint64(b[34:]))
+	r.capChunks = le.Uint32(b[42:])
+	n := int(le.Uint16(b[46:]))
+	if flags&^flagInvalid != 0 {
+		return r, fmt.Errorf("cow: %w: volume %d has unknown flags %#x", strategies.ErrCorrupt, r.id, flags)
+	}
+	if n > strategies.MaxNameLen || !allZero(b[48+n:recSize]) {
+		return r, fmt.Errorf("cow: %w: volume-table slot %d: bad name", strategies.ErrCorrupt, slot)
+	}
+	r.name = string(b[48 : 48+n])
+	return r, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
 		}
-		t.vols = append(t.vols, v)
 	}
-	if d.Remaining() != 0 {
-		return volTable{}, fmt.Errorf("cow: %w: %d trailing bytes after the volume table", strategies.ErrCorrupt, d.Remaining())
+	return true
+}
+
+// encodeHeader writes h into a 4 KiB block.
+func encodeHeader(b []byte, h *header) {
+	clear(b[:blockSize])
+	le := binary.LittleEndian
+	copy(b, headerMagic[:])
+	le.PutUint32(b[4:], tableVersion)
+	le.PutUint64(b[8:], h.seq)
+	le.PutUint64(b[16:], h.nonce)
+	le.PutUint64(b[24:], uint64(h.nextID))
+	le.PutUint64(b[32:], uint64(h.invalidated))
+	le.PutUint16(b[40:], uint16(len(h.segs)))
+	nd := uint16(len(h.dirty))
+	if h.all {
+		nd = trustAll
 	}
-	return t, nil
+	le.PutUint16(b[42:], nd)
+	le.PutUint32(b[44:], h.pagesUsed)
+	for i, s := range h.segs {
+		o := hdrSegsOff + i*hdrSegSize
+		le.PutUint64(b[o:], uint64(s.off))
+		le.PutUint32(b[o+8:], s.pages)
+		le.PutUint64(b[o+12:], s.nonce)
+	}
+	for i := range h.recs {
+		encodeRec(b[hdrRecsOff+i*recSize:], &h.recs[i])
+	}
+	if !h.all {
+		for i, p := range h.dirty {
+			le.PutUint32(b[hdrDirtyOff+4*i:], p)
+		}
+	}
+	le.PutUint32(b[hdrCRCOff:], meta.Checksum(b[:hdrCRCOff]))
+}
+
+// decodeHeader decodes a header block. ok is false for a block that is not
+// a valid header (torn, never written): the other header is then used. An
+// error (wrapping ErrCorrupt) is a header that checksums but cannot be
+// right. It never panics.
+func decodeHeader(b []byte) (h header, ok bool, err error) {
+	le := binary.LittleEndian
+	if len(b) < blockSize || [4]byte(b[:4]) != headerMagic || le.Uint32(b[hdrCRCOff:]) != meta.Checksum(b[:hdrCRCOff]) {
+		return h, false, nil
+	}
+	if v := le.Uint32(b[4:]); v != tableVersion {
+		return h, true, fmt.Errorf("cow: %w: volume table version %d, want %d", strategies.ErrCorrupt, v, tableVersion)
+	}
+	h.seq, h.nonce = le.Uint64(b[8:]), le.Uint64(b[16:])
+	h.nextID, h.invalidated = strategies.VolumeID(le.Uint64(b[24:])), int64(le.Uint64(b[32:]))
+	ns, nd := int(le.Uint16(b[40:])), int(le.Uint16(b[42:]))
+	h.pagesUsed = le.Uint32(b[44:])
+	if ns > maxSegments || (nd > maxDirtyList && nd != trustAll) {
+		return h, true, fmt.Errorf("cow: %w: volume table header: %d segments, %d pages written", strategies.ErrCorrupt, ns, nd)
+	}
+	for i := 0; i < ns; i++ {
+		o := hdrSegsOff + i*hdrSegSize
+		h.segs = append(h.segs, segment{off: int64(le.Uint64(b[o:])), pages: le.Uint32(b[o+8:]), nonce: le.Uint64(b[o+12:])})
+	}
+	if !allZero(b[hdrSegsOff+ns*hdrSegSize : hdrRecsOff]) {
+		return h, true, fmt.Errorf("cow: %w: volume table header: bytes after the segments", strategies.ErrCorrupt)
+	}
+	for i := range h.recs {
+		if h.recs[i], err = decodeRec(b[hdrRecsOff+i*recSize:], i); err != nil {
+			return h, true, err
+		}
+	}
+	if nd == trustAll {
+		h.all = true
+		nd = 0
+	}
+	for i := 0; i < nd; i++ {
+		h.dirty = append(h.dirty, le.Uint32(b[hdrDirtyOff+4*i:]))
+	}
+	if !allZero(b[hdrDirtyOff+4*nd : hdrCRCOff]) {
+		return h, true, fmt.Errorf("cow: %w: volume table header: bytes after the page list", strategies.ErrCorrupt)
+	}
+	return h, true, nil
+}
+
+// pageID is what a table page copy must carry to be believed.
+type pageID struct {
+	nonce    uint64 // format
+	segNonce uint64 // its segment
+	index    uint32 // page number in the table
+}
+
+// encodePage writes records recs (nil: empty slot) of page id as committed
+// at seq into a 4 KiB block.
+func encodePage(b []byte, id pageID, seq uint64, recs []*volRec) {
+	clear(b[:blockSize])
+	le := binary.LittleEndian
+	copy(b, pageMagic[:])
+	le.PutUint32(b[4:], id.index)
+	le.PutUint64(b[8:], id.segNonce)
+	le.PutUint64(b[16:], id.nonce)
+	le.PutUint64(b[24:], seq)
+	for i, r := range recs {
+		encodeRec(b[pageHeader+i*recSize:], r)
+	}
+	le.PutUint32(b[hdrCRCOff:], meta.Checksum(b[:hdrCRCOff]))
+}
+
+// decodePage checks a page copy: ok is false unless it checksums and
+// carries id. recs receives its records (id 0 for empty slots), slots
+// numbered from its page number. It never panics.
+func decodePage(b []byte, id pageID, recs *[recsPerPage]volRec) (seq uint64, ok bool, err error) {
+	le := binary.LittleEndian
+	if len(b) < blockSize || [4]byte(b[:4]) != pageMagic || le.Uint32(b[hdrCRCOff:]) != meta.Checksum(b[:hdrCRCOff]) ||
+		le.Uint32(b[4:]) != id.index || le.Uint64(b[8:]) != id.segNonce || le.Uint64(b[16:]) != id.nonce {
+		return 0, false, nil
+	}
+	seq = le.Uint64(b[24:])
+	for i := range recs {
+		if recs[i], err = decodeRec(b[pageHeader+i*recSize:], inlineRecs+int(id.index)*recsPerPage+i); err != nil {
+			return seq, true, err
+		}
+	}
+	if !allZero(b[pageHeader+recsPerPage*recSize : hdrCRCOff]) {
+		return seq, true, fmt.Errorf("cow: %w: volume table page %d: bytes after the records", strategies.ErrCorrupt, id.index)
+	}
+	return seq, true, nil
 }
 
 // validate checks a decoded volume table against the geometry: ids, names,
-// kinds, parents, sizes, delta capacities, and that extents lie in the data
-// area without overlapping. Every problem is reported; the error wraps
+// kinds, parents, sizes, delta capacities, record slots, table segments, and
+// that extents (volumes and table segments) lie in the data area without
+// overlapping. Every problem is reported; the error wraps
 // ErrCorrupt.
 func (g geometry) validate(t volTable) error {
 	var errs []error
@@ -247,11 +431,38 @@ func (g geometry) validate(t volTable) error {
 	if t.invalidated < invalid {
 		bad("invalidated counter %d below the %d invalid volumes", t.invalidated, invalid)
 	}
-	errs = append(errs, overlaps(t.vols)...)
+	ext := slices.Clone(t.vols)
+	var pages int64
+	for i, s := range t.segs {
+		length := g.segLength(i)
+		if int64(s.pages) != segPages(i) || s.off < g.dataStart || s.off%g.chunk != 0 || s.off > g.capacity || length > g.capacity-s.off {
+			bad("table segment %d: %d pages at %d outside the data area", i, s.pages, s.off)
+		}
+		pages += int64(s.pages)
+		ext = append(ext, volRec{off: s.off, length: length, name: fmt.Sprintf("table segment %d", i)})
+	}
+	if int64(t.pagesUsed) > pages {
+		bad("%d table pages in use, %d in the segments", t.pagesUsed, pages)
+	}
+	slots := make(map[int]bool, len(t.vols))
+	for _, v := range t.vols {
+		if v.slot < 0 || v.slot >= inlineRecs+int(t.pagesUsed)*recsPerPage || slots[v.slot] {
+			bad("volume %d: record slot %d outside the %d pages in use or used twice", v.id, v.slot, t.pagesUsed)
+		}
+		slots[v.slot] = true
+	}
+	errs = append(errs, overlaps(ext)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("cow: %w: volume table: %w", strategies.ErrCorrupt, errors.Join(errs...))
 	}
 	return nil
+}
+
+func extName(v volRec) string {
+	if v.id == 0 {
+		return v.name
+	}
+	return fmt.Sprintf("volume %d", v.id)
 }
 
 // overlaps reports extents that overlap, in offset order.
@@ -271,8 +482,8 @@ func overlaps(vols []volRec) []error {
 	for i := 1; i < len(ext); i++ {
 		a, b := ext[i-1], ext[i]
 		if b.off < a.off+a.length {
-			errs = append(errs, fmt.Errorf("extents of volumes %d (%d+%d) and %d (%d+%d) overlap",
-				a.id, a.off, a.length, b.id, b.off, b.length))
+			errs = append(errs, fmt.Errorf("extents of %s (%d+%d) and %s (%d+%d) overlap",
+				extName(a), a.off, a.length, extName(b), b.off, b.length))
 		}
 	}
 	return errs

@@ -1,13 +1,13 @@
 package full
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
-	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
 func init() {
@@ -28,32 +28,43 @@ type Engine struct {
 	mu        sync.Mutex
 	dev       device.Device
 	chunk     int64
-	slots     *meta.DualSlot
-	metaLen   int64
+	store     *pagedStore
+	slotVols  []*volume // record slot -> volume
 	dataStart int64
 	nextID    strategies.VolumeID
 	vols      []*volume // ordered by id
+	byName    map[string]*volume
+	free      *freeSpace // the data area no extent covers, derived from the table
 	closed    bool
 	stats     stats
+
+	dirtyMu   sync.Mutex // guards dirtyVols; taken under a volume's first lock
+	dirtyVols map[*volume]struct{}
+}
+
+var (
+	_ strategies.BatchCloner  = (*Engine)(nil)
+	_ strategies.BatchDeleter = (*Engine)(nil)
+)
+
+// noteDirty records that v has bitmap blocks to write at the next flush, so
+// that a flush visits only those volumes.
+func (e *Engine) noteDirty(v *volume) {
+	e.dirtyMu.Lock()
+	e.dirtyVols[v] = struct{}{}
+	e.dirtyMu.Unlock()
 }
 
 type stats struct {
 	copies, copyBytes, commits, bitmapWrites int64
 }
 
-// metaLenFor sizes the volume-table area: 1/64 of the capacity, between
-// 256 KiB and 16 MiB, a multiple of 8 KiB.
-func metaLenFor(capacity int64) int64 {
-	n := min(max(capacity/64, 256<<10), 16<<20)
-	return n &^ (8<<10 - 1)
-}
-
 func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 	chunk := int64(opts.ChunkSize)
-	metaLen := metaLenFor(dev.Size())
-	e := &Engine{dev: dev, chunk: chunk, metaLen: metaLen,
-		dataStart: (metaLen + chunk - 1) / chunk * chunk,
-		slots:     meta.NewDualSlot(dev, 0, metaLen/2, metaLen/2)}
+	e := &Engine{dev: dev, chunk: chunk,
+		dataStart: (headerBytes + chunk - 1) / chunk * chunk,
+		byName:    map[string]*volume{}, dirtyVols: map[*volume]struct{}{}}
+	e.store = e.newStore()
 	if e.dataStart+2*chunk > dev.Size() {
 		return nil, fmt.Errorf("full: %w: device area of %d bytes too small", strategies.ErrNoSpace, dev.Size())
 	}
@@ -74,8 +85,12 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 		return nil, err
 	}
 	e.nextID = 1
-	if err := e.slots.Format(e.encodeTable()); err != nil {
-		return nil, fmt.Errorf("full: format: %w", err)
+	e.free = e.freeFromVolumes()
+	e.store.nonce = e.store.newNonce()
+	for range 2 { // both header blocks
+		if err := e.commit(); err != nil {
+			return nil, fmt.Errorf("full: format: %w", err)
+		}
 	}
 	return e, nil
 }
@@ -86,21 +101,27 @@ func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	recs, nextID, err := e.loadTable()
+	recs, nextID, st, err := e.loadTable()
 	if err != nil {
 		return nil, err
 	}
-	e.nextID = nextID
+	e.nextID, e.store = nextID, st
+	if err := e.checkTable(recs, nextID, st); err != nil {
+		return nil, err
+	}
 	for _, r := range recs {
 		v := e.newVolume(r)
+		for len(e.slotVols) <= r.slot {
+			e.slotVols = append(e.slotVols, nil)
+		}
+		e.slotVols[r.slot] = v
 		if err := v.loadBitmap(); err != nil {
 			return nil, err
 		}
 		e.vols = append(e.vols, v)
+		e.byName[v.name] = v
 	}
-	if err := e.checkTable(recs, nextID); err != nil {
-		return nil, err
-	}
+	e.free = e.freeFromVolumes()
 	return e, nil
 }
 
@@ -112,7 +133,7 @@ func (e *Engine) Caps() strategies.Caps {
 
 func (e *Engine) find(id strategies.VolumeID) (*volume, int) {
 	i, ok := slices.BinarySearchFunc(e.vols, id, func(v *volume, id strategies.VolumeID) int {
-		return int(v.id) - int(id)
+		return cmp.Compare(v.id, id)
 	})
 	if !ok {
 		return nil, -1
@@ -120,14 +141,7 @@ func (e *Engine) find(id strategies.VolumeID) (*volume, int) {
 	return e.vols[i], i
 }
 
-func (e *Engine) nameTaken(name string) bool {
-	for _, v := range e.vols {
-		if v.name == name {
-			return true
-		}
-	}
-	return false
-}
+func (e *Engine) nameTaken(name string) bool { return e.byName[name] != nil }
 
 func (e *Engine) ready(name string) error {
 	if e.closed {
@@ -150,21 +164,44 @@ func (e *Engine) bitmapLen(size int64) int64 {
 	return (blocks*bitmapBlock + e.chunk - 1) / e.chunk * e.chunk
 }
 
-// allocate finds the lowest free range of n bytes (first fit).
+// allocate takes the lowest free range of n bytes (first fit), O(log
+// extents). The caller gives it back with release if it does not commit
+// a volume there.
 func (e *Engine) allocate(n int64) (int64, error) {
+	off, ok := e.free.alloc(n, 1)
+	if !ok {
+		return 0, fmt.Errorf("full: extent of %d bytes: %w", n, strategies.ErrNoSpace)
+	}
+	return off, nil
+}
+
+func (e *Engine) release(off, n int64) { e.free.release(off, off+n) }
+
+// freeFromVolumes derives the free space from the volumes' extents.
+func (e *Engine) freeFromVolumes() *freeSpace {
 	byOff := slices.Clone(e.vols)
-	slices.SortFunc(byOff, func(a, b *volume) int { return int(a.ext - b.ext) })
-	at := e.dataStart
+	slices.SortFunc(byOff, func(a, b *volume) int { return cmp.Compare(a.ext, b.ext) })
+	type ext struct{ off, end int64 }
+	exts := make([]ext, 0, len(byOff)+len(e.store.segs))
 	for _, v := range byOff {
-		if v.ext-at >= n {
-			return at, nil
+		exts = append(exts, ext{v.ext, v.ext + v.extentLen()})
+	}
+	for i, g := range e.store.segs {
+		exts = append(exts, ext{g.off, g.off + e.store.segLength(i)})
+	}
+	slices.SortFunc(exts, func(a, b ext) int { return cmp.Compare(a.off, b.off) })
+	f := newFreeSpace()
+	at := e.dataStart
+	for _, x := range exts {
+		if x.off > at {
+			f.release(at, x.off)
 		}
-		at = max(at, v.ext+v.extentLen())
+		at = max(at, x.end)
 	}
-	if e.dev.Size()-at >= n {
-		return at, nil
+	if at < e.dev.Size() {
+		f.release(at, e.dev.Size())
 	}
-	return 0, fmt.Errorf("full: extent of %d bytes: %w", n, strategies.ErrNoSpace)
+	return f
 }
 
 func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
@@ -182,65 +219,114 @@ func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 		return 0, err
 	}
 	if err := device.Zero(e.dev, ext, bm); err != nil {
+		e.release(ext, bm+size)
 		return 0, fmt.Errorf("full: create: zero bitmap: %w", err)
 	}
 	if err := e.dev.Flush(); err != nil {
+		e.release(ext, bm+size)
 		return 0, fmt.Errorf("full: create: %w", err)
 	}
 	v := e.newVolume(record{id: e.nextID, kind: strategies.KindBase, size: size, ext: ext, name: name})
 	if err := e.commitWith(v); err != nil {
+		e.release(ext, bm+size)
 		return 0, err
 	}
 	return v.id, nil
 }
 
 func (e *Engine) Snapshot(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
-	return e.copyVolume(src, name, strategies.KindSnapshot)
+	ids, err := e.copies(src, []string{name}, strategies.KindSnapshot)
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
 }
 
 func (e *Engine) Clone(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
-	return e.copyVolume(src, name, strategies.KindClone)
+	ids, err := e.copies(src, []string{name}, strategies.KindClone)
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
 }
 
-// copyVolume makes a full copy of src: the creation cost of this engine.
-func (e *Engine) copyVolume(srcID strategies.VolumeID, name string, kind strategies.Kind) (strategies.VolumeID, error) {
+// CloneMany makes full copies of src, one per name, with one flush after
+// the copies and one table commit: all of them or, on error, none. Writes to
+// src wait until every copy is made. Cost: each clone's copy of the written
+// chunks and its bitmap, then one flush and one commit.
+func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategies.VolumeID, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	return e.copies(src, names, strategies.KindClone)
+}
+
+// copies makes full copies of src: the creation cost of this engine.
+func (e *Engine) copies(srcID strategies.VolumeID, names []string, kind strategies.Kind) ([]strategies.VolumeID, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.ready(name); err != nil {
-		return 0, err
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		if err := e.ready(name); err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("full: %q: %w (named twice)", name, strategies.ErrExists)
+		}
+		seen[name] = true
 	}
 	src, _ := e.find(srcID)
 	if src == nil {
-		return 0, fmt.Errorf("full: volume %d: %w", srcID, strategies.ErrNotFound)
+		return nil, fmt.Errorf("full: volume %d: %w", srcID, strategies.ErrNotFound)
 	}
 	bm := e.bitmapLen(src.size)
-	ext, err := e.allocate(bm + src.size)
-	if err != nil {
-		return 0, err
+	var made []*volume
+	undo := func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			e.release(made[i].ext, made[i].extentLen())
+		}
 	}
-	src.rw.Lock() // writes to the source wait until the copy is complete
+	src.rw.Lock() // writes to the source wait until the copies are complete
 	defer src.rw.Unlock()
 	if err := e.flushLocked(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	dst := e.newVolume(record{id: e.nextID, parent: src.id, kind: kind, size: src.size, ext: ext, name: name})
-	copy(dst.written, src.written)
-	n, err := e.copyChunks(src, dst)
-	if err != nil {
-		return 0, err
-	}
-	if err := dst.writeWholeBitmap(); err != nil {
-		return 0, err
+	var copied int64
+	for i, name := range names {
+		ext, err := e.allocate(bm + src.size)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		dst := e.newVolume(record{id: e.nextID + strategies.VolumeID(i), parent: src.id, kind: kind, size: src.size, ext: ext, name: name})
+		made = append(made, dst)
+		copy(dst.written, src.written)
+		n, err := e.copyChunks(src, dst)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		if err := dst.writeWholeBitmap(); err != nil {
+			undo()
+			return nil, err
+		}
+		copied += n
 	}
 	if err := e.dev.Flush(); err != nil {
-		return 0, fmt.Errorf("full: %s: %w", kind, err)
+		undo()
+		return nil, fmt.Errorf("full: %s: %w", kind, err)
 	}
-	if err := e.commitWith(dst); err != nil {
-		return 0, err
+	if err := e.commitWith(made...); err != nil {
+		undo()
+		return nil, err
 	}
-	e.stats.copies++
-	e.stats.copyBytes += n
-	return dst.id, nil
+	e.stats.copies += int64(len(made))
+	e.stats.copyBytes += copied
+	ids := make([]strategies.VolumeID, len(made))
+	for i, v := range made {
+		ids[i] = v.id
+	}
+	return ids, nil
 }
 
 // copyChunks copies every written chunk of src into dst, in runs of up to
@@ -273,43 +359,103 @@ func (e *Engine) copyChunks(src, dst *volume) (int64, error) {
 	return copied, nil
 }
 
-// commitWith commits the table with v added (v.id must be e.nextID).
-func (e *Engine) commitWith(v *volume) error {
-	e.vols = append(e.vols, v)
-	e.nextID++
+// commitWith commits the table with vs added (their ids must be e.nextID
+// onwards, ascending).
+func (e *Engine) commitWith(vs ...*volume) error {
+	n := len(e.vols)
+	undo := func() {
+		for _, v := range vs {
+			e.freeSlot(v)
+		}
+		e.vols = e.vols[:n]
+		e.nextID -= strategies.VolumeID(len(vs))
+	}
+	e.vols = append(e.vols, vs...)
+	e.nextID += strategies.VolumeID(len(vs))
+	for _, v := range vs {
+		if err := e.allocSlot(v); err != nil {
+			undo()
+			return err
+		}
+	}
 	if err := e.commit(); err != nil {
-		e.vols = e.vols[:len(e.vols)-1]
-		e.nextID--
+		undo()
 		return err
+	}
+	for _, v := range vs {
+		e.byName[v.name] = v
 	}
 	return nil
 }
 
+// Delete removes a volume and frees its extent; its snapshots and clones
+// (independent copies) lose their parent. ErrBusy while it is open. One
+// table commit.
 func (e *Engine) Delete(id strategies.VolumeID) error {
+	return e.DeleteMany([]strategies.VolumeID{id})
+}
+
+// DeleteMany deletes a batch of volumes with one table commit: every id is
+// checked first (ErrNotFound, ErrBusy), and on error nothing is deleted.
+// Ids listed twice count once. The copies of deleted volumes lose their
+// parent. O(volumes) CPU (the table is rewritten whole) plus one commit.
+func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	v, i := e.find(id)
-	if v == nil {
-		return fmt.Errorf("full: volume %d: %w", id, strategies.ErrNotFound)
+	if e.closed {
+		return fmt.Errorf("full: %w", strategies.ErrClosed)
 	}
-	if v.open > 0 {
-		return fmt.Errorf("full: delete %q: %w", v.name, strategies.ErrBusy)
+	doomed := make(map[strategies.VolumeID]*volume, len(ids))
+	for _, id := range ids {
+		v, _ := e.find(id)
+		if v == nil {
+			return fmt.Errorf("full: volume %d: %w", id, strategies.ErrNotFound)
+		}
+		if v.open > 0 {
+			return fmt.Errorf("full: delete %q: %w", v.name, strategies.ErrBusy)
+		}
+		doomed[id] = v
 	}
-	old := slices.Clone(e.vols)
-	e.vols = slices.Delete(e.vols, i, i+1)
+	if len(doomed) == 0 {
+		return nil
+	}
+	old := e.vols
+	kept := make([]*volume, 0, len(e.vols)-len(doomed))
 	var orphans []*volume
 	for _, o := range e.vols {
-		if o.parent == id {
-			o.parent = strategies.NoVolume
+		if doomed[o.id] != nil {
+			continue
+		}
+		kept = append(kept, o)
+		if doomed[o.parent] != nil {
 			orphans = append(orphans, o)
 		}
 	}
+	parents := make([]strategies.VolumeID, len(orphans))
+	for i, o := range orphans {
+		parents[i] = o.parent
+		o.parent = strategies.NoVolume
+		e.store.markDirty(o.slot)
+	}
+	e.vols = kept
+	for _, v := range doomed {
+		e.freeSlot(v)
+	}
 	if err := e.commit(); err != nil {
 		e.vols = old
-		for _, o := range orphans {
-			o.parent = id
+		for i, o := range orphans {
+			o.parent = parents[i]
+		}
+		for _, v := range old {
+			if doomed[v.id] != nil {
+				e.allocSlot(v) // their slots were just freed: cannot fail
+			}
 		}
 		return err
+	}
+	for _, v := range doomed {
+		delete(e.byName, v.name)
+		e.release(v.ext, v.extentLen())
 	}
 	return nil
 }
@@ -346,7 +492,7 @@ func (e *Engine) Space() strategies.Space {
 }
 
 func (e *Engine) spaceLocked() strategies.Space {
-	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart}
+	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart + e.store.metaBytes()}
 	for _, v := range e.vols {
 		s.Data += v.size
 		s.Metadata += v.bmLen
@@ -368,8 +514,18 @@ func (e *Engine) Flush() error {
 // flushLocked: capture dirty bitmap blocks, flush data, write the captured
 // blocks, flush. A bit reaches the device only after the data it covers.
 func (e *Engine) flushLocked() error {
+	e.dirtyMu.Lock()
+	dirty := make([]*volume, 0, len(e.dirtyVols))
+	for v := range e.dirtyVols {
+		if w, _ := e.find(v.id); w == v { // a deleted volume's blocks are not written
+			dirty = append(dirty, v)
+		}
+	}
+	clear(e.dirtyVols)
+	e.dirtyMu.Unlock()
+	slices.SortFunc(dirty, func(a, b *volume) int { return cmp.Compare(a.id, b.id) })
 	var pending []bitmapWrite
-	for _, v := range e.vols {
+	for _, v := range dirty {
 		pending = v.takeDirty(pending)
 	}
 	if err := e.dev.Flush(); err != nil {

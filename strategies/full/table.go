@@ -1,93 +1,131 @@
 package full
 
 import (
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
-	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
-// record is one volume-table entry as stored on the device.
+// record is one volume-table entry as stored on the device; slot is its
+// position in the paged table.
 type record struct {
 	id, parent strategies.VolumeID
 	kind       strategies.Kind
 	size, ext  int64
 	name       string
+	slot       int
 }
 
-const tableVersion = 1
+// Volume-table record (fixed, 100 bytes, little endian): id u64 (0: free),
+// parent u64, kind u8, size i64, extent offset i64, name length u16, name
+// padded with zeros to 64 bytes, a zero byte. The table is a pagedStore:
+// header blocks at 0 and 4 KiB, 16 records inline, 40 per page.
+const (
+	recSize     = 8 + 8 + 1 + 8 + 8 + 2 + strategies.MaxNameLen + 1
+	inlineRecs  = 16
+	headerBytes = 2 * psBlock
+)
 
-// encodeTable renders the table: version, next id, count, then per volume
-// id, parent, kind, size, extent offset, name.
-func (e *Engine) encodeTable() []byte {
-	var enc meta.Encoder
-	enc.U32(tableVersion)
-	enc.U64(uint64(e.nextID))
-	enc.U32(uint32(len(e.vols)))
-	for _, v := range e.vols {
-		enc.U64(uint64(v.id))
-		enc.U64(uint64(v.parent))
-		enc.U8(uint8(v.kind))
-		enc.I64(v.size)
-		enc.I64(v.ext)
-		enc.String(v.name)
-	}
-	return enc.B
+var tableMagic = [2][4]byte{{'F', 'U', 'L', 'H'}, {'F', 'U', 'L', 'P'}}
+
+func encodeRecord(b []byte, r record) {
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], uint64(r.id))
+	le.PutUint64(b[8:], uint64(r.parent))
+	b[16] = uint8(r.kind)
+	le.PutUint64(b[17:], uint64(r.size))
+	le.PutUint64(b[25:], uint64(r.ext))
+	le.PutUint16(b[33:], uint16(len(r.name)))
+	copy(b[35:35+strategies.MaxNameLen], r.name)
 }
 
-// decodeTable parses a table record. It never panics and bounds every
-// allocation by the record's length.
-func decodeTable(rec []byte) ([]record, strategies.VolumeID, error) {
-	d := meta.Decoder{B: rec}
-	if v := d.U32(); v != tableVersion {
-		return nil, 0, fmt.Errorf("full: %w: volume table version %d", strategies.ErrCorrupt, v)
+// decodeRecord parses a record; it never panics. Content is checked by
+// checkTable.
+func decodeRecord(b []byte, slot int) (record, error) {
+	le := binary.LittleEndian
+	r := record{id: strategies.VolumeID(le.Uint64(b[0:])), parent: strategies.VolumeID(le.Uint64(b[8:])),
+		kind: strategies.Kind(b[16]), size: int64(le.Uint64(b[17:])), ext: int64(le.Uint64(b[25:])), slot: slot}
+	n := int(le.Uint16(b[33:]))
+	if r.id == 0 || n > strategies.MaxNameLen || !isZero(b[35+n:recSize]) {
+		return r, fmt.Errorf("full: %w: volume table slot %d: bad record", strategies.ErrCorrupt, slot)
 	}
-	next := strategies.VolumeID(d.U64())
-	n := int(d.U32())
-	if n > len(rec)/35 { // every entry takes at least 35 bytes
-		return nil, 0, fmt.Errorf("full: %w: volume table claims %d entries in %d bytes", strategies.ErrCorrupt, n, len(rec))
-	}
-	recs := make([]record, 0, n)
-	for i := 0; i < n; i++ {
-		r := record{id: strategies.VolumeID(d.U64()), parent: strategies.VolumeID(d.U64()),
-			kind: strategies.Kind(d.U8()), size: d.I64(), ext: d.I64(), name: d.String(strategies.MaxNameLen)}
-		recs = append(recs, r)
-	}
-	if d.Err() != nil {
-		return nil, 0, fmt.Errorf("full: %w: volume table: %v", strategies.ErrCorrupt, d.Err())
-	}
-	return recs, next, nil
+	r.name = string(b[35 : 35+n])
+	return r, nil
 }
 
+func (e *Engine) newStore() *pagedStore {
+	return newPagedStore(e.dev, 0, tableMagic, recSize, inlineRecs, e.chunk)
+}
+
+// commit makes the table durable, writing only the pages changed since the
+// last commit (and the header). On error the changes stay pending.
 func (e *Engine) commit() error {
-	rec := e.encodeTable()
-	if len(rec) > e.slots.MaxPayload() {
-		return fmt.Errorf("full: volume table full (%d volumes): %w", len(e.vols), strategies.ErrNoSpace)
-	}
-	if err := e.slots.Commit(rec); err != nil {
+	var m [8]byte
+	binary.LittleEndian.PutUint64(m[:], uint64(e.nextID))
+	e.store.ownerMeta = m[:]
+	err := e.store.commit(func() error { return e.dev.Flush() }, func(sl int, b []byte) {
+		encodeRecord(b, e.slotVols[sl].record())
+	})
+	if err != nil {
 		return fmt.Errorf("full: commit: %w", err)
 	}
 	e.stats.commits++
 	return nil
 }
 
-func (e *Engine) loadTable() ([]record, strategies.VolumeID, error) {
-	rec, err := e.slots.Load()
-	switch {
-	case errors.Is(err, meta.ErrNoRecord):
-		return nil, 0, fmt.Errorf("full: %w: no valid volume table", strategies.ErrCorrupt)
-	case err != nil:
-		return nil, 0, fmt.Errorf("full: %w", err)
+// allocSlot gives v a record slot (growing the table if needed).
+func (e *Engine) allocSlot(v *volume) error {
+	sl, err := e.store.alloc(func(n int64) (int64, bool) { return e.free.alloc(n, e.chunk) })
+	if err != nil {
+		return fmt.Errorf("full: %w", err)
 	}
-	return decodeTable(rec)
+	for len(e.slotVols) <= sl {
+		e.slotVols = append(e.slotVols, nil)
+	}
+	v.slot, e.slotVols[sl] = sl, v
+	return nil
+}
+
+func (e *Engine) freeSlot(v *volume) {
+	if v.slot >= 0 && v.slot < len(e.slotVols) && e.slotVols[v.slot] == v {
+		e.slotVols[v.slot] = nil
+		e.store.release(v.slot)
+	}
+	v.slot = -1
+}
+
+// loadTable reads the table with a fresh store (memory's is not touched)
+// and returns it by id with the store.
+func (e *Engine) loadTable() ([]record, strategies.VolumeID, *pagedStore, error) {
+	st := e.newStore()
+	var recs []record
+	err := st.load(e.dataStart, e.dev.Size(), func(sl int, b []byte) error {
+		r, err := decodeRecord(b, sl)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, strategies.ErrCorrupt) {
+			return nil, 0, nil, fmt.Errorf("full: %w", err)
+		}
+		return nil, 0, nil, fmt.Errorf("full: %w", err)
+	}
+	slices.SortFunc(recs, func(a, b record) int { return cmp.Compare(a.id, b.id) })
+	next := strategies.VolumeID(binary.LittleEndian.Uint64(st.ownerMeta))
+	return recs, next, st, nil
 }
 
 // checkTable validates a decoded table: ids, names, kinds, parents, sizes,
 // extents inside the data area, aligned, and not overlapping.
-func (e *Engine) checkTable(recs []record, next strategies.VolumeID) error {
+func (e *Engine) checkTable(recs []record, next strategies.VolumeID, st *pagedStore) error {
 	var errs []error
 	names := make(map[string]bool, len(recs))
 	ids := make(map[strategies.VolumeID]bool, len(recs))
@@ -113,12 +151,21 @@ func (e *Engine) checkTable(recs []record, next strategies.VolumeID) error {
 			errs = append(errs, fmt.Errorf("volume %q: parent %d does not exist", r.name, r.parent))
 		}
 	}
-	byOff := slices.Clone(recs)
-	slices.SortFunc(byOff, func(a, b record) int { return int(a.ext - b.ext) })
+	type ext struct {
+		off, end int64
+		name     string
+	}
+	byOff := make([]ext, 0, len(recs)+len(st.segs))
+	for _, r := range recs {
+		byOff = append(byOff, ext{r.ext, r.ext + e.bitmapLen(r.size) + r.size, fmt.Sprintf("%q", r.name)})
+	}
+	for i, g := range st.segs {
+		byOff = append(byOff, ext{g.off, g.off + st.segLength(i), fmt.Sprintf("table segment %d", i)})
+	}
+	slices.SortFunc(byOff, func(a, b ext) int { return cmp.Compare(a.off, b.off) })
 	for i := 1; i < len(byOff); i++ {
-		prev := byOff[i-1]
-		if end := prev.ext + e.bitmapLen(prev.size) + prev.size; end > byOff[i].ext {
-			errs = append(errs, fmt.Errorf("extents of %q and %q overlap", prev.name, byOff[i].name))
+		if prev := byOff[i-1]; prev.end > byOff[i].off {
+			errs = append(errs, fmt.Errorf("extents of %s and %s overlap", prev.name, byOff[i].name))
 		}
 	}
 	if len(errs) > 0 {
@@ -134,11 +181,11 @@ func (e *Engine) checkTable(recs []record, next strategies.VolumeID) error {
 func (e *Engine) Check() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	recs, next, err := e.loadTable()
+	recs, next, st, err := e.loadTable()
 	if err != nil {
 		return err
 	}
-	if err := e.checkTable(recs, next); err != nil {
+	if err := e.checkTable(recs, next, st); err != nil {
 		return err
 	}
 	var errs []error
@@ -147,7 +194,7 @@ func (e *Engine) Check() error {
 	} else {
 		for i, r := range recs {
 			v := e.vols[i]
-			if r != (record{id: v.id, parent: v.parent, kind: v.kind, size: v.size, ext: v.ext, name: v.name}) {
+			if r != v.record() {
 				errs = append(errs, fmt.Errorf("volume %q: device record %+v differs from memory", v.name, r))
 				continue
 			}
@@ -162,6 +209,21 @@ func (e *Engine) Check() error {
 				}
 			}
 		}
+	}
+	type ext struct{ off, end int64 }
+	var want, got []ext
+	e.freeFromVolumes().each(func(off, end int64) { want = append(want, ext{off, end}) })
+	e.free.each(func(off, end int64) { got = append(got, ext{off, end}) })
+	if !slices.Equal(want, got) {
+		errs = append(errs, fmt.Errorf("free space: %d extents in memory, the table leaves %d", len(got), len(want)))
+	}
+	for _, v := range e.vols {
+		if e.byName[v.name] != v {
+			errs = append(errs, fmt.Errorf("volume %q: not in the name index", v.name))
+		}
+	}
+	if len(e.byName) != len(e.vols) {
+		errs = append(errs, fmt.Errorf("%d names indexed for %d volumes", len(e.byName), len(e.vols)))
 	}
 	if s := e.spaceLocked(); s.Free < 0 || s.Data+s.Metadata+s.Free != s.Capacity {
 		errs = append(errs, fmt.Errorf("space accounting %+v", s))

@@ -21,6 +21,7 @@ type volume struct {
 	ext    int64 // extent start: bitmap, then data
 	bmLen  int64
 	open   int // guarded by e.mu
+	slot   int // volume-table record slot, guarded by e.mu
 
 	// rw: IO holds it shared; copying the volume holds it exclusively.
 	rw sync.RWMutex
@@ -34,8 +35,13 @@ type volume struct {
 func (e *Engine) newVolume(r record) *volume {
 	chunks := (r.size + e.chunk - 1) / e.chunk
 	bm := e.bitmapLen(r.size)
-	return &volume{e: e, id: r.id, parent: r.parent, kind: r.kind, name: r.name, size: r.size, ext: r.ext,
+	return &volume{e: e, id: r.id, parent: r.parent, kind: r.kind, name: r.name, size: r.size, ext: r.ext, slot: r.slot,
 		bmLen: bm, written: make([]uint64, (chunks+63)/64), dirty: make([]uint64, (bm/bitmapBlock+63)/64)}
+}
+
+// record is v's volume-table entry.
+func (v *volume) record() record {
+	return record{id: v.id, parent: v.parent, kind: v.kind, size: v.size, ext: v.ext, name: v.name, slot: v.slot}
 }
 
 func (v *volume) extentLen() int64 { return v.bmLen + v.size }
@@ -53,7 +59,10 @@ func (v *volume) setWritten(c int64) {
 	v.markDirtyLocked(c / (8 * bitmapBlock))
 }
 
-func (v *volume) markDirtyLocked(block int64) { v.dirty[block/64] |= 1 << (block % 64) }
+func (v *volume) markDirtyLocked(block int64) {
+	v.dirty[block/64] |= 1 << (block % 64)
+	v.e.noteDirty(v)
+}
 
 func (v *volume) markDirty(block int64) {
 	v.first.Lock()

@@ -13,57 +13,62 @@ type span struct{ off, len int64 }
 // allocator hands out contiguous extents of [start, end), first fit. It is
 // derived from the volume table at open, so nothing about free space is
 // stored separately on the device: an extent not referenced by a committed
-// table is free after a crash. Allocation and free are O(extents). Not safe
-// for concurrent use (the engine lock guards it).
+// table is free after a crash. Allocation and free are O(log extents) (a
+// first-fit treap of the free extents, a map of the used ones). Not safe for
+// concurrent use (the engine lock guards it).
 type allocator struct {
 	start, end int64
-	spans      []span // sorted by off, disjoint
+	fs         *freeSpace
+	spans      map[int64]int64 // used extents: offset -> length
+	usedBytes  int64
+}
+
+func newAllocator(start, end int64) allocator {
+	a := allocator{start: start, end: end, fs: newFreeSpace(), spans: map[int64]int64{}}
+	a.fs.release(start, end)
+	return a
 }
 
 // alloc returns the lowest offset with n free bytes.
 func (a *allocator) alloc(n int64) (int64, error) {
-	at := a.start
-	i := 0
-	for ; i < len(a.spans); i++ {
-		if a.spans[i].off-at >= n {
-			break
-		}
-		at = a.spans[i].off + a.spans[i].len
-	}
-	if i == len(a.spans) && a.end-at < n {
+	off, ok := a.fs.alloc(n, 1)
+	if !ok {
 		return 0, fmt.Errorf("mirror: extent of %d bytes: %w", n, strategies.ErrNoSpace)
 	}
-	a.spans = slices.Insert(a.spans, i, span{at, n})
-	return at, nil
+	a.spans[off] = n
+	a.usedBytes += n
+	return off, nil
 }
 
 // free releases the extent starting at off.
 func (a *allocator) free(off int64) {
-	i, ok := slices.BinarySearchFunc(a.spans, off, func(s span, off int64) int { return cmp64(s.off, off) })
-	if ok {
-		a.spans = slices.Delete(a.spans, i, i+1)
+	if n, ok := a.spans[off]; ok {
+		delete(a.spans, off)
+		a.usedBytes -= n
+		a.fs.release(off, off+n)
 	}
 }
 
 // add records an existing extent (at open); it reports an overlap.
 func (a *allocator) add(off, n int64) bool {
-	i, _ := slices.BinarySearchFunc(a.spans, off, func(s span, off int64) int { return cmp64(s.off, off) })
-	if i > 0 && a.spans[i-1].off+a.spans[i-1].len > off {
+	if n <= 0 || !a.fs.take(off, off+n) {
 		return false
 	}
-	if i < len(a.spans) && off+n > a.spans[i].off {
-		return false
-	}
-	a.spans = slices.Insert(a.spans, i, span{off, n})
+	a.spans[off] = n
+	a.usedBytes += n
 	return true
 }
 
-func (a *allocator) used() int64 {
-	var n int64
-	for _, s := range a.spans {
-		n += s.len
+func (a *allocator) used() int64 { return a.usedBytes }
+
+// sorted lists the used extents by offset (for Check).
+func (a *allocator) sorted() []span {
+	out := make([]span, 0, len(a.spans))
+	for off, n := range a.spans {
+		out = append(out, span{off, n})
 	}
-	return n
+	slices.SortFunc(out, func(x, y span) int { return cmp64(x.off, y.off) })
+	return out
 }
 
 func cmp64(a, b int64) int {

@@ -149,8 +149,13 @@ func (e *Engine) checkExtents(bad func(string, ...any)) {
 			bad("extents %d+%d and %d+%d overlap", want[i-1].off, want[i-1].len, s.off, s.len)
 		}
 	}
-	if !slices.Equal(want, e.alloc.spans) {
-		bad("allocator holds %d extents (%d bytes), the table %d: leaked or lost space", len(e.alloc.spans), e.alloc.used(), len(want))
+	if got := e.alloc.sorted(); !slices.Equal(want, got) {
+		bad("allocator holds %d extents (%d bytes), the table %d: leaked or lost space", len(got), e.alloc.used(), len(want))
+	}
+	var free int64
+	e.alloc.fs.each(func(off, end int64) { free += end - off })
+	if free != e.alloc.end-e.alloc.start-e.alloc.used() {
+		bad("allocator: %d bytes free, %d used, in an area of %d", free, e.alloc.used(), e.alloc.end-e.alloc.start)
 	}
 }
 

@@ -93,8 +93,9 @@
 //     every write acknowledged to the source is durable on the mirror, then
 //     commit. The new volume exists only once the commit is durable, and
 //     then holds exactly the source's point-in-time content.
-//   - Delete, Detach, Reestablish: one commit; the IO of every volume whose
-//     pairing changes is held until it is durable.
+//   - Delete, DeleteMany, Detach, Reestablish: one commit; the IO of every
+//     volume whose pairing changes is held until it is durable. DeleteMany
+//     checks every id before it changes anything.
 //   - Torn bitmap or intent blocks (a 4 KiB block is not atomic on 512-byte
 //     sectors) fail their checksum and are recovered as all ones: resync or
 //     re-copy everything they cover, which is always safe.
@@ -110,8 +111,9 @@
 //   - Create: O(size × (1 + auto-mirrors)) zeroing. Establish: O(bitmap).
 //     Sync: O(out-of-sync bytes) of copy. Split when synchronised: O(bitmap
 //     blocks changed + table); otherwise plus the full copy. Reestablish:
-//     O(changed chunks) of copy. Delete/Detach: O(volumes + mirrors) (table
-//     commit and allocator).
+//     O(changed chunks) of copy. Delete/Detach: O(volumes + mirrors) (the
+//     table is committed whole); DeleteMany: the same for a batch, with one
+//     commit. Extent allocation is O(log extents) (a first-fit treap).
 //   - Flush: one device flush, plus O(dirty bitmap blocks) writes and a
 //     second flush, plus O(intent regions) bit operations.
 //   - Check: O(table + bitmaps) reads.

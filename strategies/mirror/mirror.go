@@ -56,6 +56,7 @@ type Engine struct {
 	nextVol strategies.VolumeID
 	nextMir MirrorID
 	vols    []*volume // by id
+	byName  map[string]*volume
 	mirs    []*mirror // by id
 
 	mbuf   []byte // one bitmap block, guarded by mu
@@ -140,8 +141,9 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 	e := &Engine{dev: dev, geo: g, chunk: chunk, auto: int(auto),
 		slots:  meta.NewDualSlot(dev, blockSize, blockSize+slot, slot),
 		intent: newIntentLog(dev, 0, region, capacity),
-		alloc:  allocator{start: g.dataStart, end: capacity},
+		alloc:  newAllocator(g.dataStart, capacity),
 		mbuf:   device.Alloc(blockSize),
+		byName: map[string]*volume{},
 	}
 	if background {
 		e.bg = newSyncer()
@@ -213,6 +215,7 @@ func (e *Engine) build(t *table) {
 			p.trackers = append(p.trackers, v)
 		}
 		e.vols = append(e.vols, v)
+		e.byName[v.name] = v
 		e.alloc.add(r.ext, r.bmLen+r.size)
 	}
 	for _, r := range t.mirs {
@@ -289,10 +292,8 @@ func (e *Engine) checkNewName(name string) error {
 	if err := strategies.ValidateName(engineName, name); err != nil {
 		return err
 	}
-	for _, v := range e.vols {
-		if v.name == name {
-			return fmt.Errorf("mirror: %q: %w", name, strategies.ErrExists)
-		}
+	if e.byName[name] != nil {
+		return fmt.Errorf("mirror: %q: %w", name, strategies.ErrExists)
 	}
 	return nil
 }
@@ -392,6 +393,7 @@ func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 		return fail(fmt.Errorf("mirror: create: %w", err))
 	}
 	e.vols = append(e.vols, v)
+	e.byName[v.name] = v
 	e.mirs = append(e.mirs, v.mirrors...)
 	e.nextVol++
 	e.nextMir += MirrorID(e.auto)
@@ -436,55 +438,134 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 // re-established as a mirror of the base (a BCV returned to its pool), to be
 // resynchronised by the chunks it changed. Fails with ErrBusy while open.
 func (e *Engine) Delete(id strategies.VolumeID) error {
+	return e.DeleteMany([]strategies.VolumeID{id})
+}
+
+// DeleteMany deletes a batch of volumes, each as Delete does (in ascending
+// id order, so a split of a base deleted earlier in the batch is not
+// recycled), with one table commit. Every id is checked first (ErrNotFound,
+// ErrBusy) and on error nothing is deleted; ids listed twice count once. The
+// IO of every volume whose pairing changes is held until the commit is
+// durable. O(batch × its pairings + volumes) CPU and one commit.
+func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.usable(); err != nil {
 		return err
 	}
-	v := e.find(id)
-	if v == nil {
-		return e.notFound(id)
-	}
-	if v.open > 0 {
-		return fmt.Errorf("mirror: delete %q: %w", v.name, strategies.ErrBusy)
-	}
-	src := e.find(v.parent)
-	if e.auto > 0 && src != nil && src.kind == strategies.KindBase {
-		if len(src.mirrors) < e.auto {
-			_, err := e.retireLocked(v, src, nil)
-			return err
+	doomed := make(map[strategies.VolumeID]*volume, len(ids))
+	var batch []*volume
+	for _, id := range ids {
+		if doomed[id] != nil {
+			continue
 		}
-		var worst *mirror
-		var worstN int64
-		for _, m := range src.mirrors {
-			if n := m.oos.count(); worst == nil || n > worstN {
-				worst, worstN = m, n
+		v := e.find(id)
+		if v == nil {
+			return e.notFound(id)
+		}
+		if v.open > 0 {
+			return fmt.Errorf("mirror: delete %q: %w", v.name, strategies.ErrBusy)
+		}
+		doomed[id] = v
+		batch = append(batch, v)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	slices.SortFunc(batch, func(a, b *volume) int { return cmp64(int64(a.id), int64(b.id)) })
+	// Hold the IO locks of every volume whose pairing changes (sources and
+	// trackers of the doomed) until the commit is durable, so no write
+	// escapes tracking in between. Metadata operations are serialised by
+	// e.mu, so taking several in id order cannot deadlock.
+	lockSet := map[*volume]bool{}
+	for _, v := range batch {
+		if src := e.find(v.parent); src != nil {
+			lockSet[src] = true
+		}
+		for _, t := range v.trackers {
+			lockSet[t] = true
+		}
+	}
+	locked := make([]*volume, 0, len(lockSet))
+	for l := range lockSet {
+		locked = append(locked, l)
+	}
+	slices.SortFunc(locked, func(a, b *volume) int { return cmp64(int64(a.id), int64(b.id)) })
+	for _, l := range locked {
+		l.rw.Lock()
+	}
+	defer func() {
+		for _, l := range locked {
+			l.rw.Unlock()
+		}
+	}()
+	var freed []int64
+	recycled := 0
+	gone := make(map[strategies.VolumeID]bool, len(batch))
+	for _, v := range batch {
+		var src *volume
+		if !gone[v.parent] {
+			src = e.find(v.parent)
+		}
+		var into *volume
+		var replace *mirror
+		if e.auto > 0 && src != nil && src.kind == strategies.KindBase {
+			if len(src.mirrors) < e.auto {
+				into = src
+			} else {
+				var worst *mirror
+				var worstN int64
+				for _, m := range src.mirrors {
+					if n := m.oos.count(); worst == nil || n > worstN {
+						worst, worstN = m, n
+					}
+				}
+				if worstN > v.changed.count() {
+					into, replace = src, worst
+				}
 			}
 		}
-		if worstN > v.changed.count() {
-			_, err := e.retireLocked(v, src, worst)
+		f, err := e.retireMemLocked(v, src, into, replace)
+		if err != nil {
+			e.failed = err // memory already changed for earlier volumes of the batch
 			return err
 		}
+		freed = append(freed, f...)
+		gone[v.id] = true
+		if into != nil {
+			recycled++
+		}
 	}
-	_, err := e.retireLocked(v, nil, nil)
-	return err
+	for _, o := range e.vols {
+		if gone[o.parent] { // untracked copies too
+			o.parent = 0
+		}
+	}
+	e.vols = slices.DeleteFunc(e.vols, func(x *volume) bool { return gone[x.id] })
+	for _, v := range batch {
+		delete(e.byName, v.name)
+	}
+	if err := e.commitLocked(); err != nil {
+		return err
+	}
+	for _, off := range freed {
+		e.alloc.free(off)
+	}
+	if recycled > 0 {
+		e.st.recycles.Add(int64(recycled))
+		e.wake()
+	}
+	return nil
 }
 
 // retireLocked removes volume v from the user volumes in one commit. With
 // into == nil its extent is freed; otherwise it becomes an attached mirror of
 // into (its parent), out of sync by its change bitmap, replacing mirror
-// replace (freed) when that is not nil.
+// replace (freed) when that is not nil. It returns that mirror.
 func (e *Engine) retireLocked(v *volume, into *volume, replace *mirror) (*mirror, error) {
-	if into != nil {
-		// The change bits become out-of-sync bits: write what is pending
-		// (set bits only, safe at any time; the commit flushes them).
-		if _, err := e.writeDirty(v.changed, v.ext); err != nil {
-			return nil, err
-		}
-	}
+	src := e.find(v.parent)
 	// Hold the IO locks of every volume whose pairing changes until the
 	// commit is durable, so no write escapes tracking in between.
-	src := e.find(v.parent)
 	var locked []*volume
 	if src != nil {
 		locked = append(locked, src)
@@ -498,7 +579,46 @@ func (e *Engine) retireLocked(v *volume, into *volume, replace *mirror) (*mirror
 			l.rw.Unlock()
 		}
 	}()
+	freed, err := e.retireMemLocked(v, src, into, replace)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range e.vols {
+		if o.parent == v.id { // untracked copies too
+			o.parent = 0
+		}
+	}
+	e.vols = slices.DeleteFunc(e.vols, func(x *volume) bool { return x == v })
+	delete(e.byName, v.name)
+	if err := e.commitLocked(); err != nil {
+		return nil, err
+	}
+	for _, off := range freed {
+		e.alloc.free(off)
+	}
+	var m *mirror
+	if into != nil {
+		m = into.mirrors[len(into.mirrors)-1]
+		e.st.recycles.Add(1)
+		e.wake()
+	}
+	return m, nil
+}
 
+// retireMemLocked removes volume v from the user volumes in memory, except
+// from e.vols and from its copies' parent fields (the caller does those for
+// the whole batch). With into == nil its extent is to be freed; otherwise
+// it becomes an attached mirror of into (its parent, src), out of sync by
+// its change bitmap, replacing mirror replace (freed) when that is not nil.
+// It returns the extents to free once the table is committed.
+func (e *Engine) retireMemLocked(v, src, into *volume, replace *mirror) ([]int64, error) {
+	if into != nil {
+		// The change bits become out-of-sync bits: write what is pending
+		// (set bits only, safe at any time; the commit flushes them).
+		if _, err := e.writeDirty(v.changed, v.ext); err != nil {
+			return nil, err
+		}
+	}
 	var freed []int64
 	for _, m := range v.mirrors {
 		e.mirs = slices.DeleteFunc(e.mirs, func(x *mirror) bool { return x == m })
@@ -509,41 +629,24 @@ func (e *Engine) retireLocked(v *volume, into *volume, replace *mirror) (*mirror
 		t.parent, t.changed = 0, nil
 	}
 	v.trackers = nil
-	for _, o := range e.vols {
-		if o.parent == v.id { // untracked copies too
-			o.parent = 0
-		}
-	}
 	if src != nil {
 		src.trackers = slices.DeleteFunc(src.trackers, func(x *volume) bool { return x == v })
 	}
-	e.vols = slices.DeleteFunc(e.vols, func(x *volume) bool { return x == v })
-	var m *mirror
 	if into == nil {
 		freed = append(freed, v.ext)
-	} else {
-		if replace != nil {
-			into.mirrors = slices.DeleteFunc(into.mirrors, func(x *mirror) bool { return x == replace })
-			e.mirs = slices.DeleteFunc(e.mirs, func(x *mirror) bool { return x == replace })
-			freed = append(freed, replace.ext)
-		}
-		m = &mirror{mirRecord: mirRecord{id: e.nextMir, src: into.id, size: v.size, ext: v.ext, bmLen: v.bmLen},
-			src: into, oos: v.changed, resync: true}
-		e.nextMir++
-		into.mirrors = append(into.mirrors, m)
-		e.mirs = append(e.mirs, m)
+		return freed, nil
 	}
-	if err := e.commitLocked(); err != nil {
-		return nil, err
+	if replace != nil {
+		into.mirrors = slices.DeleteFunc(into.mirrors, func(x *mirror) bool { return x == replace })
+		e.mirs = slices.DeleteFunc(e.mirs, func(x *mirror) bool { return x == replace })
+		freed = append(freed, replace.ext)
 	}
-	for _, off := range freed {
-		e.alloc.free(off)
-	}
-	if into != nil {
-		e.st.recycles.Add(1)
-		e.wake()
-	}
-	return m, nil
+	m := &mirror{mirRecord: mirRecord{id: e.nextMir, src: into.id, size: v.size, ext: v.ext, bmLen: v.bmLen},
+		src: into, oos: v.changed, resync: true}
+	e.nextMir++
+	into.mirrors = append(into.mirrors, m)
+	e.mirs = append(e.mirs, m)
+	return freed, nil
 }
 
 // Open returns a handle for IO on volume id.

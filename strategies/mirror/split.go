@@ -131,6 +131,7 @@ func (e *Engine) split(srcID strategies.VolumeID, names []string, kind strategie
 			ext: m.ext, bmLen: m.bmLen, name: names[i]}, changed: m.oos}
 		e.nextVol++
 		e.vols = append(e.vols, x)
+		e.byName[x.name] = x
 		s.trackers = append(s.trackers, x)
 		ids[i] = x.id
 	}

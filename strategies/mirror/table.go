@@ -181,7 +181,7 @@ func decodeTable(rec []byte, g geometry) (*table, error) {
 	if d.Remaining() != 0 {
 		return bad("%d trailing bytes", d.Remaining())
 	}
-	var a allocator
+	a := newAllocator(g.dataStart, g.capacity)
 	for _, v := range t.vols {
 		if !a.add(v.ext, v.bmLen+v.size) {
 			return bad("volume %d extent overlaps another", v.id)
