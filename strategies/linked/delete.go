@@ -64,6 +64,7 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	}
 	if p.merge != nil {
 		p.into.parent = p.merge.parent
+		e.touch(p.into.owner)
 		delete(e.deltas, p.merge.id)
 	}
 	if err := e.commitRoot(); err != nil {
@@ -135,18 +136,31 @@ func (e *Engine) childrenOf(d, skip *delta) []*delta {
 	return out
 }
 
-// dropVolume forgets v and every reference to it.
+// dropVolume forgets v.
+// A volume whose parent goes keeps the parent's id in its record (it is
+// never reused; Volumes reports no parent), so this is O(1) except for a
+// base: replica links are cleared on the other side.
 func (e *Engine) dropVolume(v *volume) {
+	e.touch(v)
 	delete(e.vols, v.id)
 	delete(e.names, v.name)
-	for _, o := range e.vols {
-		if o.parentVol == v.id {
-			o.parentVol = 0
-		}
-		if o.link == v.id {
+	unlink := func(o *volume) {
+		if o != nil && o.link == v.id {
 			o.link = 0
 			o.replicaClean.Store(false)
+			e.touch(o)
 		}
+	}
+	if v.role == roleUser && v.kind == strategies.KindBase {
+		// Every replica made of it links to it, the current one and the
+		// older ones its clones keep: O(volumes), for bases only.
+		for _, o := range e.vols {
+			unlink(o)
+		}
+		return
+	}
+	if v.link != 0 {
+		unlink(e.vols[v.link])
 	}
 }
 
@@ -190,6 +204,10 @@ func (e *Engine) mergeCopy(m, into *delta) error {
 		if err != nil || into.get(gi) != 0 {
 			return
 		}
+		if err = e.ensureTable(into, gi, false); err != nil { // a table grain stays with into, owned
+			err = fmt.Errorf("merge of delta %d into %d: %w", m.id, into.id, err)
+			return
+		}
 		to := e.alloc.alloc(false)
 		if to == 0 {
 			err = fmt.Errorf("merge of delta %d into %d: %w", m.id, into.id, strategies.ErrNoSpace)
@@ -220,7 +238,7 @@ func (e *Engine) mergeCopy(m, into *delta) error {
 		into.addDirty(c.gi)
 	}
 	unlockAll(locked)
-	if err := e.commitDeltas(into); err != nil {
+	if _, err := e.commitDeltas(true, into); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	e.stats.merges.Add(1)
