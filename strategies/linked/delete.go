@@ -22,28 +22,75 @@ import (
 // A base's replica outlives the base while clones use it. Delete fails with
 // ErrBusy while the volume is open. Cost: one catalog commit, plus for a
 // merge O(grains copied) IO and two table commits; IO on volumes above the
-// merged delta waits only while the copies are published and the catalog
-// committed, not during the copy.
+// merged delta waits only while the copies are published and the chain
+// changes in memory, not during the copy or the commit.
 func (e *Engine) Delete(id strategies.VolumeID) error {
+	return e.DeleteMany([]strategies.VolumeID{id})
+}
+
+// DeleteMany deletes a batch of user volumes with one catalog commit
+// (refreshing a bush of clones), each as Delete does. Every id is checked
+// first (it exists, is a user volume, is not open, is listed once): on
+// such an error nothing is deleted. A failure while deleting (no space for
+// a merge, a device error) commits the deletions done before it and
+// returns the error. Durable on return. Cost: one catalog commit writing
+// the buckets touched, plus each volume's merge, if any.
+func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.usable(); err != nil {
 		return err
 	}
-	v := e.vols[id]
-	if v == nil {
-		return fmt.Errorf("linked: volume %d: %w", id, strategies.ErrNotFound)
+	vs := make([]*volume, 0, len(ids))
+	seen := make(map[strategies.VolumeID]bool, len(ids))
+	for _, id := range ids {
+		v := e.vols[id]
+		switch {
+		case v == nil:
+			return fmt.Errorf("linked: volume %d: %w", id, strategies.ErrNotFound)
+		case v.role != roleUser:
+			return fmt.Errorf("linked: delete %s: %w: internal volumes go with the volumes that use them", v.name, strategies.ErrInvalidArgument)
+		case seen[id]:
+			return fmt.Errorf("linked: delete %q: %w: listed twice", v.name, strategies.ErrInvalidArgument)
+		case v.open > 0:
+			return fmt.Errorf("linked: delete %q: %w", v.name, strategies.ErrBusy)
+		}
+		seen[id] = true
+		vs = append(vs, v)
 	}
-	if v.role != roleUser {
-		return fmt.Errorf("linked: delete %s: %w: internal volumes go with the volumes that use them", v.name, strategies.ErrInvalidArgument)
+	var gone []*delta
+	var failed error
+	done := 0
+	for _, v := range vs {
+		g, err := e.releaseLocked(v)
+		if err != nil {
+			failed = err
+			break
+		}
+		gone = append(gone, g...)
+		done++
 	}
-	if v.open > 0 {
-		return fmt.Errorf("linked: delete %q: %w", v.name, strategies.ErrBusy)
+	if done == 0 && failed != nil {
+		return failed // nothing changed
 	}
+	if err := e.commitRoot(); err != nil {
+		return err
+	}
+	for _, d := range gone {
+		e.discardDelta(d)
+	}
+	return failed
+}
+
+// releaseLocked removes v from memory (see Delete): a merge first copies
+// and commits the grains the child lacks, then the chain changes under the
+// IO locks of the volumes above. It returns the deltas to free once a
+// catalog without them is committed. On error nothing changed in memory.
+func (e *Engine) releaseLocked(v *volume) ([]*delta, error) {
 	p := e.planRelease(v)
 	if p.merge != nil {
 		if err := e.mergeCopy(p.merge, p.into); err != nil {
-			return fmt.Errorf("linked: delete %q: %w", v.name, err)
+			return nil, fmt.Errorf("linked: delete %q: %w", v.name, err)
 		}
 	}
 	locked := e.lockAbove(p.merge)
@@ -62,21 +109,14 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	for _, o := range p.goneVols {
 		e.dropVolume(o)
 	}
+	gone := p.gone
 	if p.merge != nil {
 		p.into.parent = p.merge.parent
 		e.touch(p.into.owner)
 		delete(e.deltas, p.merge.id)
+		gone = append(gone, p.merge)
 	}
-	if err := e.commitRoot(); err != nil {
-		return err
-	}
-	for _, d := range p.gone {
-		e.discardDelta(d)
-	}
-	if p.merge != nil {
-		e.discardDelta(p.merge)
-	}
-	return nil
+	return gone, nil
 }
 
 // releasePlan is what deleting a volume does to the deltas.

@@ -522,6 +522,7 @@ func (e *Engine) Stats() map[string]int64 {
 var (
 	_ strategies.Engine         = (*Engine)(nil)
 	_ strategies.BatchCloner    = (*Engine)(nil)
+	_ strategies.BatchDeleter   = (*Engine)(nil)
 	_ strategies.MemoryReporter = (*Engine)(nil)
 	_ strategies.Statser        = (*Engine)(nil)
 )
