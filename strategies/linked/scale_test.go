@@ -29,7 +29,7 @@ func TestScale(t *testing.T) {
 	n := scaleEnvInt(t, "SNAPBENCH_SCALE_N", 100000)
 	for _, mode := range []string{"single", "many"} {
 		t.Run(mode, func(t *testing.T) {
-			dev, path := scaleDevice(t, 64<<30)
+			dev, reopen := scaleDevice(t, 64<<30)
 			eng, err := strategies.Format("linked", dev, strategies.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -47,12 +47,9 @@ func TestScale(t *testing.T) {
 			}
 			eng.Close()
 			dev.Close()
-			start := time.Now()
-			f, err := device.Open(path, device.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := reopen()
 			defer f.Close()
+			start := time.Now()
 			e2, err := strategies.Open(f)
 			if err != nil {
 				t.Fatal(err)
@@ -76,8 +73,18 @@ func scaleEnvInt(t *testing.T, name string, def int) int {
 	return def
 }
 
-// scaleDevice is a sparse direct-IO file of size bytes, behind a counter.
-func scaleDevice(t *testing.T, size int64) (*device.Counting, string) {
+// scaleDevice is a sparse direct-IO file of size bytes in
+// SNAPBENCH_SCALE_DIR (default /var/tmp), or with SNAPBENCH_SCALE_DEV=mem a
+// device.Mem (no device latency: the metadata CPU cost alone), behind a
+// counter; reopen opens the same content again after a Close.
+func scaleDevice(t *testing.T, size int64) (dev *device.Counting, reopen func() device.Device) {
+	if os.Getenv("SNAPBENCH_SCALE_DEV") == "mem" {
+		m, err := device.NewMem(size, device.MemOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return device.NewCounting(m), func() device.Device { return m.Reopen() }
+	}
 	dir := os.Getenv("SNAPBENCH_SCALE_DIR")
 	if dir == "" {
 		dir = "/var/tmp"
@@ -92,7 +99,13 @@ func scaleDevice(t *testing.T, size int64) (*device.Counting, string) {
 	if err != nil {
 		t.Skipf("no direct-IO file in %s: %v", dir, err)
 	}
-	return device.NewCounting(f), path
+	return device.NewCounting(f), func() device.Device {
+		f, err := device.Open(path, device.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
 }
 
 // scaleClones makes n clones of base, one at a time or in bursts of 1,000,
@@ -178,7 +191,7 @@ func TestScaleSize(t *testing.T) {
 	}
 	for _, size := range []int64{1 << 30, 1 << 40} {
 		t.Run(fmt.Sprintf("size=%dGiB", size>>30), func(t *testing.T) {
-			dev, path := scaleDevice(t, 64<<30)
+			dev, reopen := scaleDevice(t, 64<<30)
 			eng, err := strategies.Format("linked", dev, strategies.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -207,12 +220,9 @@ func TestScaleSize(t *testing.T) {
 			t.Logf("check    %v", time.Since(start))
 			eng.Close()
 			dev.Close()
-			start = time.Now()
-			f, err := device.Open(path, device.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := reopen()
 			defer f.Close()
+			start = time.Now()
 			e2, err := strategies.Open(f)
 			if err != nil {
 				t.Fatal(err)
