@@ -43,7 +43,7 @@ type blockCache struct {
 	// run of commits ever shadowed. An entry is usable while its frame is
 	// still invalid and unpinned (CLOCK may have reused it meanwhile).
 	spare []*frame
-	io     blockIO
+	io    blockIO
 
 	hits, misses, writebacks, overflows atomic.Int64
 }
