@@ -20,6 +20,10 @@ type allocator struct {
 	used   uint32
 	meta   uint32 // of used: grains holding grain tables
 	cursor uint32 // 0-based bit where the next scan starts
+	// reserve: the last free grains, which only allocCatalog may take, so
+	// that a catalog commit (which writes its buckets to new grains before
+	// it frees the old ones) finds room even when data filled the pool.
+	reserve uint32
 }
 
 func newAllocator(n uint32) *allocator {
@@ -30,11 +34,20 @@ func newAllocator(n uint32) *allocator {
 	return a
 }
 
-// alloc returns a free grain, or 0 when the pool is full.
+// alloc returns a free grain, or 0 when the pool is full (only the
+// reserve is left).
 func (a *allocator) alloc(meta bool) uint32 {
+	return a.take(meta, a.reserve)
+}
+
+// allocCatalog returns a free grain for a catalog bucket (metadata), from
+// the reserve when need be, or 0 when the pool is full.
+func (a *allocator) allocCatalog() uint32 { return a.take(true, 0) }
+
+func (a *allocator) take(meta bool, keep uint32) uint32 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.used >= a.n {
+	if a.used+keep >= a.n {
 		return 0
 	}
 	nw := len(a.words)

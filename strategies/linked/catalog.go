@@ -9,30 +9,57 @@ import (
 	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
-// The catalog is the root record, committed atomically with meta.DualSlot:
-// every volume, every delta with its parent and grain directory, and the id
-// counters. Grain tables themselves live in pool grains (see table.go).
+// The catalog is every volume, every delta with its parent and grain
+// directory, and the id counters. It is stored in two levels so that a
+// commit writes what changed, not the whole catalog:
 //
-// Encoding (little endian, meta.Encoder):
+//   - the root, committed atomically with meta.DualSlot (the two 1 MiB
+//     slots): geometry, counters, and the list of catalog buckets;
+//   - buckets, in pool grains of the main pool (metadata grains): bucket k
+//     holds the entries of the volumes with ids k*128..k*128+127, each a
+//     volume record followed by the record of the delta it owns (every
+//     delta has exactly one owner volume).
+//
+// A commit encodes the buckets whose volumes changed into newly allocated
+// grains, flushes, commits the root naming them, and only then frees the
+// grains of the buckets it replaced (copy-on-write: a crash leaves the old
+// root with its old buckets, or the new one). Empty buckets are left out.
+// Each bucket's length and CRC-32C are in the root, so a torn or stale
+// bucket is detected.
+//
+// Root encoding (little endian, meta.Encoder):
 //
 //	u32 catalogVersion (catalogVersionRep with a replica device)
 //	u32 chunk size, u32 sector size, u32 pool grains   (geometry guard)
 //	with a replica device only: u32 replica pool grains, then the 16-byte
 //	    format nonce written in the replica device's header
 //	u64 next volume id, u64 next delta id
-//	u32 delta count, then per delta (ascending id):
-//	    u64 id, u64 parent delta id (0: none), u32 grains, u8 flags (1: frozen),
-//	    u32 directory length, then that many u32 pool grains
-//	u32 volume count, then per volume (ascending id):
-//	    u64 id, u16+bytes name, u8 kind, u8 role, u8 flags (1: read-only,
-//	    2: replica clean), u64 size, u64 parent volume, u64 delta id,
-//	    u64 link (a base: its current replica; a replica: its base)
+//	u32 bucket count, then per bucket (ascending index):
+//	    u32 index, u32 byte length, u32 CRC-32C of the bytes,
+//	    then ceil(length/chunk) u32 pool grains holding them in order
 //
-// An engine without a replica device writes version 1, byte for byte what
-// it wrote before the replica device existed.
+// Bucket encoding: u32 entry count, then per entry (ascending volume id):
+//
+//	volume: u64 id, u16+bytes name, u8 kind, u8 role, u8 flags (1:
+//	    read-only, 2: replica clean), u64 size, u64 parent volume,
+//	    u64 delta id, u64 link (a base: its current replica; a replica:
+//	    its base)
+//	delta:  u64 id (the volume's delta id), u64 parent delta id (0: none),
+//	    u32 grains, u8 flags (1: frozen), u32 directory length, u32 count of
+//	    grain-table grains in use, then per grain in use (ascending
+//	    directory index): u32 index, u32 pool grain
+//
+// The grain directory is sparse: a grain table's grain exists only where
+// the delta maps something (see table.go), so a thin volume's records do
+// not grow with its size.
 const (
-	catalogVersion    = 1
-	catalogVersionRep = 2
+	catalogVersion    = 3
+	catalogVersionRep = 4
+
+	bucketShift = 7 // 128 volume ids per bucket
+	// maxBucketBytes bounds a bucket: 128 entries of at most a name, the
+	// fixed fields and a full grain directory are far below it.
+	maxBucketBytes = 1 << 30
 )
 
 // Roles of volumes. Internal volumes are named "<role>/<id>": the '/' keeps
@@ -50,10 +77,17 @@ const (
 )
 
 const (
-	minDeltaRec = 8 + 8 + 4 + 1 + 4
+	minDeltaRec = 8 + 8 + 4 + 1 + 4 + 4
 	minVolRec   = 8 + 2 + 1 + 1 + 1 + 8 + 8 + 8 + 8
+	minEntry    = minVolRec + minDeltaRec
+	// maxEntryFixed is an entry without its grain directory, name at most
+	// 2*MaxNameLen bytes (internal names are short).
+	maxEntryFixed = minEntry + 2*strategies.MaxNameLen
 )
 
+// deltaRec is a delta's record. gd is its grain directory, dense (one
+// entry per grain-table grain the delta's size needs), 0 where no grain
+// table exists yet.
 type deltaRec struct {
 	id, parent uint64
 	nGrains    uint32
@@ -72,49 +106,131 @@ type volRec struct {
 	link            uint64
 }
 
-type catalog struct {
+// entry is one volume and the delta it owns.
+type entry struct {
+	v volRec
+	d deltaRec
+}
+
+// bucketRef is a bucket as the root names it.
+type bucketRef struct {
+	idx, length, crc uint32
+	grains           []uint32
+}
+
+// root is the record in the DualSlot.
+type root struct {
 	chunk, sector, nPool uint32
 	hasRep               bool // a replica device: nRep and nonce below
 	nRep                 uint32
 	nonce                [16]byte
 	nextVol, nextDelta   uint64
-	deltas               []deltaRec
-	vols                 []volRec
+	buckets              []bucketRef
 }
 
-func encodeCatalog(c *catalog) []byte {
-	enc := meta.Encoder{B: make([]byte, 0, 64+len(c.deltas)*48+len(c.vols)*80)}
-	if c.hasRep {
+// catalog is the whole catalog, assembled from a root and its buckets, for
+// validation and comparison.
+type catalog struct {
+	chunk, sector, nPool uint32
+	hasRep               bool
+	nRep                 uint32
+	nonce                [16]byte
+	nextVol, nextDelta   uint64
+	deltas               []deltaRec // ascending id
+	vols                 []volRec   // ascending id
+}
+
+func encodeRoot(r *root) []byte {
+	enc := meta.Encoder{B: make([]byte, 0, 64+len(r.buckets)*20)}
+	if r.hasRep {
 		enc.U32(catalogVersionRep)
 	} else {
 		enc.U32(catalogVersion)
 	}
-	enc.U32(c.chunk)
-	enc.U32(c.sector)
-	enc.U32(c.nPool)
-	if c.hasRep {
-		enc.U32(c.nRep)
-		enc.B = append(enc.B, c.nonce[:]...)
+	enc.U32(r.chunk)
+	enc.U32(r.sector)
+	enc.U32(r.nPool)
+	if r.hasRep {
+		enc.U32(r.nRep)
+		enc.B = append(enc.B, r.nonce[:]...)
 	}
-	enc.U64(c.nextVol)
-	enc.U64(c.nextDelta)
-	enc.U32(uint32(len(c.deltas)))
-	for _, d := range c.deltas {
-		enc.U64(d.id)
-		enc.U64(d.parent)
-		enc.U32(d.nGrains)
-		var f uint8
-		if d.frozen {
-			f |= deltaFrozen
-		}
-		enc.U8(f)
-		enc.U32(uint32(len(d.gd)))
-		for _, g := range d.gd {
+	enc.U64(r.nextVol)
+	enc.U64(r.nextDelta)
+	enc.U32(uint32(len(r.buckets)))
+	for _, b := range r.buckets {
+		enc.U32(b.idx)
+		enc.U32(b.length)
+		enc.U32(b.crc)
+		for _, g := range b.grains {
 			enc.U32(g)
 		}
 	}
-	enc.U32(uint32(len(c.vols)))
-	for _, v := range c.vols {
+	return enc.B
+}
+
+// decodeRoot parses a root record: encoding, bucket order and lengths, and
+// the number of grains each bucket needs. It never panics on hostile input.
+func decodeRoot(b []byte) (*root, error) {
+	d := meta.Decoder{B: b}
+	v := d.U32()
+	if v != catalogVersion && v != catalogVersionRep {
+		if d.Err() != nil {
+			return nil, fmt.Errorf("catalog root: %v", d.Err())
+		}
+		return nil, fmt.Errorf("catalog root: format version %d (this build reads %d and %d)", v, catalogVersion, catalogVersionRep)
+	}
+	r := &root{chunk: d.U32(), sector: d.U32(), nPool: d.U32()}
+	if v == catalogVersionRep {
+		r.hasRep = true
+		r.nRep = d.U32()
+		for i := range r.nonce {
+			r.nonce[i] = d.U8()
+		}
+	}
+	r.nextVol, r.nextDelta = d.U64(), d.U64()
+	n := int(d.U32())
+	if d.Err() != nil {
+		return nil, fmt.Errorf("catalog root: %v", d.Err())
+	}
+	if r.chunk < strategies.MinChunkSize || r.chunk > strategies.MaxChunkSize {
+		return nil, fmt.Errorf("catalog root: chunk size %d", r.chunk)
+	}
+	if n > d.Remaining()/16 {
+		return nil, fmt.Errorf("catalog root: %d buckets in %d bytes", n, d.Remaining())
+	}
+	r.buckets = make([]bucketRef, n)
+	for i := range r.buckets {
+		br := &r.buckets[i]
+		br.idx, br.length, br.crc = d.U32(), d.U32(), d.U32()
+		if i > 0 && r.buckets[i-1].idx >= br.idx {
+			return nil, fmt.Errorf("catalog root: buckets not in ascending order at %d", br.idx)
+		}
+		if br.length < 4 || br.length > maxBucketBytes {
+			return nil, fmt.Errorf("catalog root: bucket %d of %d bytes", br.idx, br.length)
+		}
+		k := int((br.length + r.chunk - 1) / r.chunk)
+		if k > d.Remaining()/4 {
+			return nil, fmt.Errorf("catalog root: bucket %d: %d grains in %d bytes", br.idx, k, d.Remaining())
+		}
+		br.grains = make([]uint32, k)
+		for j := range br.grains {
+			br.grains[j] = d.U32()
+		}
+	}
+	if d.Err() != nil {
+		return nil, fmt.Errorf("catalog root: %v", d.Err())
+	}
+	if d.Remaining() != 0 {
+		return nil, fmt.Errorf("catalog root: %d trailing bytes", d.Remaining())
+	}
+	return r, nil
+}
+
+func encodeBucket(es []entry) []byte {
+	enc := meta.Encoder{B: make([]byte, 0, 4+len(es)*(minEntry+16))}
+	enc.U32(uint32(len(es)))
+	for i := range es {
+		v, d := &es[i].v, &es[i].d
 		enc.U64(v.id)
 		enc.String(v.name)
 		enc.U8(v.kind)
@@ -131,77 +247,112 @@ func encodeCatalog(c *catalog) []byte {
 		enc.U64(v.parentVol)
 		enc.U64(v.delta)
 		enc.U64(v.link)
+		enc.U64(d.id)
+		enc.U64(d.parent)
+		enc.U32(d.nGrains)
+		f = 0
+		if d.frozen {
+			f |= deltaFrozen
+		}
+		enc.U8(f)
+		enc.U32(uint32(len(d.gd)))
+		used := 0
+		for _, g := range d.gd {
+			if g != 0 {
+				used++
+			}
+		}
+		enc.U32(uint32(used))
+		for k, g := range d.gd {
+			if g != 0 {
+				enc.U32(uint32(k))
+				enc.U32(g)
+			}
+		}
 	}
 	return enc.B
 }
 
-// decodeCatalog parses a catalog record. It checks the encoding only (see
-// validate for the meaning) and never panics on hostile input.
-func decodeCatalog(b []byte) (*catalog, error) {
+// decodeBucket parses bucket idx: the encoding, volume ids in the bucket's
+// range in ascending order, each volume's delta record its own, and grain
+// directories of the length geo gives for the delta's size with entries in
+// ascending order. It never panics on hostile input.
+func decodeBucket(b []byte, idx uint32, geo *geometry) ([]entry, error) {
 	d := meta.Decoder{B: b}
-	v := d.U32()
-	if v != catalogVersion && v != catalogVersionRep {
-		if d.Err() != nil {
-			return nil, fmt.Errorf("catalog: %v", d.Err())
-		}
-		return nil, fmt.Errorf("catalog: format version %d (this build reads %d and %d)", v, catalogVersion, catalogVersionRep)
-	}
-	c := &catalog{chunk: d.U32(), sector: d.U32(), nPool: d.U32()}
-	if v == catalogVersionRep {
-		c.hasRep = true
-		c.nRep = d.U32()
-		for i := range c.nonce {
-			c.nonce[i] = d.U8()
-		}
-	}
-	c.nextVol, c.nextDelta = d.U64(), d.U64()
 	n := int(d.U32())
-	if n > d.Remaining()/minDeltaRec {
-		return nil, fmt.Errorf("catalog: %d deltas in %d bytes", n, d.Remaining())
+	if d.Err() != nil {
+		return nil, fmt.Errorf("catalog bucket %d: %v", idx, d.Err())
 	}
-	c.deltas = make([]deltaRec, n)
-	for i := range c.deltas {
-		r := &c.deltas[i]
-		r.id, r.parent, r.nGrains = d.U64(), d.U64(), d.U32()
+	if n == 0 || n > 1<<bucketShift || n > d.Remaining()/minEntry {
+		return nil, fmt.Errorf("catalog bucket %d: %d entries in %d bytes", idx, n, d.Remaining())
+	}
+	es := make([]entry, n)
+	for i := range es {
+		v, r := &es[i].v, &es[i].d
+		v.id = d.U64()
+		v.name = d.String(2 * strategies.MaxNameLen)
+		v.kind, v.role = d.U8(), d.U8()
 		f := d.U8()
+		v.readOnly, v.clean = f&volReadOnly != 0, f&volReplicaClean != 0
+		if f&^(volReadOnly|volReplicaClean) != 0 {
+			return nil, fmt.Errorf("catalog bucket %d: volume %d: unknown flags %#x", idx, v.id, f)
+		}
+		v.size = d.I64()
+		v.parentVol, v.delta, v.link = d.U64(), d.U64(), d.U64()
+		r.id, r.parent, r.nGrains = d.U64(), d.U64(), d.U32()
+		f = d.U8()
 		r.frozen = f&deltaFrozen != 0
 		if f&^deltaFrozen != 0 {
-			return nil, fmt.Errorf("catalog: delta %d: unknown flags %#x", r.id, f)
+			return nil, fmt.Errorf("catalog bucket %d: delta %d: unknown flags %#x", idx, r.id, f)
 		}
-		k := int(d.U32())
-		if k > d.Remaining()/4 {
-			return nil, fmt.Errorf("catalog: delta %d: directory of %d entries in %d bytes", r.id, k, d.Remaining())
+		gdLen, used := int(d.U32()), int(d.U32())
+		if d.Err() != nil {
+			return nil, fmt.Errorf("catalog bucket %d: %v", idx, d.Err())
 		}
-		r.gd = make([]uint32, k)
-		for j := range r.gd {
-			r.gd[j] = d.U32()
+		switch {
+		case v.id>>bucketShift != uint64(idx):
+			return nil, fmt.Errorf("catalog bucket %d holds volume %d", idx, v.id)
+		case i > 0 && es[i-1].v.id >= v.id:
+			return nil, fmt.Errorf("catalog bucket %d: volumes not in ascending id order at %d", idx, v.id)
+		case v.delta != r.id:
+			return nil, fmt.Errorf("catalog bucket %d: volume %d owns delta %d but holds the record of %d", idx, v.id, v.delta, r.id)
+		case r.nGrains == 0 || r.nGrains > maxGrain || gdLen != geo.gdLen(r.nGrains):
+			return nil, fmt.Errorf("catalog bucket %d: delta %d of %d grains with a directory of %d", idx, r.id, r.nGrains, gdLen)
+		case used > gdLen || used > d.Remaining()/8:
+			return nil, fmt.Errorf("catalog bucket %d: delta %d: %d grain tables in use of %d", idx, r.id, used, gdLen)
 		}
-	}
-	n = int(d.U32())
-	if n > d.Remaining()/minVolRec {
-		return nil, fmt.Errorf("catalog: %d volumes in %d bytes", n, d.Remaining())
-	}
-	c.vols = make([]volRec, n)
-	for i := range c.vols {
-		r := &c.vols[i]
-		r.id = d.U64()
-		r.name = d.String(2 * strategies.MaxNameLen)
-		r.kind, r.role = d.U8(), d.U8()
-		f := d.U8()
-		r.readOnly, r.clean = f&volReadOnly != 0, f&volReplicaClean != 0
-		if f&^(volReadOnly|volReplicaClean) != 0 {
-			return nil, fmt.Errorf("catalog: volume %d: unknown flags %#x", r.id, f)
+		r.gd = make([]uint32, gdLen)
+		last := -1
+		for j := 0; j < used; j++ {
+			k, g := int(d.U32()), d.U32()
+			if k <= last || k >= gdLen || g == 0 {
+				return nil, fmt.Errorf("catalog bucket %d: delta %d: directory entry %d -> grain %d", idx, r.id, k, g)
+			}
+			r.gd[k], last = g, k
 		}
-		r.size = d.I64()
-		r.parentVol, r.delta, r.link = d.U64(), d.U64(), d.U64()
 	}
 	if d.Err() != nil {
-		return nil, fmt.Errorf("catalog: %v", d.Err())
+		return nil, fmt.Errorf("catalog bucket %d: %v", idx, d.Err())
 	}
 	if d.Remaining() != 0 {
-		return nil, fmt.Errorf("catalog: %d trailing bytes", d.Remaining())
+		return nil, fmt.Errorf("catalog bucket %d: %d trailing bytes", idx, d.Remaining())
 	}
-	return c, nil
+	return es, nil
+}
+
+// assemble makes the whole catalog of a root and its decoded buckets
+// (in root order).
+func assemble(r *root, buckets [][]entry) *catalog {
+	c := &catalog{chunk: r.chunk, sector: r.sector, nPool: r.nPool, hasRep: r.hasRep, nRep: r.nRep, nonce: r.nonce,
+		nextVol: r.nextVol, nextDelta: r.nextDelta}
+	for _, es := range buckets {
+		for _, e := range es {
+			c.vols = append(c.vols, e.v)
+			c.deltas = append(c.deltas, e.d)
+		}
+	}
+	sort.Slice(c.deltas, func(i, j int) bool { return c.deltas[i].id < c.deltas[j].id })
+	return c
 }
 
 func internalName(role uint8, id strategies.VolumeID) string {
@@ -227,7 +378,7 @@ func (c *catalog) validate(g *geometry) error {
 	for i := range c.deltas {
 		r := &c.deltas[i]
 		if i > 0 && c.deltas[i-1].id >= r.id {
-			bad("deltas not in ascending id order at %d", r.id)
+			bad("deltas not in ascending id order at %d (a delta recorded twice)", r.id)
 		}
 		if r.id == 0 || r.id >= c.nextDelta {
 			bad("delta id %d outside [1,%d)", r.id, c.nextDelta)
@@ -240,7 +391,7 @@ func (c *catalog) validate(g *geometry) error {
 			bad("delta %d: grain directory of %d entries, want %d", r.id, len(r.gd), g.gdLen(r.nGrains))
 		}
 		for _, x := range r.gd {
-			if x == 0 || x > g.total() {
+			if x > g.total() {
 				bad("delta %d: grain table in grain %d outside the pool", r.id, x)
 			}
 		}
@@ -348,7 +499,7 @@ func (c *catalog) validate(g *geometry) error {
 				}
 				if g.nRep > 0 {
 					for _, x := range d.gd {
-						if x <= g.nPool {
+						if x != 0 && x <= g.nPool {
 							bad("replica %d: grain table in main pool grain %d, not on the replica device", v.id, x)
 						}
 					}
@@ -383,10 +534,9 @@ func (c *catalog) validate(g *geometry) error {
 		}
 	}
 	for _, v := range c.vols {
-		if v.parentVol != 0 {
-			if _, ok := vols[v.parentVol]; !ok {
-				bad("volume %d: parent volume %d does not exist", v.id, v.parentVol)
-			}
+		if v.parentVol >= c.nextVol || v.parentVol == v.id {
+			// A deleted parent stays named (Volumes reports it as none).
+			bad("volume %d: parent volume %d was never made", v.id, v.parentVol)
 		}
 	}
 	if len(errs) > 16 {
@@ -395,32 +545,67 @@ func (c *catalog) validate(g *geometry) error {
 	return errors.Join(errs...)
 }
 
-// catalogLocked snapshots the in-memory metadata as a catalog. Caller holds
-// e.mu.
-func (e *Engine) catalogLocked() *catalog {
-	c := &catalog{chunk: uint32(e.geo.chunk), sector: uint32(e.geo.sector), nPool: e.geo.nPool,
-		nextVol: uint64(e.nextVol), nextDelta: e.nextDelta}
-	if e.rdev != nil {
-		c.hasRep, c.nRep, c.nonce = true, e.geo.nRep, e.rdev.nonce
+// entryOf is v's catalog entry as in memory: its record and its delta's,
+// whose grain directory leaves out the grain tables not yet written
+// (gdNew). Caller holds e.mu.
+func (e *Engine) entryOf(v *volume) entry {
+	d := v.d
+	r := deltaRec{id: d.id, nGrains: d.nGrains, frozen: d.frozen, gd: d.committedGD()}
+	if d.parent != nil {
+		r.parent = d.parent.id
 	}
-	for _, id := range sortedKeys(e.deltas) {
-		d := e.deltas[id]
-		r := deltaRec{id: d.id, nGrains: d.nGrains, frozen: d.frozen, gd: d.gd}
-		if d.parent != nil {
-			r.parent = d.parent.id
-		}
-		c.deltas = append(c.deltas, r)
-	}
-	for _, id := range sortedKeys(e.vols) {
-		v := e.vols[id]
-		c.vols = append(c.vols, volRec{id: uint64(v.id), name: v.name, kind: uint8(v.kind), role: v.role,
-			readOnly: v.readOnly, clean: v.replicaClean.Load(), size: v.size, parentVol: uint64(v.parentVol),
-			delta: v.d.id, link: uint64(v.link)})
-	}
-	return c
+	return entry{v: volRec{id: uint64(v.id), name: v.name, kind: uint8(v.kind), role: v.role,
+		readOnly: v.readOnly, clean: v.replicaClean.Load(), size: v.size, parentVol: uint64(v.parentVol),
+		delta: d.id, link: uint64(v.link)}, d: r}
 }
 
-func sortedKeys[K ~uint64, V any](m map[K]V) []K {
+// bucketLocked returns the entries of bucket idx as in memory (none: the
+// bucket is empty). O(128). Caller holds e.mu.
+func (e *Engine) bucketLocked(idx uint32) []entry {
+	var es []entry
+	first := strategies.VolumeID(idx) << bucketShift
+	for id := first; id < first+1<<bucketShift; id++ {
+		if v := e.vols[id]; v != nil {
+			es = append(es, e.entryOf(v))
+		}
+	}
+	return es
+}
+
+// rootLocked is the root for the committed buckets. Caller holds e.mu.
+func (e *Engine) rootLocked() *root {
+	r := &root{chunk: uint32(e.geo.chunk), sector: uint32(e.geo.sector), nPool: e.geo.nPool,
+		nextVol: uint64(e.nextVol), nextDelta: e.nextDelta}
+	if e.rdev != nil {
+		r.hasRep, r.nRep, r.nonce = true, e.geo.nRep, e.rdev.nonce
+	}
+	for _, idx := range sortedKeys(e.buckets) {
+		r.buckets = append(r.buckets, e.buckets[idx])
+	}
+	return r
+}
+
+// catalogLocked assembles the whole catalog from memory (for Check and
+// tests; commits encode only the buckets that changed). Caller holds e.mu.
+func (e *Engine) catalogLocked() *catalog {
+	idxs := make(map[uint32]bool)
+	for id := range e.vols {
+		idxs[uint32(id>>bucketShift)] = true
+	}
+	var bs [][]entry
+	for _, idx := range sortedKeys(idxs) {
+		bs = append(bs, e.bucketLocked(idx))
+	}
+	return assemble(e.rootLocked(), bs)
+}
+
+// touch marks v's bucket for the next catalog commit: v was added,
+// removed, or its record or its delta's changed. Caller holds e.mu.
+func (e *Engine) touch(v *volume) {
+	e.dirtyB[uint32(v.id>>bucketShift)] = true
+}
+
+func sortedKeys[K ~uint64 | ~uint32, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/snapbench/snapbench/strategies"
 )
@@ -32,16 +33,43 @@ func (e *Engine) Check() error {
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	memCat := e.catalogLocked()
-	if memCat.nextDelta > st.cat.nextDelta {
+	memRoot := e.rootLocked()
+	if memRoot.nextDelta > st.root.nextDelta {
 		// A delta prepared for an operation that then failed (no space, a
 		// device error) used an id that no commit recorded: harmless.
-		memCat.nextDelta = st.cat.nextDelta
+		memRoot.nextDelta = st.root.nextDelta
 	}
-	if mem := encodeCatalog(memCat); !bytes.Equal(mem, st.raw) {
-		bad("catalog on the device (%d bytes) differs from memory (%d bytes)", len(st.raw), len(mem))
+	if !bytes.Equal(encodeRoot(memRoot), encodeRoot(st.root)) {
+		bad("catalog root on the device (%d buckets, next ids %d %d) differs from memory (%d buckets, next ids %d %d)",
+			len(st.root.buckets), st.root.nextVol, st.root.nextDelta, len(memRoot.buckets), memRoot.nextVol, memRoot.nextDelta)
+	}
+	if len(e.dirtyB) > 0 {
+		bad("%d catalog buckets changed but not committed", len(e.dirtyB))
+	}
+	idxs := make(map[uint32]bool, len(e.buckets))
+	for idx := range e.buckets {
+		idxs[idx] = true
+	}
+	for id := range e.vols {
+		idxs[uint32(id>>bucketShift)] = true
+	}
+	for _, idx := range sortedKeys(idxs) {
+		mem := e.bucketLocked(idx)
+		disk := st.bucketRaw[idx]
+		if len(mem) == 0 && disk == nil {
+			continue
+		}
+		if rec := encodeBucket(mem); !bytes.Equal(rec, disk) {
+			bad("catalog bucket %d on the device (%d bytes) differs from memory (%d bytes, %d volumes)", idx, len(disk), len(rec), len(mem))
+		}
 	}
 	pending := e.geo.newGrainSet()
+	kids := make(map[*delta]int, len(e.deltas))
+	for _, c := range e.deltas {
+		if c.parent != nil {
+			kids[c.parent]++
+		}
+	}
 	for _, id := range sortedKeys(e.deltas) {
 		d := e.deltas[id]
 		if d.owner == nil || e.vols[d.owner.id] != d.owner || d.owner.d != d {
@@ -52,40 +80,57 @@ func (e *Engine) Check() error {
 			bad("delta %d missing on the device", id)
 			continue
 		}
-		var used int64
-		for gi := uint32(0); gi < d.nGrains; gi++ {
-			m, disk := d.get(gi), dd.get(gi)
-			if m == 0 && disk == 0 {
-				continue
+		d.gdMu.Lock()
+		var tables int64
+		for k, x := range d.gd {
+			if x != 0 {
+				tables++
 			}
-			if m != 0 {
-				used++
-			}
-			if m&pendingBit == 0 {
-				if m != disk {
-					bad("delta %d grain %d: memory maps %d, device %d", d.id, gi, m, disk)
+			if slices.Contains(d.gdNew, k) {
+				if x == 0 || !pending.mark(x, true) || st.grains(e.geo).isUsed(x) {
+					bad("delta %d: new grain table %d in grain %d owned twice", d.id, k, x)
 				}
+			} else if x != dd.gd[k] {
+				bad("delta %d: grain table %d in grain %d, the device says %d", d.id, k, x, dd.gd[k])
+			}
+		}
+		d.gdMu.Unlock()
+		if tables != d.tables.Load() {
+			bad("delta %d: %d grain tables, counter says %d", d.id, tables, d.tables.Load())
+		}
+		var used int64
+		for pi := range d.pages {
+			if d.pages[pi].Load() == nil && dd.pages[pi].Load() == nil {
 				continue
 			}
-			g := m &^ pendingBit
-			switch {
-			case disk != 0:
-				bad("delta %d grain %d: pending %d but the device maps %d", d.id, gi, g, disk)
-			case !pending.mark(g, false) || st.grains(e.geo).isUsed(g):
-				bad("delta %d grain %d: pending grain %d owned twice", d.id, gi, g)
+			for gi := uint32(pi << pageShift); gi < min(uint32(pi+1)<<pageShift, d.nGrains); gi++ {
+				m, disk := d.get(gi), dd.get(gi)
+				if m == 0 && disk == 0 {
+					continue
+				}
+				if m != 0 {
+					used++
+				}
+				if m&pendingBit == 0 {
+					if m != disk {
+						bad("delta %d grain %d: memory maps %d, device %d", d.id, gi, m, disk)
+					}
+					continue
+				}
+				g := m &^ pendingBit
+				switch {
+				case disk != 0:
+					bad("delta %d grain %d: pending %d but the device maps %d", d.id, gi, g, disk)
+				case !pending.mark(g, false) || st.grains(e.geo).isUsed(g):
+					bad("delta %d grain %d: pending grain %d owned twice", d.id, gi, g)
+				}
 			}
 		}
 		if used != d.used.Load() {
 			bad("delta %d: %d grains mapped, counter says %d", d.id, used, d.used.Load())
 		}
-		kids := 0
-		for _, c := range e.deltas {
-			if c.parent == d {
-				kids++
-			}
-		}
-		if kids != d.children {
-			bad("delta %d: %d children, counter says %d", d.id, kids, d.children)
+		if kids[d] != d.children {
+			bad("delta %d: %d children, counter says %d", d.id, kids[d], d.children)
 		}
 	}
 	checkPool := func(what string, a, disk, pend *allocator, first uint32) {
@@ -108,8 +153,8 @@ func (e *Engine) Check() error {
 		if leaked+lost > 8 {
 			bad("%s%d leaked and %d lost grains in all", what, leaked, lost)
 		}
-		if a.meta != disk.meta || a.used != disk.used+pend.used {
-			bad("%sallocator counts used %d meta %d, tables say %d and %d", what, a.used, a.meta, disk.used+pend.used, disk.meta)
+		if a.meta != disk.meta+pend.meta || a.used != disk.used+pend.used {
+			bad("%sallocator counts used %d meta %d, tables say %d and %d", what, a.used, a.meta, disk.used+pend.used, disk.meta+pend.meta)
 		}
 	}
 	checkPool("", e.alloc, st.alloc, pending.main, 0)

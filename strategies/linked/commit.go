@@ -18,19 +18,64 @@ import (
 // one device flush. With a replica device, both flushes flush it first when
 // it was written (flushData). On failure the lists are put back for the
 // next commit.
-func (e *Engine) commitDeltas(ds ...*delta) error {
+//
+// Mappings in a part of a table whose grain was allocated since the last
+// catalog commit (gdNew) need that grain written whole and a catalog that
+// names it: with withRoot (the caller holds e.mu and commits the catalog
+// next, see commitRoot) they are written and the owners' buckets marked;
+// without, they stay pending for a commit that can. It reports whether a
+// catalog commit is needed.
+func (e *Engine) commitDeltas(withRoot bool, ds ...*delta) (bool, error) {
 	for _, d := range ds {
 		d.flushMu.Lock()
 		defer d.flushMu.Unlock()
 	}
-	var taken [][]uint32
-	pending := false
-	for _, d := range ds {
+	per := uint32(e.geo.perTable())
+	taken := make([][]uint32, len(ds))
+	kept := make([][]uint32, len(ds))
+	newTabs := make([][]int, len(ds))
+	pending, needRoot := false, false
+	for i, d := range ds {
+		// The dirty list first, then gdNew: a grain listed dirty had its
+		// table allocated before, so the table is in the gdNew read here
+		// unless a catalog already names it.
 		d.dirtyMu.Lock()
-		taken = append(taken, d.dirty)
-		pending = pending || len(d.dirty) > 0
+		dirty := d.dirty
 		d.dirty = nil
 		d.dirtyMu.Unlock()
+		d.gdMu.Lock()
+		var fresh map[int]bool
+		if len(d.gdNew) > 0 {
+			fresh = make(map[int]bool, len(d.gdNew))
+			for _, k := range d.gdNew {
+				fresh[k] = true
+			}
+			if withRoot {
+				newTabs[i] = d.gdNew
+				d.gdNew = nil
+			}
+		}
+		d.gdMu.Unlock()
+		for _, gi := range dirty {
+			switch {
+			case fresh[int(gi/per)] && !withRoot:
+				kept[i] = append(kept[i], gi)
+			case fresh[int(gi/per)]:
+				// written with its whole new table grain below
+				if v := d.get(gi); v&pendingBit != 0 {
+					d.set(gi, v&^pendingBit)
+				}
+			default:
+				taken[i] = append(taken[i], gi)
+			}
+		}
+		if len(kept[i]) > 0 {
+			d.dirtyMu.Lock()
+			d.dirty = append(d.dirty, kept[i]...)
+			d.dirtyMu.Unlock()
+		}
+		pending = pending || len(taken[i]) > 0 || len(newTabs[i]) > 0
+		needRoot = needRoot || len(newTabs[i]) > 0
 	}
 	requeue := func() {
 		for i, d := range ds {
@@ -39,14 +84,19 @@ func (e *Engine) commitDeltas(ds ...*delta) error {
 				d.dirty = append(d.dirty, taken[i]...)
 				d.dirtyMu.Unlock()
 			}
+			if len(newTabs[i]) > 0 {
+				d.gdMu.Lock()
+				d.gdNew = append(d.gdNew, newTabs[i]...)
+				d.gdMu.Unlock()
+			}
 		}
 	}
 	if err := e.flushData(); err != nil {
 		requeue()
-		return fmt.Errorf("linked: flush: %w", err)
+		return false, fmt.Errorf("linked: flush: %w", err)
 	}
 	if !pending {
-		return nil
+		return false, nil
 	}
 	for i, d := range ds {
 		gs := taken[i]
@@ -58,38 +108,35 @@ func (e *Engine) commitDeltas(ds ...*delta) error {
 		}
 		if err := e.writeGTBlocks(d, gs); err != nil {
 			requeue()
-			return err
+			return false, err
+		}
+		if err := e.writeNewTables(d, newTabs[i]); err != nil {
+			requeue()
+			return false, err
 		}
 	}
 	if err := e.flushData(); err != nil {
 		requeue()
-		return fmt.Errorf("linked: flush: %w", err)
+		return false, fmt.Errorf("linked: flush: %w", err)
 	}
-	for i, d := range ds { // recycle the lists' memory
-		d.dirtyMu.Lock()
-		if len(d.dirty) == 0 && cap(taken[i]) > cap(d.dirty) {
-			d.dirty = taken[i][:0]
+	for i, d := range ds {
+		if len(newTabs[i]) > 0 {
+			e.touch(d.owner)
 		}
-		d.dirtyMu.Unlock()
 	}
-	return nil
+	return needRoot, nil
 }
 
 // writeGTBlocks writes the GT blocks of d holding the sorted grain indices
-// gs (nil: every block), one IO per run of adjacent blocks in one grain.
+// gs, one IO per run of adjacent blocks in one grain. Their table grains
+// exist.
 func (e *Engine) writeGTBlocks(d *delta, gs []uint32) error {
 	g := e.geo
 	var blocks []int
-	if gs == nil {
-		for b := 0; b < g.gtBlocks(d.nGrains); b++ {
+	for _, gi := range gs {
+		b := int(gi) / g.epb
+		if len(blocks) == 0 || blocks[len(blocks)-1] != b {
 			blocks = append(blocks, b)
-		}
-	} else {
-		for _, gi := range gs {
-			b := int(gi) / g.epb
-			if len(blocks) == 0 || blocks[len(blocks)-1] != b {
-				blocks = append(blocks, b)
-			}
 		}
 	}
 	buf := device.GetBuffer(g.chunk)
@@ -111,31 +158,60 @@ func (e *Engine) writeGTBlocks(d *delta, gs []uint32) error {
 	return nil
 }
 
-// prepareDelta makes a delta of n grains that nothing refers to yet: it
-// allocates the grains of its table (on the replica device for a replica,
-// rep, when there is one) and zeroes the blocks in use (an empty table).
-// The zeroes must be flushed (flushData) before a catalog naming the delta
-// is committed. On failure nothing is left allocated.
-func (e *Engine) prepareDelta(n uint32, rep bool) (*delta, error) {
+// writeNewTables writes the table grains ks of d whole (every block in
+// use, from memory, pending entries as 0): grains that no committed
+// catalog names yet, so they may be written in any state.
+func (e *Engine) writeNewTables(d *delta, ks []int) error {
+	if len(ks) == 0 {
+		return nil
+	}
 	g := e.geo
+	buf := device.GetBuffer(g.chunk)
+	defer device.PutBuffer(buf)
+	nBlocks := g.gtBlocks(d.nGrains)
+	for _, k := range ks {
+		blocks := min(g.bpg, nBlocks-k*g.bpg)
+		for i := 0; i < blocks; i++ {
+			fillGTBlock(buf[i*g.sector:(i+1)*g.sector], d, uint32(k*g.bpg+i))
+		}
+		x := d.gd[k]
+		if _, err := e.devOf(x).WriteAt(buf[:blocks*g.sector], g.grainOff(x)); err != nil {
+			return fmt.Errorf("linked: write grain table of delta %d: %w", d.id, err)
+		}
+		e.stats.gtBlockWrites.Add(int64(blocks))
+	}
+	return nil
+}
+
+// ensureTable makes sure the grain-table grain mapping grain gi of d
+// exists, allocating it (in the replica pool with rep) and listing it in
+// gdNew: it is written, and named by the catalog, at the next commit.
+// It fails with ErrNoSpace when the pool is full.
+func (e *Engine) ensureTable(d *delta, gi uint32, rep bool) error {
+	k := int(gi) / e.geo.perTable()
+	d.gdMu.Lock()
+	defer d.gdMu.Unlock()
+	if d.gd[k] != 0 {
+		return nil
+	}
+	x := e.allocGrain(rep, true)
+	if x == 0 {
+		return fmt.Errorf("linked: grain table of delta %d: %w", d.id, strategies.ErrNoSpace)
+	}
+	d.gd[k] = x
+	d.gdNew = append(d.gdNew, k)
+	d.tables.Add(1)
+	return nil
+}
+
+// prepareDelta makes an empty delta of n grains that nothing refers to
+// yet. Its grain tables are allocated on demand (ensureTable), so this is
+// O(1) IO whatever the size: an empty delta has none.
+func (e *Engine) prepareDelta(n uint32) *delta {
 	d := newDeltaTable(e.nextDelta, n)
 	e.nextDelta++
-	nBlocks := g.gtBlocks(n)
-	d.gd = make([]uint32, 0, g.gdLen(n))
-	for k := 0; k < g.gdLen(n); k++ {
-		x := e.allocGrain(rep, true)
-		if x == 0 {
-			e.discardDelta(d)
-			return nil, fmt.Errorf("linked: grain table: %w", strategies.ErrNoSpace)
-		}
-		d.gd = append(d.gd, x)
-		blocks := min(g.bpg, nBlocks-k*g.bpg)
-		if _, err := e.devOf(x).WriteAt(e.zero[:blocks*g.sector], g.grainOff(x)); err != nil {
-			e.discardDelta(d)
-			return nil, fmt.Errorf("linked: zero grain table: %w", err)
-		}
-	}
-	return d, nil
+	d.gd = make([]uint32, e.geo.gdLen(n))
+	return d
 }
 
 // discardDelta returns every grain of d (table and data) to the allocator.
@@ -143,10 +219,15 @@ func (e *Engine) prepareDelta(n uint32, rep bool) (*delta, error) {
 // been).
 func (e *Engine) discardDelta(d *delta) {
 	d.forEach(func(_, v uint32) { e.freeGrain(v&^pendingBit, false) })
+	d.gdMu.Lock()
 	for _, x := range d.gd {
-		e.freeGrain(x, true)
+		if x != 0 {
+			e.freeGrain(x, true)
+		}
 	}
-	d.gd = nil
+	d.gd, d.gdNew = nil, nil
+	d.tables.Store(0)
+	d.gdMu.Unlock()
 }
 
 // grainCopy is one grain to copy: table index, source and destination

@@ -22,28 +22,75 @@ import (
 // A base's replica outlives the base while clones use it. Delete fails with
 // ErrBusy while the volume is open. Cost: one catalog commit, plus for a
 // merge O(grains copied) IO and two table commits; IO on volumes above the
-// merged delta waits only while the copies are published and the catalog
-// committed, not during the copy.
+// merged delta waits only while the copies are published and the chain
+// changes in memory, not during the copy or the commit.
 func (e *Engine) Delete(id strategies.VolumeID) error {
+	return e.DeleteMany([]strategies.VolumeID{id})
+}
+
+// DeleteMany deletes a batch of user volumes with one catalog commit
+// (refreshing a bush of clones), each as Delete does. Every id is checked
+// first (it exists, is a user volume, is not open, is listed once): on
+// such an error nothing is deleted. A failure while deleting (no space for
+// a merge, a device error) commits the deletions done before it and
+// returns the error. Durable on return. Cost: one catalog commit writing
+// the buckets touched, plus each volume's merge, if any.
+func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.usable(); err != nil {
 		return err
 	}
-	v := e.vols[id]
-	if v == nil {
-		return fmt.Errorf("linked: volume %d: %w", id, strategies.ErrNotFound)
+	vs := make([]*volume, 0, len(ids))
+	seen := make(map[strategies.VolumeID]bool, len(ids))
+	for _, id := range ids {
+		v := e.vols[id]
+		switch {
+		case v == nil:
+			return fmt.Errorf("linked: volume %d: %w", id, strategies.ErrNotFound)
+		case v.role != roleUser:
+			return fmt.Errorf("linked: delete %s: %w: internal volumes go with the volumes that use them", v.name, strategies.ErrInvalidArgument)
+		case seen[id]:
+			return fmt.Errorf("linked: delete %q: %w: listed twice", v.name, strategies.ErrInvalidArgument)
+		case v.open > 0:
+			return fmt.Errorf("linked: delete %q: %w", v.name, strategies.ErrBusy)
+		}
+		seen[id] = true
+		vs = append(vs, v)
 	}
-	if v.role != roleUser {
-		return fmt.Errorf("linked: delete %s: %w: internal volumes go with the volumes that use them", v.name, strategies.ErrInvalidArgument)
+	var gone []*delta
+	var failed error
+	done := 0
+	for _, v := range vs {
+		g, err := e.releaseLocked(v)
+		if err != nil {
+			failed = err
+			break
+		}
+		gone = append(gone, g...)
+		done++
 	}
-	if v.open > 0 {
-		return fmt.Errorf("linked: delete %q: %w", v.name, strategies.ErrBusy)
+	if done == 0 && failed != nil {
+		return failed // nothing changed
 	}
+	if err := e.commitRoot(); err != nil {
+		return err
+	}
+	for _, d := range gone {
+		e.discardDelta(d)
+	}
+	return failed
+}
+
+// releaseLocked removes v from memory (see Delete): a merge first copies
+// and commits the grains the child lacks, then the chain changes under the
+// IO locks of the volumes above. It returns the deltas to free once a
+// catalog without them is committed. On error nothing changed in memory.
+func (e *Engine) releaseLocked(v *volume) ([]*delta, error) {
 	p := e.planRelease(v)
 	if p.merge != nil {
 		if err := e.mergeCopy(p.merge, p.into); err != nil {
-			return fmt.Errorf("linked: delete %q: %w", v.name, err)
+			return nil, fmt.Errorf("linked: delete %q: %w", v.name, err)
 		}
 	}
 	locked := e.lockAbove(p.merge)
@@ -62,20 +109,14 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	for _, o := range p.goneVols {
 		e.dropVolume(o)
 	}
+	gone := p.gone
 	if p.merge != nil {
 		p.into.parent = p.merge.parent
+		e.touch(p.into.owner)
 		delete(e.deltas, p.merge.id)
+		gone = append(gone, p.merge)
 	}
-	if err := e.commitRoot(); err != nil {
-		return err
-	}
-	for _, d := range p.gone {
-		e.discardDelta(d)
-	}
-	if p.merge != nil {
-		e.discardDelta(p.merge)
-	}
-	return nil
+	return gone, nil
 }
 
 // releasePlan is what deleting a volume does to the deltas.
@@ -135,18 +176,31 @@ func (e *Engine) childrenOf(d, skip *delta) []*delta {
 	return out
 }
 
-// dropVolume forgets v and every reference to it.
+// dropVolume forgets v.
+// A volume whose parent goes keeps the parent's id in its record (it is
+// never reused; Volumes reports no parent), so this is O(1) except for a
+// base: replica links are cleared on the other side.
 func (e *Engine) dropVolume(v *volume) {
+	e.touch(v)
 	delete(e.vols, v.id)
 	delete(e.names, v.name)
-	for _, o := range e.vols {
-		if o.parentVol == v.id {
-			o.parentVol = 0
-		}
-		if o.link == v.id {
+	unlink := func(o *volume) {
+		if o != nil && o.link == v.id {
 			o.link = 0
 			o.replicaClean.Store(false)
+			e.touch(o)
 		}
+	}
+	if v.role == roleUser && v.kind == strategies.KindBase {
+		// Every replica made of it links to it, the current one and the
+		// older ones its clones keep: O(volumes), for bases only.
+		for _, o := range e.vols {
+			unlink(o)
+		}
+		return
+	}
+	if v.link != 0 {
+		unlink(e.vols[v.link])
 	}
 }
 
@@ -190,6 +244,10 @@ func (e *Engine) mergeCopy(m, into *delta) error {
 		if err != nil || into.get(gi) != 0 {
 			return
 		}
+		if err = e.ensureTable(into, gi, false); err != nil { // a table grain stays with into, owned
+			err = fmt.Errorf("merge of delta %d into %d: %w", m.id, into.id, err)
+			return
+		}
 		to := e.alloc.alloc(false)
 		if to == 0 {
 			err = fmt.Errorf("merge of delta %d into %d: %w", m.id, into.id, strategies.ErrNoSpace)
@@ -220,7 +278,7 @@ func (e *Engine) mergeCopy(m, into *delta) error {
 		into.addDirty(c.gi)
 	}
 	unlockAll(locked)
-	if err := e.commitDeltas(into); err != nil {
+	if _, err := e.commitDeltas(true, into); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	e.stats.merges.Add(1)

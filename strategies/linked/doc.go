@@ -48,19 +48,25 @@
 //
 // The engine's area (after the snapbench superblock) is:
 //
-//	0 MiB   catalog slot A, 1 MiB  (meta.DualSlot: header, seq, CRC-32C)
-//	1 MiB   catalog slot B, 1 MiB
+//	0 MiB   catalog root slot A, 1 MiB  (meta.DualSlot: header, seq, CRC-32C)
+//	1 MiB   catalog root slot B, 1 MiB
 //	2 MiB   the pool: grain n (n >= 1) at 2 MiB + (n-1)*chunk
 //
-// Pool grains hold either volume data or grain tables. The catalog (see
-// catalog.go for the exact encoding) lists every delta (id, parent, grains,
-// frozen flag, and its grain directory: the pool grains holding its grain
-// table) and every volume (id, name, kind, role, flags, size, parent
-// volume, owned delta, replica link), plus the id counters and the
-// geometry. A grain table is a sequence of GT blocks of one sector each:
-// sector/4-1 little-endian u32 entries (0: not mapped, else a pool grain),
-// then a CRC-32C of the entries, the delta id and the block index. Tables
-// are zeroed when a delta is made (an all-zero block is an empty block).
+// Pool grains hold volume data, grain tables or catalog buckets. The
+// catalog (see catalog.go for the exact encoding) lists every volume (id,
+// name, kind, role, flags, size, parent volume, owned delta, replica link)
+// with the delta it owns (id, parent, grains, frozen flag, and its grain
+// directory: the pool grains holding its grain table), plus the id
+// counters and the geometry. It is a root in the DualSlot naming buckets
+// of 128 volume ids each, stored copy-on-write in pool grains: a commit
+// rewrites the buckets of the volumes it touched, so it costs O(changed
+// volumes + buckets), not O(catalog). A grain table is a sequence of GT
+// blocks of one sector each: sector/4-1 little-endian u32 entries (0: not
+// mapped, else a pool grain), then a CRC-32C of the entries, the delta id
+// and the block index. Table grains are allocated on demand: the
+// directory entry of a part of the table that maps nothing is 0 (an empty
+// delta has no table grain at all), and a new table grain is written whole
+// before a catalog names it (an all-zero block is an empty block).
 //
 // # The replica device
 //
@@ -103,11 +109,22 @@
 //     atomically, and only ever gains mappings to durable grains, so after a
 //     crash each grain reads old or new. Entries mapped after the first
 //     flush stay pending and are written as 0.
+//   - A write to a part of the table with no table grain yet allocates one
+//     (listed as new, in no committed catalog). The next Flush that covers
+//     it (the engine's, or the volume's, which then takes the engine lock)
+//     writes that grain whole after the data flush, flushes, and commits
+//     the catalog that names it; until then its entries stay pending.
 //   - Create, Snapshot, Clone and Delete prepare everything the new catalog
-//     will refer to in places nothing committed refers to (zeroed tables,
-//     replica grains and tables), flush, and commit the catalog atomically
-//     (DualSlot: the older slot is rewritten, then flushed). Snapshot and
-//     Clone commit the source's pending entries first.
+//     will refer to in places nothing committed refers to (replica grains
+//     and tables), flush, and commit the catalog. Snapshot and Clone commit
+//     the source's pending entries first.
+//   - A catalog commit writes the touched buckets to newly allocated
+//     grains, flushes, writes the root naming them to the older DualSlot
+//     slot and flushes, and only then frees the grains of the buckets it
+//     replaced: a crash leaves the old root and its buckets, or the new.
+//     The root records each bucket's length and CRC-32C. The last few
+//     free grains of the main pool (eight buckets' worth) are kept for
+//     catalog commits, so a Delete can commit in a pool data filled.
 //   - A merge copies grains into newly allocated grains, flushes, maps them
 //     in the child as pending and commits the child's table (the child's
 //     content is unchanged: the copies equal what it read through the
@@ -136,20 +153,26 @@
 //   - write: in place, one device write; to a new grain, an allocation plus
 //     one write, plus one grain read from the chain for a partial grain.
 //   - flush: two device flushes plus one write per run of dirty GT blocks.
-//   - create, snapshot, clone of a snapshot or clone: zero the new table
-//     (4 bytes per grain), two or three flushes, one catalog write, O(c).
+//   - create, snapshot, clone of a snapshot or clone: O(1) in the volume
+//     size (no table is written for an empty delta), two or three flushes,
+//     one catalog commit: the touched buckets (O(128 entries) each) and the
+//     root (16 bytes per bucket, O(c/128)).
 //   - first clone of a base, or first after it changed: copy every grain
 //     the base maps (O(base data)), write the replica's table; later
 //     clones cost as above. CloneMany commits a burst once.
-//   - delete: O(c); a merge copies the grains the child lacks, O(delta).
-//   - open and Check: read the catalog and every grain table, O(metadata).
+//   - delete: one catalog commit; a merge copies the grains the child
+//     lacks, O(delta). Deleting a base also clears the links of its
+//     replicas, O(volumes). DeleteMany commits a batch once.
+//   - open and Check: read the catalog and every grain-table grain in use,
+//     O(metadata), not O(volume size).
 //
 // # Memory
 //
 // Grain tables are cached whole, as arrays of u32 in pages of 1024
 // entries; a page exists only where the delta maps something. That is at
 // most 4 bytes per grain per delta, plus per delta a slice of page pointers
-// (8 bytes per 1024 grains) and the pending list, and one bit per pool
+// (8 bytes per 1024 grains), the grain directory (4 bytes per table grain
+// the size needs, whether allocated or not) and the pending list, and one bit per pool
 // grain (of both pools) for the allocators. MemoryBytes reports it. There are no per-grain
 // maps and no presence bitmaps: the table page is the presence test.
 //
@@ -157,10 +180,13 @@
 //
 // Grain numbers are 31-bit (the top bit marks pending entries): a pool of
 // at most 2^31-1 grains (8 TiB with 4 KiB grains; the rest of a larger
-// device is unused) and volumes of at most 2^31-1 grains. The catalog must
-// fit a 1 MiB slot: about 6,000 volumes with their deltas. A grain table
-// occupies whole pool grains, so every delta costs at least one grain of
-// metadata. A merge needs free space for the grains it copies; without it
+// device is unused) and volumes of at most 2^31-1 grains. The catalog
+// root must fit a 1 MiB slot: at 16 bytes per bucket plus 4 per bucket
+// grain, about 50,000 buckets of 128 volume ids (6 million volumes if ids
+// are dense; volume ids are never reused, so a bucket whose volumes were
+// all deleted drops out of the root). The buckets take pool grains
+// (about 100 bytes per volume). A part of a grain table that maps
+// something occupies a whole pool grain. A merge needs free space for the grains it copies; without it
 // Delete fails with ErrNoSpace and changes nothing. With a replica device,
 // a replica needs room there (it does not spill into the main pool): a
 // clone that needs a replica fails with ErrNoSpace when the replica device

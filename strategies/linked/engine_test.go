@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -488,21 +489,69 @@ func TestCatalogRoundTrip(t *testing.T) {
 	f.must(f.e.Snapshot(base, "s"))
 	f.must(f.e.Clone(base, "c"))
 	cat := f.e.catalogLocked()
-	rec := encodeCatalog(cat)
-	got, err := decodeCatalog(rec)
+	if err := cat.validate(f.e.geo); err != nil {
+		t.Fatal(err)
+	}
+	rec := encodeRoot(f.e.rootLocked())
+	rt, err := decodeRoot(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := got.validate(f.e.geo); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(encodeCatalog(got), rec) {
-		t.Fatal("catalog does not round-trip")
+	if !bytes.Equal(encodeRoot(rt), rec) || len(rt.buckets) != 1 {
+		t.Fatalf("root does not round-trip (%d buckets)", len(rt.buckets))
 	}
 	for i := 0; i < len(rec); i++ {
-		if _, err := decodeCatalog(rec[:i]); err == nil {
-			t.Fatalf("truncated catalog of %d bytes decoded", i)
+		if _, err := decodeRoot(rec[:i]); err == nil {
+			t.Fatalf("truncated root of %d bytes decoded", i)
 		}
+	}
+	b := encodeBucket(f.e.bucketLocked(0))
+	es, err := decodeBucket(b, 0, f.e.geo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encodeBucket(es), b) || len(es) != len(cat.vols) {
+		t.Fatalf("bucket does not round-trip: %d entries", len(es))
+	}
+	for i := 0; i < len(b); i++ {
+		if _, err := decodeBucket(b[:i], 0, f.e.geo); err == nil {
+			t.Fatalf("truncated bucket of %d bytes decoded", i)
+		}
+	}
+	if _, err := decodeBucket(b, 1, f.e.geo); err == nil {
+		t.Fatal("bucket 0 decoded as bucket 1")
+	}
+}
+
+// TestDecodeBucketRejects: table-driven damage to a bucket is refused.
+func TestDecodeBucketRejects(t *testing.T) {
+	geo, err := newGeometry(64<<20, 64<<10, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := entry{v: volRec{id: 3, name: "v", kind: uint8(strategies.KindBase), size: 8 << 16, delta: 5},
+		d: deltaRec{id: 5, nGrains: 8, gd: []uint32{9}}}
+	for _, tc := range []struct {
+		name string
+		mod  func(es []entry) []entry
+	}{
+		{"volume outside the bucket", func(es []entry) []entry { es[0].v.id = 200; return es }},
+		{"delta not the volume's", func(es []entry) []entry { es[0].v.delta = 6; return es }},
+		{"directory of the wrong length", func(es []entry) []entry { es[0].d.gd = []uint32{0, 0}; return es }},
+		{"volumes out of order", func(es []entry) []entry { return []entry{es[0], es[0]} }},
+		{"no entries", func(es []entry) []entry { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := good
+			e.d.gd = slices.Clone(good.d.gd)
+			b := encodeBucket(tc.mod([]entry{e}))
+			if _, err := decodeBucket(b, 0, geo); err == nil {
+				t.Fatal("decoded")
+			}
+		})
+	}
+	if _, err := decodeBucket(encodeBucket([]entry{good}), 0, geo); err != nil {
+		t.Fatalf("good bucket: %v", err)
 	}
 }
 
@@ -535,7 +584,10 @@ func TestGTBlockRoundTrip(t *testing.T) {
 // TestNoSpace: a full pool fails writes and clones with ErrNoSpace and
 // leaves every volume and the metadata consistent.
 func TestNoSpace(t *testing.T) {
-	mem := device.MustMem(strategies.ReservedBytes + poolOff + 40*testChunk)
+	// 16 base grains, 16 replica grains, their tables, the catalog bucket
+	// and the catalog reserve (8 grains) leave too little for a second
+	// replica or 8 more grains.
+	mem := device.MustMem(strategies.ReservedBytes + poolOff + 48*testChunk)
 	eng, err := strategies.Format("linked", mem, strategies.Options{ChunkSize: testChunk})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
 package linked
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -95,6 +97,17 @@ func (g *geometry) gtBlocks(n uint32) int { return (int(n) + g.epb - 1) / g.epb 
 // gdLen is how many pool grains hold a table of n grains.
 func (g *geometry) gdLen(n uint32) int { return (g.gtBlocks(n) + g.bpg - 1) / g.bpg }
 
+// catalogReserve is the main-pool grains kept for catalog commits: eight
+// full buckets (a metadata operation touches a handful), at most a quarter
+// of the pool.
+func (g *geometry) catalogReserve() uint32 {
+	per := (maxEntryFixed<<bucketShift + g.chunk - 1) / g.chunk
+	return min(uint32(8*per), g.nPool/4)
+}
+
+// perTable is how many volume grains one grain-table grain maps.
+func (g *geometry) perTable() int { return g.epb * g.bpg }
+
 // blockOff is the device offset of GT block b of d.
 func (g *geometry) blockOff(d *delta, b int) int64 {
 	return g.grainOff(d.gd[b/g.bpg]) + int64(b%g.bpg)*int64(g.sector)
@@ -124,8 +137,9 @@ type Engine struct {
 	nextVol    strategies.VolumeID
 	nextDelta  uint64
 	useReplica bool
-	catalogLen int
-	zero       []byte // one chunk of zeros, for new grain tables
+	buckets    map[uint32]bucketRef // the committed catalog buckets
+	dirtyB     map[uint32]bool      // buckets to rewrite at the next commit
+	zero       []byte               // one chunk of zeros, for new grain tables
 
 	closed atomic.Bool
 	failed atomic.Pointer[error] // set when a catalog commit failed: state on the device is ambiguous
@@ -170,6 +184,7 @@ func newEngine(dev device.Device, opts strategies.Options, format bool) (*Engine
 		slots: meta.NewDualSlot(dev, 0, slotSize, slotSize), useReplica: useReplica,
 		vols: make(map[strategies.VolumeID]*volume), names: make(map[string]*volume),
 		deltas: make(map[uint64]*delta), nextVol: 1, nextDelta: 1,
+		buckets: make(map[uint32]bucketRef), dirtyB: make(map[uint32]bool),
 		zero: device.Alloc(geo.chunk)}
 	if path := opts.Params["replica-device"]; path != "" {
 		if format {
@@ -221,15 +236,14 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 		return nil, err
 	}
 	e.alloc = newAllocator(e.geo.nPool)
+	e.alloc.reserve = e.geo.catalogReserve()
 	if e.rdev != nil {
 		e.ralloc = newAllocator(e.geo.nRep)
 	}
-	rec := encodeCatalog(e.catalogLocked())
-	if err := e.slots.Format(rec); err != nil {
+	if err := e.slots.Format(encodeRoot(e.rootLocked())); err != nil {
 		e.closeReplica()
 		return nil, fmt.Errorf("linked: format: %w", err)
 	}
-	e.catalogLen = len(rec)
 	return e, nil
 }
 
@@ -277,29 +291,110 @@ func (e *Engine) usable() error {
 	return nil
 }
 
-// commitRoot writes the catalog from memory as the new root and flushes.
-// Everything it refers to must be durable. On failure the device holds the
-// old or the new catalog and the engine cannot tell which: it stops taking
-// metadata operations (a reopen recovers whichever is on the device).
+// commitRoot commits the catalog: the buckets of the volumes touched since
+// the last commit are encoded into newly allocated main-pool grains and
+// flushed, then the root naming them is written (DualSlot) and flushed,
+// and only then are the grains of the buckets it replaced freed. Cost:
+// O(volumes touched + buckets), not O(catalog). Everything the catalog
+// refers to must be durable. On failure the device holds the old or the
+// new catalog and the engine cannot tell which: it stops taking metadata
+// operations (a reopen recovers whichever is on the device).
 func (e *Engine) commitRoot() error {
-	rec := encodeCatalog(e.catalogLocked())
-	err := e.slots.Commit(rec)
+	err := e.writeRoot()
 	if err != nil {
 		err = fmt.Errorf("linked: commit catalog: %w", err)
 		e.failed.CompareAndSwap(nil, &err)
 		return err
 	}
-	e.catalogLen = len(rec)
 	e.stats.commits.Add(1)
 	return nil
 }
 
-// roomFor fails with ErrNoSpace when the catalog could not take that many
-// more volumes, deltas and grain-directory entries.
-func (e *Engine) roomFor(vols, deltas, gd int) error {
-	need := e.catalogLen + vols*(minVolRec+2*strategies.MaxNameLen) + deltas*minDeltaRec + 4*gd
-	if need > e.slots.MaxPayload() {
-		return fmt.Errorf("linked: %w: catalog full (%d of %d bytes)", strategies.ErrNoSpace, e.catalogLen, e.slots.MaxPayload())
+func (e *Engine) writeRoot() error {
+	var written, replaced []uint32
+	fail := func(err error) error {
+		for _, x := range written {
+			e.freeGrain(x, true)
+		}
+		return err
+	}
+	next := make(map[uint32]bucketRef, len(e.dirtyB))
+	buf := device.GetBuffer(e.geo.chunk)
+	defer device.PutBuffer(buf)
+	for _, idx := range sortedKeys(e.dirtyB) {
+		rec := encodeBucket(e.bucketLocked(idx))
+		br := bucketRef{idx: idx}
+		if len(rec) > 4 {
+			br.length, br.crc = uint32(len(rec)), meta.Checksum(rec)
+			for off := 0; off < len(rec); off += e.geo.chunk {
+				x := e.alloc.allocCatalog()
+				if x == 0 {
+					return fail(fmt.Errorf("catalog bucket %d: %w: the pool has no free grain for the catalog", idx, strategies.ErrNoSpace))
+				}
+				written = append(written, x)
+				br.grains = append(br.grains, x)
+				part := rec[off:min(off+e.geo.chunk, len(rec))]
+				n := copy(buf, part)
+				n = (n + e.geo.sector - 1) / e.geo.sector * e.geo.sector
+				clear(buf[len(part):n])
+				if _, err := e.dev.WriteAt(buf[:n], e.geo.grainOff(x)); err != nil {
+					return fail(fmt.Errorf("catalog bucket %d: %w", idx, err))
+				}
+			}
+		}
+		next[idx] = br
+	}
+	if len(written) > 0 {
+		if err := e.flushData(); err != nil {
+			return fail(fmt.Errorf("flush: %w", err))
+		}
+	}
+	old := e.buckets
+	e.buckets = make(map[uint32]bucketRef, len(old)+len(next))
+	for idx, br := range old {
+		e.buckets[idx] = br
+	}
+	for idx, br := range next {
+		if ob, ok := old[idx]; ok {
+			replaced = append(replaced, ob.grains...)
+		}
+		if br.length == 0 {
+			delete(e.buckets, idx)
+		} else {
+			e.buckets[idx] = br
+		}
+	}
+	rec := encodeRoot(e.rootLocked())
+	if len(rec) > e.slots.MaxPayload() {
+		e.buckets = old
+		return fail(fmt.Errorf("%w: catalog root of %d bytes (%d buckets) exceeds its %d-byte slot",
+			strategies.ErrNoSpace, len(rec), len(e.buckets), e.slots.MaxPayload()))
+	}
+	if err := e.slots.Commit(rec); err != nil {
+		e.buckets = old
+		return fail(err)
+	}
+	clear(e.dirtyB)
+	for _, x := range replaced {
+		e.freeGrain(x, true)
+	}
+	return nil
+}
+
+// roomFor fails with ErrNoSpace when the main pool could not hold the
+// catalog buckets of vols more volumes (and the buckets they touch), so
+// that a metadata operation fails cleanly before it changes anything
+// rather than in its catalog commit. The root holds one bucket reference
+// per 128 volume ids in use: at 16 bytes plus a grain number per bucket
+// grain, the 1 MiB slot holds tens of thousands of buckets (millions of
+// volumes).
+func (e *Engine) roomFor(vols int) error {
+	per := (maxEntryFixed<<bucketShift + e.geo.chunk - 1) / e.geo.chunk // grains of a full bucket without directories
+	need := uint32((vols>>bucketShift + 3) * per)
+	used, _ := e.alloc.counts()
+	if free := e.geo.nPool - used; free < need {
+		return fmt.Errorf("linked: %w: the catalog needs up to %d free grains for %d new volumes, the pool has %d",
+			strategies.ErrNoSpace, need, vols, free)
 	}
 	return nil
 }
@@ -334,9 +429,13 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 	out := make([]strategies.VolumeInfo, 0, len(e.vols))
 	for _, id := range sortedKeys(e.vols) {
 		v := e.vols[id]
-		out = append(out, strategies.VolumeInfo{ID: v.id, Name: v.name, Parent: v.parentVol, Kind: v.kind,
+		parent := v.parentVol
+		if e.vols[parent] == nil {
+			parent = strategies.NoVolume // deleted
+		}
+		out = append(out, strategies.VolumeInfo{ID: v.id, Name: v.name, Parent: parent, Kind: v.kind,
 			Size: v.size, ReadOnly: v.readOnly, Valid: true,
-			PrivateBytes: (v.d.used.Load() + int64(len(v.d.gd))) * int64(e.geo.chunk)})
+			PrivateBytes: (v.d.used.Load() + v.d.tables.Load()) * int64(e.geo.chunk)})
 	}
 	return out
 }
@@ -351,12 +450,17 @@ func (e *Engine) Flush() error {
 		return err
 	}
 	var ds []*delta
-	for _, id := range sortedKeys(e.deltas) {
-		if d := e.deltas[id]; d.hasDirty() {
+	for _, d := range e.deltas {
+		if d.hasDirty() || d.hasNewTables() {
 			ds = append(ds, d)
 		}
 	}
-	return e.commitDeltas(ds...)
+	slices.SortFunc(ds, func(a, b *delta) int { return cmp.Compare(a.id, b.id) })
+	needRoot, err := e.commitDeltas(true, ds...)
+	if err != nil || !needRoot {
+		return err
+	}
+	return e.commitRoot()
 }
 
 // Close releases the engine without flushing, and closes the replica
@@ -384,7 +488,7 @@ func (e *Engine) MemoryBytes() int64 {
 		n += int64(len(e.ralloc.words)) * 8
 	}
 	for _, d := range e.deltas {
-		n += d.npages.Load()*pageBytes + int64(len(d.pages))*8 + int64(cap(d.gd))*4 + 160
+		n += d.npages.Load()*pageBytes + int64(len(d.pages))*8 + int64(len(d.gd))*4 + 160
 		d.dirtyMu.Lock()
 		n += int64(cap(d.dirty)) * 4
 		d.dirtyMu.Unlock()
@@ -418,6 +522,7 @@ func (e *Engine) Stats() map[string]int64 {
 var (
 	_ strategies.Engine         = (*Engine)(nil)
 	_ strategies.BatchCloner    = (*Engine)(nil)
+	_ strategies.BatchDeleter   = (*Engine)(nil)
 	_ strategies.MemoryReporter = (*Engine)(nil)
 	_ strategies.Statser        = (*Engine)(nil)
 )

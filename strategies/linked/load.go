@@ -11,7 +11,8 @@ import (
 
 // state is the engine metadata as read from the device.
 type state struct {
-	raw       []byte // the catalog record
+	root      *root
+	bucketRaw map[uint32][]byte // each bucket's bytes
 	cat       *catalog
 	vols      map[strategies.VolumeID]*volume
 	deltas    map[uint64]*delta
@@ -22,10 +23,47 @@ type state struct {
 	nextDelta uint64
 }
 
-// load reads and checks the catalog and every grain table (and the
-// replica device's header, against the catalog's nonce). Device errors are
-// returned wrapped; damage or inconsistency wraps ErrCorrupt; a replica
-// device of another engine wraps ErrInvalidArgument.
+// readBuckets reads and decodes the buckets r names: one read per run of
+// contiguous grains, each bucket's length and CRC checked. Bucket grains
+// are main-pool grains.
+func (e *Engine) readBuckets(r *root) (map[uint32][]byte, [][]entry, error) {
+	raw := make(map[uint32][]byte, len(r.buckets))
+	var out [][]entry
+	g := e.geo
+	for _, br := range r.buckets {
+		b := device.Alloc(len(br.grains) * g.chunk)
+		for i := 0; i < len(br.grains); {
+			x := br.grains[i]
+			if x == 0 || x > g.nPool {
+				return nil, nil, corrupt("catalog", fmt.Errorf("bucket %d in grain %d outside the main pool", br.idx, x))
+			}
+			j := i + 1
+			for j < len(br.grains) && br.grains[j] == br.grains[j-1]+1 {
+				j++
+			}
+			if _, err := e.dev.ReadAt(b[i*g.chunk:j*g.chunk], g.grainOff(x)); err != nil {
+				return nil, nil, fmt.Errorf("linked: read catalog bucket %d: %w", br.idx, err)
+			}
+			i = j
+		}
+		b = b[:br.length]
+		if c := meta.Checksum(b); c != br.crc {
+			return nil, nil, corrupt("catalog", fmt.Errorf("bucket %d: checksum %08x, the root says %08x", br.idx, c, br.crc))
+		}
+		es, err := decodeBucket(b, br.idx, g)
+		if err != nil {
+			return nil, nil, corrupt("catalog", err)
+		}
+		raw[br.idx] = b
+		out = append(out, es)
+	}
+	return raw, out, nil
+}
+
+// load reads and checks the catalog (root and buckets) and every grain
+// table (and the replica device's header, against the catalog's nonce).
+// Device errors are returned wrapped; damage or inconsistency wraps
+// ErrCorrupt; a replica device of another engine wraps ErrInvalidArgument.
 func (e *Engine) load() (*state, error) {
 	rec, err := e.slots.Load()
 	switch {
@@ -34,10 +72,19 @@ func (e *Engine) load() (*state, error) {
 	case err != nil:
 		return nil, fmt.Errorf("linked: read catalog: %w", err)
 	}
-	cat, err := decodeCatalog(rec)
+	rt, err := decodeRoot(rec)
 	if err != nil {
 		return nil, corrupt("catalog", err)
 	}
+	if rt.chunk != uint32(e.geo.chunk) || rt.sector != uint32(e.geo.sector) || rt.nPool != e.geo.nPool {
+		return nil, corrupt("catalog", fmt.Errorf("geometry chunk %d sector %d pool %d, the device has %d %d %d",
+			rt.chunk, rt.sector, rt.nPool, e.geo.chunk, e.geo.sector, e.geo.nPool))
+	}
+	raw, bs, err := e.readBuckets(rt)
+	if err != nil {
+		return nil, err
+	}
+	cat := assemble(rt, bs)
 	if err := e.checkReplicaBinding(cat); err != nil {
 		return nil, err
 	}
@@ -54,7 +101,7 @@ func (e *Engine) load() (*state, error) {
 		return nil, corrupt("catalog", err)
 	}
 	gs := e.geo.newGrainSet()
-	st := &state{raw: rec, cat: cat, vols: make(map[strategies.VolumeID]*volume, len(cat.vols)),
+	st := &state{root: rt, bucketRaw: raw, cat: cat, vols: make(map[strategies.VolumeID]*volume, len(cat.vols)),
 		deltas: make(map[uint64]*delta, len(cat.deltas)), alloc: gs.main, ralloc: gs.rep,
 		nextVol: strategies.VolumeID(cat.nextVol), nextDelta: cat.nextDelta}
 	for _, r := range cat.deltas {
@@ -78,10 +125,21 @@ func (e *Engine) load() (*state, error) {
 		st.vols[v.id] = v
 	}
 	var errs []error
+	for _, br := range rt.buckets {
+		for _, g := range br.grains {
+			if !st.grains(e.geo).mark(g, true) {
+				errs = append(errs, fmt.Errorf("catalog bucket %d: grain %d owned twice", br.idx, g))
+			}
+		}
+	}
 	for _, id := range sortedKeys(st.deltas) {
 		d := st.deltas[id]
 		st.maxDepth = max(st.maxDepth, d.depth())
 		for _, g := range d.gd {
+			if g == 0 {
+				continue
+			}
+			d.tables.Add(1)
 			if !st.grains(e.geo).mark(g, true) {
 				errs = append(errs, fmt.Errorf("delta %d: grain-table grain %d owned twice", d.id, g))
 			}
@@ -103,7 +161,7 @@ func (st *state) grains(g *geometry) grainSet {
 	return grainSet{main: st.alloc, rep: st.ralloc, nPool: g.nPool}
 }
 
-// loadTable reads the GT blocks of d, one IO per pool grain of table,
+// loadTable reads the GT blocks of d, one IO per pool grain of table in use,
 // fills d's pages and claims every mapped grain in st's allocators. With a
 // replica device, a replica's grains must all be on it, and no other
 // delta's may be.
@@ -117,6 +175,9 @@ func (e *Engine) loadTable(st *state, d *delta) error {
 	var dst [1023]uint32
 	var errs []error
 	for k, grain := range d.gd {
+		if grain == 0 {
+			continue // no table grain: nothing mapped there
+		}
 		blocks := min(g.bpg, nBlocks-k*g.bpg)
 		b := buf[:blocks*g.sector]
 		if _, err := e.devOf(grain).ReadAt(b, g.grainOff(grain)); err != nil {
@@ -163,11 +224,16 @@ func (e *Engine) loadTable(st *state, d *delta) error {
 // install makes a loaded state the engine's.
 func (e *Engine) install(st *state) {
 	e.vols, e.deltas, e.alloc, e.ralloc = st.vols, st.deltas, st.alloc, st.ralloc
+	e.alloc.reserve = e.geo.catalogReserve()
 	e.names = make(map[string]*volume, len(st.vols))
 	for _, v := range st.vols {
 		e.names[v.name] = v
 	}
 	e.nextVol, e.nextDelta = st.nextVol, st.nextDelta
-	e.catalogLen = len(st.raw)
+	e.buckets = make(map[uint32]bucketRef, len(st.root.buckets))
+	for _, br := range st.root.buckets {
+		e.buckets[br.idx] = br
+	}
+	clear(e.dirtyB)
 	e.stats.noteDepth(st.maxDepth)
 }

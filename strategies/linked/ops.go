@@ -6,9 +6,9 @@ import (
 	"github.com/snapbench/snapbench/strategies"
 )
 
-// Create makes an empty base volume: one delta with a zeroed grain table and
-// no parent. Cost: O(size/chunk/entries-per-block) sectors of zeros, one
-// flush, one catalog commit.
+// Create makes an empty base volume: one empty delta with no parent (its
+// grain tables are allocated as it is written). Cost: one catalog commit,
+// O(1) IO whatever the size.
 func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 	if err := strategies.ValidateName("linked", name); err != nil {
 		return 0, err
@@ -28,17 +28,10 @@ func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
 	if e.names[name] != nil {
 		return 0, fmt.Errorf("linked: create %q: %w", name, strategies.ErrExists)
 	}
-	if err := e.roomFor(1, 1, e.geo.gdLen(uint32(n))); err != nil {
+	if err := e.roomFor(1); err != nil {
 		return 0, err
 	}
-	d, err := e.prepareDelta(uint32(n), false)
-	if err != nil {
-		return 0, err
-	}
-	if err := e.flushData(); err != nil {
-		e.discardDelta(d)
-		return 0, fmt.Errorf("linked: create: flush: %w", err)
-	}
+	d := e.prepareDelta(uint32(n))
 	v := e.addVolume(name, strategies.KindBase, roleUser, size, d, 0)
 	if err := e.commitRoot(); err != nil {
 		return 0, err
@@ -62,6 +55,7 @@ func (e *Engine) addVolume(name string, kind strategies.Kind, role uint8, size i
 
 func (e *Engine) registerDelta(d *delta, owner *volume) {
 	d.owner = owner
+	e.touch(owner)
 	e.deltas[d.id] = d
 	e.stats.noteDepth(d.depth())
 }
@@ -84,8 +78,8 @@ func (e *Engine) source(src strategies.VolumeID, name string) (*volume, error) {
 // Snapshot freezes src's current delta as the snapshot and stacks a new,
 // empty delta on top of it for src's future writes (a redo log). The
 // source's pending mappings are committed first, so the snapshot is exactly
-// its content. Cost: one zeroed grain table, two or three flushes, one
-// catalog commit; IO on src waits meanwhile. A snapshot of a read-only
+// its content. Cost: two or three flushes, one catalog commit, O(1) in the
+// volume size; IO on src waits meanwhile. A snapshot of a read-only
 // volume is an empty frozen delta on top of it.
 func (e *Engine) Snapshot(src strategies.VolumeID, name string) (strategies.VolumeID, error) {
 	if err := strategies.ValidateName("linked", name); err != nil {
@@ -101,21 +95,19 @@ func (e *Engine) Snapshot(src strategies.VolumeID, name string) (strategies.Volu
 		return 0, err
 	}
 	n := s.d.nGrains
-	if err := e.roomFor(1, 1, e.geo.gdLen(n)); err != nil {
+	if err := e.roomFor(1); err != nil {
 		return 0, err
 	}
 	if !s.readOnly {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 	}
-	nd, err := e.prepareDelta(n, false)
-	if err != nil {
-		return 0, err
-	}
-	if err := e.commitDeltas(s.d); err != nil { // also flushes nd's zeroes
+	nd := e.prepareDelta(n)
+	if _, err := e.commitDeltas(true, s.d); err != nil {
 		e.discardDelta(nd)
 		return 0, fmt.Errorf("linked: snapshot: %w", err)
 	}
+	e.touch(s)
 	var snap *volume
 	if s.readOnly {
 		nd.frozen, nd.parent = true, s.d
@@ -188,7 +180,6 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 		}
 	}
 	n := s.d.nGrains
-	gdl := e.geo.gdLen(n)
 	var prepared []*delta // discarded on failure
 	fail := func(err error) ([]strategies.VolumeID, error) {
 		for _, d := range prepared {
@@ -198,32 +189,25 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 	}
 	prepare := func(k int) error {
 		for i := 0; i < k; i++ {
-			d, err := e.prepareDelta(n, false)
-			if err != nil {
-				return err
-			}
-			prepared = append(prepared, d)
+			prepared = append(prepared, e.prepareDelta(n))
 		}
 		return nil
 	}
 
 	switch {
 	case s.readOnly:
-		if err := e.roomFor(len(names), len(names), len(names)*gdl); err != nil {
+		if err := e.roomFor(len(names)); err != nil {
 			return nil, err
 		}
 		if err := prepare(len(names)); err != nil {
 			return fail(err)
-		}
-		if err := e.flushData(); err != nil {
-			return fail(fmt.Errorf("linked: clone: flush: %w", err))
 		}
 		return e.linkClones(s, s.d, prepared, names)
 
 	case s.kind == strategies.KindBase && e.useReplica:
 		var rd *delta
 		if s.link == 0 || !s.replicaClean.Load() {
-			if err := e.roomFor(1+len(names), 1+len(names), (1+len(names))*gdl); err != nil {
+			if err := e.roomFor(1 + len(names)); err != nil {
 				return nil, err
 			}
 			s.mu.Lock()
@@ -233,7 +217,7 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 				return nil, err
 			}
 			prepared = append(prepared, rd)
-		} else if err := e.roomFor(len(names), len(names), len(names)*gdl); err != nil {
+		} else if err := e.roomFor(len(names)); err != nil {
 			return nil, err
 		}
 		if err := prepare(len(names)); err != nil {
@@ -242,9 +226,10 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 		// One commit of the source makes its writes durable and, with its
 		// flush, the replica's grains and tables and the clones' tables
 		// (flushData: the replica device first when the replica is on it).
-		if err := e.commitDeltas(s.d); err != nil {
+		if _, err := e.commitDeltas(true, s.d); err != nil {
 			return fail(fmt.Errorf("linked: clone: %w", err))
 		}
+		e.touch(s)
 		if rd != nil {
 			prepared = prepared[1:]
 			rv := e.addVolume("", strategies.KindInternal, roleReplica, s.size, rd, 0)
@@ -255,7 +240,7 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 		return e.linkClones(s, e.vols[s.link].d, prepared, names)
 
 	default:
-		if err := e.roomFor(1+len(names), 1+len(names), (1+len(names))*gdl); err != nil {
+		if err := e.roomFor(1 + len(names)); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -263,7 +248,7 @@ func (e *Engine) CloneMany(src strategies.VolumeID, names []string) ([]strategie
 		if err := prepare(1 + len(names)); err != nil {
 			return fail(err)
 		}
-		if err := e.commitDeltas(s.d); err != nil {
+		if _, err := e.commitDeltas(true, s.d); err != nil {
 			return fail(fmt.Errorf("linked: clone: %w", err))
 		}
 		top, nt := s.d, prepared[0]

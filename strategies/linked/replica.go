@@ -12,29 +12,44 @@ import (
 // table; with a replica device, its grains and table are allocated there.
 // Nothing refers to the delta yet: the caller flushes (both devices) and
 // commits it. Caller holds e.mu and s.mu exclusively. Cost: one read and one write
-// per run of mapped grains, O(base data), plus the table.
+// per run of mapped grains, O(base data), plus the table grains in use;
+// the chain's unmapped table pages are skipped whole.
 func (e *Engine) makeReplica(s *volume) (*delta, error) {
 	start := time.Now()
 	n := s.d.nGrains
-	rd, err := e.prepareDelta(n, true)
-	if err != nil {
-		return nil, err
-	}
+	rd := e.prepareDelta(n)
 	var cs []grainCopy
+	var tables []int
+	per := uint32(e.geo.perTable())
+	noSpace := func() (*delta, error) {
+		e.freeCopies(cs)
+		e.discardDelta(rd)
+		where := ""
+		if e.rdev != nil {
+			where = " (replica device " + e.rdev.path + " full)"
+		}
+		return nil, fmt.Errorf("linked: replica of %s: %w%s", s.name, strategies.ErrNoSpace, where)
+	}
 	for gi := uint32(0); gi < n; gi++ {
 		src := lookup(s.d, gi)
 		if src == 0 {
+			if next := nextMapped(s.d, gi); next > gi+1 {
+				gi = next - 1 // skip a run that no layer maps
+			}
 			continue
+		}
+		if k := int(gi / per); rd.gd[k] == 0 {
+			x := e.allocGrain(true, true)
+			if x == 0 {
+				return noSpace()
+			}
+			rd.gd[k] = x
+			rd.tables.Add(1)
+			tables = append(tables, k)
 		}
 		to := e.allocGrain(true, false)
 		if to == 0 {
-			e.freeCopies(cs)
-			e.discardDelta(rd)
-			where := ""
-			if e.rdev != nil {
-				where = " (replica device " + e.rdev.path + " full)"
-			}
-			return nil, fmt.Errorf("linked: replica of %s: %w%s", s.name, strategies.ErrNoSpace, where)
+			return noSpace()
 		}
 		cs = append(cs, grainCopy{gi: gi, from: src, to: to})
 	}
@@ -49,7 +64,7 @@ func (e *Engine) makeReplica(s *volume) (*delta, error) {
 	}
 	rd.used.Store(int64(len(cs)))
 	rd.frozen = true
-	if err := e.writeGTBlocks(rd, nil); err != nil {
+	if err := e.writeNewTables(rd, tables); err != nil {
 		e.discardDelta(rd)
 		return nil, fmt.Errorf("linked: replica of %s: %w", s.name, err)
 	}
@@ -72,5 +87,6 @@ func (e *Engine) markReplicaStale(v *volume) error {
 		return err
 	}
 	v.replicaClean.Store(false)
+	e.touch(v)
 	return e.commitRoot()
 }

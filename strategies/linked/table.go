@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -37,11 +38,18 @@ type gtPage [pageEntries]uint32
 // walk through them, under the IO locks of every volume whose chain holds
 // this delta.
 type delta struct {
-	id       uint64
-	nGrains  uint32
-	parent   *delta
-	frozen   bool     // read-only: a snapshot, replica or retained layer
-	gd       []uint32 // grain directory: pool grains holding the on-device GT blocks
+	id      uint64
+	nGrains uint32
+	parent  *delta
+	frozen  bool // read-only: a snapshot, replica or retained layer
+	// gd is the grain directory: entry k is the pool grain holding GT
+	// blocks k*bpg.., 0 while that part of the table maps nothing (grain
+	// tables are allocated on demand). Its length is fixed; entries go
+	// from 0 to a grain under gdMu, and back only when the delta is freed.
+	gd       []uint32
+	gdMu     sync.Mutex
+	gdNew    []int        // directory entries allocated but in no committed catalog yet (guarded by gdMu)
+	tables   atomic.Int64 // non-zero directory entries
 	pages    []atomic.Pointer[gtPage]
 	npages   atomic.Int64
 	used     atomic.Int64 // data grains mapped (pending included)
@@ -55,6 +63,26 @@ type delta struct {
 
 func newDeltaTable(id uint64, nGrains uint32) *delta {
 	return &delta{id: id, nGrains: nGrains, pages: make([]atomic.Pointer[gtPage], (int(nGrains)+pageMask)>>pageShift)}
+}
+
+// committedGD is a copy of the grain directory as the next catalog commit
+// records it: without the entries in gdNew, whose tables are not written.
+func (d *delta) committedGD() []uint32 {
+	d.gdMu.Lock()
+	defer d.gdMu.Unlock()
+	gd := slices.Clone(d.gd)
+	for _, k := range d.gdNew {
+		gd[k] = 0
+	}
+	return gd
+}
+
+// hasNewTables reports whether a grain table was allocated since the last
+// catalog commit that recorded this delta's directory.
+func (d *delta) hasNewTables() bool {
+	d.gdMu.Lock()
+	defer d.gdMu.Unlock()
+	return len(d.gdNew) > 0
 }
 
 // get returns entry g (with the pending bit, if set).
@@ -119,6 +147,29 @@ func lookup(d *delta, g uint32) uint32 {
 		}
 	}
 	return 0
+}
+
+// nextMapped returns the next grain after g that a delta of the chain
+// from d may map: g+1 when one of them holds g's table page, else the
+// first grain of the next page one of them holds (d.nGrains if none), so
+// a walk over a sparse chain skips what no layer maps.
+func nextMapped(d *delta, g uint32) uint32 {
+	pi := int(g >> pageShift)
+	for c := d; c != nil; c = c.parent {
+		if c.pages[pi].Load() != nil {
+			return g + 1
+		}
+	}
+	best := d.nGrains
+	for c := d; c != nil; c = c.parent {
+		for j := pi + 1; j < len(c.pages) && uint32(j)<<pageShift < best; j++ {
+			if c.pages[j].Load() != nil {
+				best = uint32(j) << pageShift
+				break
+			}
+		}
+	}
+	return best
 }
 
 func (d *delta) depth() int {

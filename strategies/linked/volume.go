@@ -232,6 +232,9 @@ func (e *Engine) writeNewGrain(v *volume, top *delta, gi uint32, in int, data []
 		}
 		return nil
 	}
+	if err := e.ensureTable(top, gi, false); err != nil {
+		return fmt.Errorf("linked: write to %s: %w", v.name, err)
+	}
 	n := e.alloc.alloc(false)
 	if n == 0 {
 		return fmt.Errorf("linked: write to %s: %w", v.name, strategies.ErrNoSpace)
@@ -267,7 +270,8 @@ func (e *Engine) writeNewGrain(v *volume, top *delta, gi uint32, in int, data []
 }
 
 // Flush makes this volume's acknowledged writes durable: a device flush,
-// then its top delta's new mappings, then a second flush.
+// then its top delta's new mappings, then a second flush; plus a catalog
+// commit when a write needed a new grain-table grain.
 func (h *handle) Flush() error {
 	if h.closed.Load() || h.e.closed.Load() {
 		return fmt.Errorf("linked: %w", strategies.ErrClosed)
@@ -275,10 +279,31 @@ func (h *handle) Flush() error {
 	if err := h.e.usable(); err != nil {
 		return err
 	}
-	v := h.v
+	e, v := h.e, h.v
 	v.mu.RLock() // keeps v.d (and its grain tables) from being merged away
+	if !v.d.hasNewTables() {
+		_, err := e.commitDeltas(false, v.d)
+		v.mu.RUnlock()
+		return err
+	}
+	v.mu.RUnlock()
+	// A grain table was allocated since the last catalog commit: the
+	// catalog must name it, so the commit takes the engine lock (before
+	// the IO lock, in lock order). The writes acknowledged before this
+	// Flush allocated their tables before it began, so they are in gdNew
+	// now or already in a committed catalog.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.usable(); err != nil {
+		return err
+	}
+	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return h.e.commitDeltas(v.d)
+	needRoot, err := e.commitDeltas(true, v.d)
+	if err != nil || !needRoot {
+		return err
+	}
+	return e.commitRoot()
 }
 
 // Close releases the handle; it does not flush.

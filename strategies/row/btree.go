@@ -126,6 +126,12 @@ func (o *treeOp) shadow(addr uint64) (*frame, error) {
 		err = o.incChildren(f.buf)
 	}
 	e.cache.put(f, false)
+	if err == nil && rc == 0 {
+		// Freed (release could not drop the frame: it was pinned here), so
+		// the frame holds a dead block: give it back to the cache now
+		// rather than let it take a frame until CLOCK finds it.
+		e.cache.forget(addr)
+	}
 	if err != nil {
 		e.cache.put(nf, true)
 		return nil, err

@@ -38,7 +38,12 @@ type blockCache struct {
 	hand   int
 	limit  int
 	dirty  []*frame // frames that became dirty since takeDirty (may be stale)
-	io     blockIO
+	// spare: frames of freed blocks (forget), reused before a new frame is
+	// allocated, so the cache holds the working set, not every block a
+	// run of commits ever shadowed. An entry is usable while its frame is
+	// still invalid and unpinned (CLOCK may have reused it meanwhile).
+	spare []*frame
+	io    blockIO
 
 	hits, misses, writebacks, overflows atomic.Int64
 }
@@ -160,14 +165,24 @@ func (c *blockCache) forget(key uint64) {
 	if f := c.m[key]; f != nil && f.pins == 0 && !f.loading {
 		delete(c.m, key)
 		f.valid, f.dirty = false, false
+		if len(c.spare) < len(c.frames) {
+			c.spare = append(c.spare, f)
+		}
 	}
 	c.mu.Unlock()
 }
 
 // victimLocked returns an unpinned frame to reuse, removed from the map:
-// a new one while under the limit, else the CLOCK victim, preferring clean
+// the frame of a freed block, else a new one while under the limit, else the CLOCK victim, preferring clean
 // frames; a dirty victim is written back first.
 func (c *blockCache) victimLocked() (*frame, error) {
+	for len(c.spare) > 0 {
+		f := c.spare[len(c.spare)-1]
+		c.spare = c.spare[:len(c.spare)-1]
+		if !f.valid && f.pins == 0 && !f.loading {
+			return f, nil
+		}
+	}
 	if len(c.frames) < c.limit {
 		return c.newFrameLocked(), nil
 	}

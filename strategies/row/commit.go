@@ -1,6 +1,7 @@
 package row
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -45,9 +46,14 @@ func (e *Engine) commitTxn() error {
 	r := s.vtTake()
 	o := treeOp{e: e, tree: treeVol, r: &r}
 	var val [volRecSize]byte
-	for _, v := range e.vols {
-		if !v.isNew && !v.recDirty {
-			continue
+	e.recMu.Lock()
+	recs := e.recList
+	e.recList = nil
+	e.recMu.Unlock()
+	slices.SortFunc(recs, func(a, b *volState) int { return cmp.Compare(a.id, b.id) })
+	for _, v := range recs {
+		if e.byID[v.id] != v || (!v.isNew && !v.recDirty) {
+			continue // deleted since it was marked
 		}
 		v.record().encode(val[:])
 		if err := o.set(&e.volRoot, uint64(v.id), val[:], v.isNew); err != nil {
@@ -121,7 +127,7 @@ func (e *Engine) commitTxn() error {
 	s.touchedList = s.touchedList[:0]
 	clear(s.idxDirty)
 	e.cache.markClean(frames)
-	for _, v := range e.vols {
+	for _, v := range recs {
 		v.recDirty, v.isNew = false, false
 	}
 	e.removed = e.removed[:0]

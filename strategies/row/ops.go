@@ -1,8 +1,10 @@
 package row
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/snapbench/snapbench/strategies"
 )
@@ -106,7 +108,7 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 		if err := e.sm.vtGrow(dirty, len(names), false); err != nil {
 			return err
 		}
-		s.recDirty = true
+		e.markRec(s)
 		return nil
 	})
 	if err != nil {
@@ -143,7 +145,21 @@ func (e *Engine) addLocked(v *volState) {
 	e.vols = append(e.vols, v)
 	e.byID[v.id] = v
 	e.byName[v.name] = v
+	e.recMu.Lock()
+	e.recList = append(e.recList, v)
+	e.recMu.Unlock()
 	e.dirty.Store(true)
+}
+
+// markRec marks v's record for the next commit (recDirty), listing it once.
+// The caller holds what guards v.recDirty (v.mu or Engine.mu exclusively).
+func (e *Engine) markRec(v *volState) {
+	if !v.recDirty && !v.isNew {
+		e.recMu.Lock()
+		e.recList = append(e.recList, v)
+		e.recMu.Unlock()
+	}
+	v.recDirty = true
 }
 
 // Delete removes a volume and releases its tree: only what no other volume
@@ -166,6 +182,58 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 	return e.deleteLocked(v)
 }
 
+// DeleteMany deletes a batch of volumes with one commit (refreshing a bush
+// of clones). Every id is checked first (exists, not open, not twice);
+// on error nothing is deleted. Durable on return. O(what the volumes alone
+// own + len(ids) log volumes), one volume-table rewrite.
+func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.usable(); err != nil {
+		return err
+	}
+	vs := make([]*volState, 0, len(ids))
+	seen := make(map[strategies.VolumeID]bool, len(ids))
+	old := 0
+	for _, id := range ids {
+		v := e.byID[id]
+		switch {
+		case v == nil:
+			return fmt.Errorf("row: delete volume %d: %w", id, strategies.ErrNotFound)
+		case seen[id]:
+			return fmt.Errorf("row: delete volume %d: %w: listed twice", id, strategies.ErrInvalidArgument)
+		case v.open.Load() > 0:
+			return fmt.Errorf("row: delete %q: %w", v.name, strategies.ErrBusy)
+		}
+		seen[id] = true
+		vs = append(vs, v)
+		if !v.isNew {
+			old++
+		}
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	if err := e.sm.vtGrow(old, 0, true); err != nil {
+		return fmt.Errorf("row: delete %d volumes: %w", len(vs), err)
+	}
+	e.dirty.Store(true)
+	for _, v := range vs {
+		if !v.isNew {
+			e.removed = append(e.removed, v.id)
+		}
+		if v.root != 0 {
+			if err := e.drop(v.root); err != nil {
+				return e.fail(fmt.Errorf("row: delete %q: %w", v.name, err))
+			}
+		}
+		delete(e.byID, v.id)
+		delete(e.byName, v.name)
+	}
+	e.vols = slices.DeleteFunc(e.vols, func(v *volState) bool { return seen[v.id] })
+	return e.commitLocked()
+}
+
 func (e *Engine) deleteLocked(v *volState) error {
 	if !v.isNew {
 		if err := e.sm.vtGrow(1, 0, true); err != nil {
@@ -179,11 +247,9 @@ func (e *Engine) deleteLocked(v *volState) error {
 			return e.fail(fmt.Errorf("row: delete %q: %w", v.name, err))
 		}
 	}
-	i := 0
-	for e.vols[i] != v {
-		i++
+	if i, ok := slices.BinarySearchFunc(e.vols, v.id, func(x *volState, id strategies.VolumeID) int { return cmp.Compare(x.id, id) }); ok {
+		e.vols = slices.Delete(e.vols, i, i+1)
 	}
-	e.vols = append(e.vols[:i], e.vols[i+1:]...)
 	delete(e.byID, v.id)
 	delete(e.byName, v.name)
 	return e.commitLocked()
@@ -384,3 +450,5 @@ func (e *Engine) Flush() error {
 	defer e.mu.Unlock()
 	return e.commitLocked()
 }
+
+var _ strategies.BatchDeleter = (*Engine)(nil)

@@ -62,6 +62,12 @@ type Engine struct {
 	byName  map[string]*volState
 	removed []strategies.VolumeID // records to remove at the next commit
 
+	// recMu guards recList: the volumes whose record the next commit writes
+	// (isNew or recDirty set; a deleted one is skipped), so a commit costs
+	// O(changed records), not O(volumes). IO adds to it with mu shared.
+	recMu   sync.Mutex
+	recList []*volState
+
 	dirty   atomic.Bool // metadata changed since the last commit
 	closed  atomic.Bool
 	failed  atomic.Bool

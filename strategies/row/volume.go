@@ -239,7 +239,7 @@ func (e *Engine) redirect(v *volState, l uint64, in int64, data []byte, old mapp
 		}
 		return false, err
 	}
-	v.recDirty = true
+	e.markRec(v)
 	e.dirty.Store(true)
 	var val [mapValSize]byte
 	mapping{chunk: x, gen: e.txn}.encode(val[:])
