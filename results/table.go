@@ -73,15 +73,45 @@ const (
 // Formats lists the formats Render accepts.
 var Formats = []string{FormatTable, FormatMarkdown, FormatCSV, FormatJSON}
 
-// Render writes tables in format: "table" (terminal, box drawing),
+// RenderOptions adjust Render.
+type RenderOptions struct {
+	// Wide keeps every column of "table" output however wide the table
+	// is; by default tables are fitted to Width (FitTable).
+	Wide bool
+	// Width is the terminal width "table" output is fitted to (0:
+	// TerminalWidth).
+	Width int
+}
+
+// Render writes tables in format with the default options (RenderWith).
+func Render(w io.Writer, tables []Table, format string) error {
+	return RenderWith(w, tables, format, RenderOptions{})
+}
+
+// RenderWith writes tables in format: "table" (terminal, box drawing,
+// fitted to opts.Width columns unless opts.Wide: see FitTable; notes
+// wrapped to the width),
 // "markdown" (GitHub tables under "### title" headings), "csv" (one long
 // table with a single header row: table, row, metric, unit, value, text)
 // or "json" (an array of tables; numeric cells as numbers in the column's
-// unit).
-func Render(w io.Writer, tables []Table, format string) error {
+// unit). Markdown, CSV and JSON always carry every column.
+func RenderWith(w io.Writer, tables []Table, format string, opts RenderOptions) error {
 	switch format {
-	case FormatTable, FormatMarkdown:
-		return renderText(w, tables, format == FormatMarkdown)
+	case FormatTable:
+		width := opts.Width
+		if width <= 0 {
+			width = TerminalWidth
+		}
+		if opts.Wide {
+			return renderText(w, tables, false, 0)
+		}
+		var fitted []Table
+		for _, t := range tables {
+			fitted = append(fitted, FitTable(t, width)...)
+		}
+		return renderText(w, fitted, false, width)
+	case FormatMarkdown:
+		return renderText(w, tables, true, 0)
 	case FormatCSV:
 		return renderCSV(w, tables)
 	case FormatJSON:
@@ -95,7 +125,9 @@ func Render(w io.Writer, tables []Table, format string) error {
 	return fmt.Errorf("results: unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }
 
-func renderText(w io.Writer, tables []Table, markdown bool) error {
+// renderText writes tables as terminal or Markdown tables; a terminal
+// table's notes are wrapped to width (0: not wrapped).
+func renderText(w io.Writer, tables []Table, markdown bool, width int) error {
 	for i, t := range tables {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -121,6 +153,10 @@ func renderText(w io.Writer, tables []Table, markdown bool) error {
 		}
 		if markdown {
 			opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+		} else if multiLine(t) {
+			// Wrapped labels: rules between rows tell one row from the next.
+			opts = append(opts, tablewriter.WithRendition(tw.Rendition{
+				Settings: tw.Settings{Separators: tw.Separators{BetweenRows: tw.On}}}))
 		}
 		tbl := tablewriter.NewTable(w, opts...)
 		header := make([]any, len(t.Columns))
@@ -151,12 +187,24 @@ func renderText(w io.Writer, tables []Table, markdown bool) error {
 				if markdown {
 					fmt.Fprintf(w, "- %s\n", n)
 				} else {
-					fmt.Fprintf(w, "  note: %s\n", n)
+					writeNote(w, n, width)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// multiLine reports whether a cell of t spans several lines.
+func multiLine(t Table) bool {
+	for _, row := range t.Rows {
+		for _, c := range row {
+			if strings.Contains(c.Text, "\n") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // numericColumn reports whether any cell of column j holds a number.
@@ -200,4 +248,21 @@ func renderCSV(w io.Writer, tables []Table) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// writeNote writes a terminal table's note, wrapped to width (0: one line)
+// with its continuation lines indented under its text.
+func writeNote(w io.Writer, note string, width int) {
+	const first, indent = "  note: ", "        "
+	if width <= len(first)+20 {
+		fmt.Fprintf(w, "%s%s\n", first, note)
+		return
+	}
+	for i, line := range wrapWords(note, width-len(first)) {
+		if i == 0 {
+			fmt.Fprintf(w, "%s%s\n", first, line)
+		} else {
+			fmt.Fprintf(w, "%s%s\n", indent, line)
+		}
+	}
 }
