@@ -2,6 +2,7 @@ package results_test
 
 import (
 	"bytes"
+	"encoding/csv"
 	"strings"
 	"testing"
 
@@ -152,5 +153,49 @@ func TestMarkdownNotFitted(t *testing.T) {
 	}
 	if a.String() != b.String() || strings.Contains(a.String(), "more columns with --wide") {
 		t.Error("markdown output depends on the terminal width")
+	}
+}
+
+// CSV rows say where their values come from, engine and sweep point in
+// columns of their own.
+func TestCSVOrigins(t *testing.T) {
+	runs := resultstest.Runs(1, "", 1)
+	for _, r := range runs {
+		r.RunID = "rid-1"
+	}
+	var buf bytes.Buffer
+	if err := results.Render(&buf, results.Report(runs), results.FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for _, h := range []string{"run_id", "version", "trial", "engine", "sweep_param", "sweep_value"} {
+		if _, ok := col[h]; !ok {
+			t.Fatalf("no %s column in %v", h, recs[0])
+		}
+	}
+	sweeps := 0
+	for _, rec := range recs[1:] {
+		if rec[col["run_id"]] != "rid-1" || rec[col["version"]] == "" || rec[col["engine"]] == "" {
+			t.Fatalf("row without its origin: %v", rec)
+		}
+		if rec[col["table"]] != "headline" && !strings.HasPrefix(rec[col["row"]], rec[col["engine"]]) {
+			t.Errorf("engine %q does not start row %q", rec[col["engine"]], rec[col["row"]])
+		}
+		if rec[col["sweep_param"]] == "fanout" {
+			sweeps++
+			if want := rec[col["engine"]] + " fanout=" + rec[col["sweep_value"]]; rec[col["row"]] != want {
+				t.Errorf("row %q, want %q", rec[col["row"]], want)
+			}
+		}
+	}
+	if sweeps == 0 {
+		t.Error("no row of the fan-out sweep")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -27,6 +28,48 @@ type Table struct {
 	RowKeys    []Column `json:"row_keys,omitempty"`
 	Transposed bool     `json:"transposed,omitempty"`
 	Notes      []string `json:"notes,omitempty"`
+	// Origins say where each row's values come from (one per row, or none)
+	// for CSV's run_id, version, trial, engine and sweep columns; a
+	// Transposed table has one Origin for all its rows instead.
+	Origins []Origin `json:"-"`
+	Origin  Origin   `json:"-"`
+}
+
+// Origin is where a table row's values come from.
+type Origin struct {
+	RunID   string // the invocation's id (Run.RunID; "" when the runs disagree)
+	Version string // snapbench version (Env.Version; "" when the runs disagree)
+	// Trial is the trial the values come from, 0 when they are the median
+	// of Trials trials (or there was one).
+	Trial, Trials          int
+	Engine                 string
+	SweepParam, SweepValue string
+}
+
+// runOrigin is the origin of r's values.
+func runOrigin(r *Run) Origin {
+	p, v := r.SweepPoint()
+	return Origin{RunID: r.RunID, Version: r.Env.Version, Trial: r.Trial, Trials: r.Trials,
+		Engine: r.Engine, SweepParam: p, SweepValue: v}
+}
+
+// commonOrigin is what every run shares: run id and version when all
+// agree, the most trials.
+func commonOrigin(runs []*Run) Origin {
+	var o Origin
+	for i, r := range runs {
+		if i == 0 {
+			o.RunID, o.Version = r.RunID, r.Env.Version
+		}
+		if r.RunID != o.RunID {
+			o.RunID = ""
+		}
+		if r.Env.Version != o.Version {
+			o.Version = ""
+		}
+		o.Trials = max(o.Trials, r.Trials)
+	}
+	return o
 }
 
 // Column describes one column. Header is what tables show (with the
@@ -217,12 +260,18 @@ func numericColumn(t Table, j int) bool {
 	return false
 }
 
+// CSVHeader is the header row of CSV output.
+var CSVHeader = []string{"table", "scenario", "phase", "run_id", "version", "trial", "trials", "engine", "sweep_param", "sweep_value",
+	"row", "metric", "unit", "value", "text"}
+
 // renderCSV writes the tables in long form, one line per data cell: which
-// table, which row (engine or run label), which metric with its unit, the
-// raw value (empty when not a number) and the displayed text.
+// table, where the row's values come from (run id, version, trial — empty
+// for a median across trials —, engine and sweep point, each its own
+// column), which row (engine or run label), which metric with its unit,
+// the raw value (empty when not a number) and the displayed text.
 func renderCSV(w io.Writer, tables []Table) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"table", "scenario", "phase", "row", "metric", "unit", "value", "text"})
+	_ = cw.Write(CSVHeader)
 	for _, t := range tables {
 		for i, row := range t.Rows {
 			if len(row) == 0 {
@@ -239,10 +288,17 @@ func renderCSV(w io.Writer, tables []Table) error {
 					val = fmtRaw(c.Value)
 				}
 				who, metric, unit := rowKey.Key, col.Key, col.Unit
+				var o Origin // unknown: a table that does not record it
+				if i < len(t.Origins) {
+					o = t.Origins[i]
+				}
 				if t.Transposed {
 					who, metric, unit = col.Key, rowKey.Key, rowKey.Unit
+					o = t.Origin
+					o.Engine = col.Key
 				}
-				_ = cw.Write([]string{t.Title, t.Scenario, t.Phase, who, metric, unit, val, c.Text})
+				_ = cw.Write([]string{t.Title, t.Scenario, t.Phase, o.RunID, o.Version, countOrEmpty(o.Trial), countOrEmpty(o.Trials),
+					o.Engine, o.SweepParam, o.SweepValue, who, metric, unit, val, c.Text})
 			}
 		}
 	}
@@ -265,4 +321,11 @@ func writeNote(w io.Writer, note string, width int) {
 			fmt.Fprintf(w, "%s%s\n", indent, line)
 		}
 	}
+}
+
+func countOrEmpty(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
