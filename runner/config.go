@@ -69,6 +69,8 @@ type Config struct {
 	// readers tell run sets apart ("" : Run makes one from the start time
 	// and the process id).
 	RunID string
+
+	suite *suiteProgress // set by Run: which run of how many
 	// Log receives progress and summary lines; nil is silent.
 	Log io.Writer
 	// Live, when true, rewrites one progress line in place (a terminal);

@@ -65,6 +65,8 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		pts = append(pts, p...)
 	}
 	trials := max(c.Repeat, 1)
+	c.suite = &suiteProgress{total: trials * len(pts) * len(c.Engines)}
+	defer func() { c.suite = nil }()
 	var failures []error
 	for trial := 1; trial <= trials; trial++ {
 		if trials > 1 {
@@ -72,7 +74,9 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		}
 		for _, pt := range pts {
 			for _, engine := range TrialOrder(c.Engines, trial) {
+				c.suite.begin(time.Now())
 				run, err := c.runTrial(ctx, dev, counting, engine, pt, env, trial, trials, &out)
+				c.suite.end()
 				if run == nil && err == nil {
 					continue
 				}

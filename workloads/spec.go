@@ -45,9 +45,9 @@ type Spec struct {
 	// Options are engine options per engine name (a stack's layers are
 	// named alone): engine -> key -> value, as --opt engine.key=value
 	// gives them. The caller checks the names and values.
-	Options     map[string]map[string]string
-	Runs        []Scenario
-	Source      string // the file it came from
+	Options map[string]map[string]string
+	Runs    []Scenario
+	Source  string // the file it came from
 	// Repeat is the number of trials of every (engine, run point) the
 	// spec asks for ("repeat:"); 0 leaves it to the command line.
 	Repeat int
