@@ -166,7 +166,7 @@ const HeadlineNote = "timings: median across trials (min–max); * lowest, separ
 // no engine has a value for are left out.
 func Headline(runs []*Run) Table {
 	runs = sortedCopy(runs)
-	t := Table{Title: "headline", Transposed: true}
+	t := Table{Title: "headline", Transposed: true, Origin: commonOrigin(runs)}
 	t.Columns = []Column{{Header: "metric", Key: "metric"}}
 	engs := engines(runs)
 	cols := make([][]headlineCell, len(engs))

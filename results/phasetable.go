@@ -472,6 +472,7 @@ func phaseTable(scenario, phase string, rs []*Run) Table {
 			label += " " + strings.TrimPrefix(tr.ref.ID, phase+" ")
 		}
 		t.RowKeys = append(t.RowKeys, Column{Key: label})
+		t.Origins = append(t.Origins, runOrigin(r))
 	}
 	return t
 }

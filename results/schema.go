@@ -35,6 +35,13 @@ type Run struct {
 	Seconds       float64           `json:"seconds"`
 	Env           Env               `json:"env"`
 	Device        device.Info       `json:"device"`
+	// RunID names the invocation (one snapbench run) that wrote the file:
+	// every result file of one run set carries the same. Empty in files
+	// written before it was recorded.
+	RunID string `json:"run_id,omitempty"`
+	// Command is the full command line of that invocation, program name
+	// first (absent in files written before it was recorded).
+	Command []string `json:"command,omitempty"`
 	// Trial is this run's trial (1..Trials) when the point was run
 	// Trials > 1 times (--repeat); both are 0 in a single-trial file, as
 	// in files written before trials existed.

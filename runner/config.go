@@ -62,6 +62,15 @@ type Config struct {
 	Discard bool
 	// Version and Commit are recorded in every result file.
 	Version, Commit string
+	// Command is the command line that asked for the runs (program name
+	// first), recorded in every result file; nil records none.
+	Command []string
+	// RunID names this invocation in every result file it writes, so that
+	// readers tell run sets apart ("" : Run makes one from the start time
+	// and the process id).
+	RunID string
+
+	suite *suiteProgress // set by Run: which run of how many
 	// Log receives progress and summary lines; nil is silent.
 	Log io.Writer
 	// Live, when true, rewrites one progress line in place (a terminal);

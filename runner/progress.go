@@ -21,6 +21,45 @@ type progress struct {
 
 const plainEvery = 5 * time.Second
 
+// suiteProgress counts the runs of a suite (every engine, point and trial)
+// for the "run k of N" prefix and the suite's ETA: the mean time of the
+// runs done times the runs left, less the current run's time so far.
+// Not safe for concurrent use (runs are sequential).
+type suiteProgress struct {
+	total, done int
+	start       time.Time // of the suite
+	runStart    time.Time // of the current run
+}
+
+// begin starts the next run.
+func (s *suiteProgress) begin(now time.Time) {
+	if s.start.IsZero() {
+		s.start = now
+	}
+	s.runStart = now
+}
+
+// end marks the current run done.
+func (s *suiteProgress) end() { s.done++ }
+
+// prefix is "run k/N" and, once a run has ended, the suite's ETA.
+func (s *suiteProgress) prefix(now time.Time) string {
+	if s == nil || s.total == 0 {
+		return ""
+	}
+	out := fmt.Sprintf("run %d/%d", min(s.done+1, s.total), s.total)
+	if s.done > 0 && s.done < s.total {
+		per := s.runStart.Sub(s.start) / time.Duration(s.done)
+		left := per*time.Duration(s.total-s.done) - now.Sub(s.runStart)
+		out += ", suite ETA " + since(max(left, 0))
+	}
+	return out + "  "
+}
+
+// minETAFraction is how much of a phase must be done before its ETA is
+// shown: early rates (a cold cache, the first snapshots) mislead.
+const minETAFraction = 0.05
+
 func newProgress(c *Config, engine string) *progress { return &progress{c: c, engine: engine} }
 
 func (p *progress) update(u workloads.ProgressUpdate) {
@@ -34,11 +73,11 @@ func (p *progress) update(u workloads.ProgressUpdate) {
 		return
 	}
 	p.last = now
-	line := fmt.Sprintf("%-7s %s/%s", p.engine, u.Scenario, u.Phase)
+	line := p.c.suite.prefix(now) + fmt.Sprintf("%-7s %s/%s", p.engine, u.Scenario, u.Phase)
 	if u.Total > 0 {
 		pct := min(100, 100*float64(u.Done)/float64(u.Total)) // side IO (branch writes) may pass the main budget
 		line += fmt.Sprintf("  %5.1f%%", pct)
-		if u.Done > 0 && u.Done < u.Total {
+		if u.Done < u.Total && float64(u.Done) >= minETAFraction*float64(u.Total) && u.Elapsed >= time.Second {
 			eta := time.Duration(float64(u.Elapsed) * float64(u.Total-u.Done) / float64(u.Done))
 			line += "  ETA " + since(eta)
 		}

@@ -44,6 +44,9 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 	}
 	defer restore()
 	env := results.CollectEnv(c.Version, c.Commit)
+	if c.RunID == "" {
+		c.RunID = fmt.Sprintf("%s-%d", time.Now().UTC().Format("20060102T150405Z"), os.Getpid())
+	}
 	c.logf("device %s: %s, %s, %d-byte sectors, direct IO %v, IO engine %s", path, device.Describe(dev).Kind,
 		workloads.FormatSize(dev.Size()), dev.SectorSize(), device.Describe(dev).DirectIO, ioEngine)
 	if c.Precondition {
@@ -62,6 +65,8 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		pts = append(pts, p...)
 	}
 	trials := max(c.Repeat, 1)
+	c.suite = &suiteProgress{total: trials * len(pts) * len(c.Engines)}
+	defer func() { c.suite = nil }()
 	var failures []error
 	for trial := 1; trial <= trials; trial++ {
 		if trials > 1 {
@@ -69,7 +74,9 @@ func Run(ctx context.Context, c *Config) (out Outcome, err error) {
 		}
 		for _, pt := range pts {
 			for _, engine := range TrialOrder(c.Engines, trial) {
+				c.suite.begin(time.Now())
 				run, err := c.runTrial(ctx, dev, counting, engine, pt, env, trial, trials, &out)
+				c.suite.end()
 				if run == nil && err == nil {
 					continue
 				}
@@ -126,6 +133,7 @@ func (c *Config) runTrial(ctx context.Context, dev device.Device, counting *devi
 		return nil, err
 	}
 	run.Env = env
+	run.RunID, run.Command = c.RunID, c.Command
 	if trials > 1 {
 		run.Trial, run.Trials = trial, trials
 	}

@@ -19,7 +19,10 @@ import (
 //
 //	name: vdi                  # optional; defaults to the file name
 //	description: ...           # optional
-//	engines: [full, row]       # optional; which engines to run (the caller checks the names)
+//	engines: [full, row, linked/row]  # optional; which engines to run (the caller
+//	                           # checks the names); upper/lower stacks engines
+//	options:                   # optional; engine options per engine (or stack layer)
+//	  row: {journal: on}       # the keys snapbench engines lists
 //	defaults:                  # optional; keys applied to every run first
 //	  seed: 7
 //	  verify: full
@@ -39,8 +42,12 @@ type Spec struct {
 	Name        string
 	Description string
 	Engines     []string
-	Runs        []Scenario
-	Source      string // the file it came from
+	// Options are engine options per engine name (a stack's layers are
+	// named alone): engine -> key -> value, as --opt engine.key=value
+	// gives them. The caller checks the names and values.
+	Options map[string]map[string]string
+	Runs    []Scenario
+	Source  string // the file it came from
 	// Repeat is the number of trials of every (engine, run point) the
 	// spec asks for ("repeat:"); 0 leaves it to the command line.
 	Repeat int
@@ -50,6 +57,7 @@ type specFile struct {
 	Name        string      `yaml:"name"`
 	Description string      `yaml:"description"`
 	Engines     []string    `yaml:"engines"`
+	Options     yaml.Node   `yaml:"options"`
 	Repeat      int         `yaml:"repeat"`
 	Defaults    yaml.Node   `yaml:"defaults"`
 	Runs        []yaml.Node `yaml:"runs"`
@@ -94,9 +102,15 @@ func ParseSpec(data []byte, source string) (*Spec, error) {
 		sp.Name = strings.TrimSuffix(path.Base(source), path.Ext(source))
 	}
 	for i, e := range f.Engines {
-		if strings.TrimSpace(e) == "" || strings.ContainsAny(e, " \t/") {
-			return nil, fmt.Errorf("workloads: spec %s: engines[%d]=%q: not an engine name", source, i, e)
+		for _, layer := range strings.Split(e, "/") {
+			if strings.TrimSpace(layer) == "" || strings.ContainsAny(layer, " \t,") {
+				return nil, fmt.Errorf("workloads: spec %s: engines[%d]=%q: not an engine name or upper/lower stack", source, i, e)
+			}
 		}
+	}
+	var err error
+	if sp.Options, err = specOptions(&f.Options, source); err != nil {
+		return nil, err
 	}
 	defaults, err := nodePairs(&f.Defaults, source, "defaults")
 	if err != nil {
@@ -116,6 +130,40 @@ func ParseSpec(data []byte, source string) (*Spec, error) {
 		return nil, err
 	}
 	return sp, nil
+}
+
+// specOptions reads "options:", a mapping of engine names to mappings of
+// option keys to values (nil when absent).
+func specOptions(n *yaml.Node, source string) (map[string]map[string]string, error) {
+	if n.Kind == 0 {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("workloads: spec %s:%d: options: want a mapping of engine names to their options", source, n.Line)
+	}
+	out := map[string]map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		eng := k.Value
+		if strings.TrimSpace(eng) == "" || strings.ContainsAny(eng, " \t,/") {
+			return nil, fmt.Errorf("workloads: spec %s:%d: options: %q: not an engine name (name a stack's layers one by one)", source, k.Line, eng)
+		}
+		if _, dup := out[eng]; dup {
+			return nil, fmt.Errorf("workloads: spec %s:%d: options: engine %q given twice", source, k.Line, eng)
+		}
+		pairs, err := nodePairs(v, source, "options."+eng)
+		if err != nil {
+			return nil, err
+		}
+		if v.Kind == yaml.MappingNode && len(pairs) == 0 || v.Kind == 0 || v.Tag == "!!null" {
+			return nil, fmt.Errorf("workloads: spec %s:%d: options: engine %q: want a mapping of option keys to values", source, k.Line, eng)
+		}
+		out[eng] = map[string]string{}
+		for _, p := range pairs {
+			out[eng][p.key] = p.value
+		}
+	}
+	return out, nil
 }
 
 // uniqueRunNames gives each run a distinct name, since a run's name names
@@ -171,7 +219,7 @@ func yamlProblem(err error) string {
 	}
 	msg := te.Errors[0]
 	if m := yamlFieldRE.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf(":%s: unknown key %q (known at the top: name, description, engines, defaults, runs)", m[1], m[2])
+		return fmt.Sprintf(":%s: unknown key %q (known at the top: name, description, engines, options, repeat, defaults, runs)", m[1], m[2])
 	}
 	line, rest, ok := strings.Cut(strings.TrimPrefix(msg, "line "), ": ")
 	if !ok {

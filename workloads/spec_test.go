@@ -79,7 +79,7 @@ runs:
 // Bad specs are rejected with the file, the line, the key and why.
 func TestBadSpecs(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
-		{"name: x\nrunz:\n  - scenario: io\n", "t.yaml:2: unknown key \"runz\" (known at the top: name, description, engines, defaults, runs)"},
+		{"name: x\nrunz:\n  - scenario: io\n", "t.yaml:2: unknown key \"runz\" (known at the top: name, description, engines, options, repeat, defaults, runs)"},
 		{"engines: {a: b}\nruns:\n  - scenario: io\n", "t.yaml:1: wrong kind of value: a YAML map"},
 		{"runs:\n  - scenario: io\n    name: a\n  - scenario: overwrite\n    name: a\n", "runs[2]: name \"a\" already used by runs[1]"},
 		{"runs:\n  - scenario: io\n    snapshots: 4\n", "t.yaml:3: runs[1]: workloads: io: snapshots=\"4\": unknown key"},
@@ -98,6 +98,13 @@ func TestBadSpecs(t *testing.T) {
 		{"runs:\n  - scenario: io\n---\nruns: []\n", "more than one YAML document"},
 		{"repeat: -1\nruns:\n  - scenario: io\n", "repeat: -1 is negative"},
 		{"repeat: many\nruns:\n  - scenario: io\n", "wrong kind of value"},
+		{"engines: [linked/]\nruns:\n  - scenario: io\n", "not an engine name or upper/lower stack"},
+		{"options: [row]\nruns:\n  - scenario: io\n", "t.yaml:1: options: want a mapping of engine names"},
+		{"options:\n  linked/row: {a: 1}\nruns:\n  - scenario: io\n", "t.yaml:2: options: \"linked/row\": not an engine name"},
+		{"options:\n  row: 5\nruns:\n  - scenario: io\n", "options.row: want a mapping"},
+		{"options:\n  row: {}\nruns:\n  - scenario: io\n", "engine \"row\": want a mapping of option keys"},
+		{"options:\n  row: {a: {b: 1}}\nruns:\n  - scenario: io\n", "options.row: key \"a\": want a value"},
+		{"options:\n  row: {a: 1}\n  row: {b: 1}\nruns:\n  - scenario: io\n", "engine \"row\" given twice"},
 	} {
 		_, err := ParseSpec([]byte(c.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -106,6 +113,11 @@ func TestBadSpecs(t *testing.T) {
 		if err != nil && (strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "workloads.spec")) {
 			t.Errorf("spec %q: error %q: want one line without Go type names", c.yaml, err)
 		}
+	}
+	sp, err := ParseSpec([]byte("engines: [row, linked/row]\noptions:\n  row: {journal: on}\n  linked: {x: [1, 2]}\nruns:\n  - scenario: io\n"), "t.yaml")
+	if err != nil || len(sp.Engines) != 2 || sp.Engines[1] != "linked/row" ||
+		sp.Options["row"]["journal"] != "on" || sp.Options["linked"]["x"] != "1,2" {
+		t.Errorf("engines and options: %+v, err %v", sp, err)
 	}
 	if sp, err := ParseSpec([]byte("repeat: 5\nruns:\n  - scenario: io\n"), "t.yaml"); err != nil || sp.Repeat != 5 {
 		t.Errorf("repeat: 5: Repeat %v, err %v", sp, err)

@@ -93,9 +93,11 @@ func newBadInputFixture(t *testing.T) *badInputFixture {
 		}
 	}
 	for name, text := range map[string]string{
-		"typo.yaml":  "nmae: x\nruns:\n  - scenario: overwrite\n",
-		"split.yaml": "runs:\n  - scenario: overwrite\n    bs: 4k:90,64k:20\n",
-		"twice.yaml": "runs:\n  - scenario: overwrite\n    name: a\n  - scenario: io\n    name: a\n",
+		"typo.yaml":   "nmae: x\nruns:\n  - scenario: overwrite\n",
+		"opts.yaml":   "options: [row]\nruns:\n  - scenario: overwrite\n",
+		"optkey.yaml": "engines: [row]\noptions:\n  row: {nosuch: 1}\nruns:\n  - scenario: overwrite\n    volume_size: 8m\n",
+		"split.yaml":  "runs:\n  - scenario: overwrite\n    bs: 4k:90,64k:20\n",
+		"twice.yaml":  "runs:\n  - scenario: overwrite\n    name: a\n  - scenario: io\n    name: a\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -145,10 +147,15 @@ type badInput struct {
 	dev  string   // fixture whose checksum must not change ("" none)
 	lock string   // hold "shared" or "exclusive" lock on dev meanwhile
 	root string   // "immutable" or "ro-loop": dev becomes that; root only
+	// fresh names a path ({dir} expanded) that must not exist after the
+	// command: the --out directory of a case refused before anything is
+	// written.
+	fresh string
 }
 
 func badInputs() []badInput {
 	out := "{dir}/runs"
+	fresh := "{dir}/fresh-runs" // never created: checked after each case naming it
 	return []badInput{
 		// Dispatch and read-only verbs without a device.
 		{name: "no verb", args: nil, code: 2, want: "no verb"},
@@ -246,6 +253,22 @@ func badInputs() []badInput {
 		{name: "run bad opt", args: []string{"run", "--out", out, "--opt", "novalue"}, code: 2, want: "engine.key=value"},
 		{name: "run opt of engine not run", args: []string{"run", "--out", out, "--engines", "raw", "--opt", "row.cache-mb=1"}, code: 2, want: "not being run"},
 		{name: "run bad verify", args: []string{"run", "--out", out, "--scenario", "overwrite", "--verify", "maybe"}, code: 2, want: "verify"},
+		{name: "run iodepth and qd", args: []string{"run", "--out", fresh, "--iodepth", "4", "--qd", "4"}, code: 2, want: "--iodepth is an alias of --qd", fresh: fresh},
+		{name: "run runtime and duration", args: []string{"run", "--out", fresh, "--runtime", "5s", "--duration", "5s"}, code: 2, want: "--runtime is an alias of --duration", fresh: fresh},
+		{name: "run iodepth 0", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--iodepth", "0"}, code: 2, want: `qd="0"`, fresh: fresh},
+		{name: "run iodepth word", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--iodepth", "deep"}, code: 2, want: `qd="deep"`, fresh: fresh},
+		{name: "run iodepth empty", args: []string{"run", "--out", fresh, "--iodepth", ""}, code: 2, want: "--iodepth: empty value", fresh: fresh},
+		{name: "run runtime bad", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--runtime", "soon"}, code: 2, want: `duration="soon"`, fresh: fresh},
+		{name: "run bs bad", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--bs", "1000"}, code: 2, want: "not a positive multiple of the 512-byte sector", fresh: fresh},
+		{name: "run bs and set bs", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--bs", "4k", "--set", "bs=8k"}, code: 2, want: `"bs" given twice`, fresh: fresh},
+		{name: "run wide value", args: []string{"run", "--out", fresh, "--wide=maybe"}, code: 2, want: "--wide", fresh: fresh},
+		{name: "run set unknown run", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--set", "nosuch.fanout=1"}, code: 2, want: `no run named "nosuch" (runs: overwrite)`, fresh: fresh},
+		{name: "run set run bad key", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--set", "overwrite.nosuch=1"}, code: 2, want: "--set overwrite.nosuch: ", fresh: fresh},
+		{name: "run set run bad value", args: []string{"run", "--out", fresh, "--scenario", "overwrite,io", "--set", "io.qd=0"}, code: 2, want: `--set io.qd: `, fresh: fresh},
+		{name: "run set run no key", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--set", "overwrite.=1"}, code: 2, want: "want run.key=value", fresh: fresh},
+		{name: "run set no run", args: []string{"run", "--out", fresh, "--scenario", "overwrite", "--set", ".qd=1"}, code: 2, want: "want run.key=value", fresh: fresh},
+		{name: "run spec bad options", args: []string{"run", "--out", fresh, "--spec", "{dir}/opts.yaml"}, code: 2, want: "options: want a mapping", fresh: fresh},
+		{name: "run spec option unknown", args: []string{"run", "--out", fresh, "--spec", "{dir}/optkey.yaml"}, code: 2, want: "nosuch", fresh: fresh},
 		{name: "run formatted", args: []string{"run", "--out", out, "--device", "@row", "--engines", "raw", "--scenario", "overwrite", "--set", "volume_size=8m"}, code: 2, want: "already holds a snapbench engine", dev: "row"},
 		{name: "run ext4", args: []string{"run", "--out", out, "--device", "@ext4", "--engines", "raw", "--scenario", "overwrite", "--set", "volume_size=8m"}, code: 2, want: "ext2/ext3/ext4", dev: "ext4"},
 		{name: "run minix", args: []string{"run", "--out", out, "--device", "@minix", "--engines", "raw", "--scenario", "overwrite", "--set", "volume_size=8m"}, code: 2, want: "minix", dev: "minix"},
@@ -328,6 +351,11 @@ func TestBadInputs(t *testing.T) {
 			}
 			if strings.Contains(errOut, "give a size to create") {
 				t.Errorf("stderr %q hints at creating a file", errOut)
+			}
+			if c.fresh != "" {
+				if _, err := os.Stat(f.expand([]string{c.fresh})[0]); err == nil {
+					t.Errorf("%s was written", c.fresh)
+				}
 			}
 			if dev != "" {
 				if after := sumFile(t, dev); after != before {

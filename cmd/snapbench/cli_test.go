@@ -62,6 +62,18 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version extra: exit %d, want 2", code)
 	}
 	oneErrorLine(t, errOut)
+	_, out, _ = capture(t, "version")
+	for _, flag := range []string{"--version", "-V"} {
+		code, got, errOut := capture(t, flag)
+		if code != 0 || errOut != "" || got != out {
+			t.Errorf("snapbench %s: exit %d, stderr %q, stdout %q; want what snapbench version prints (%q)", flag, code, errOut, got, out)
+		}
+	}
+	code, _, errOut = capture(t, "--version", "extra")
+	if code != 2 {
+		t.Errorf("--version extra: exit %d, want 2", code)
+	}
+	oneErrorLine(t, errOut)
 }
 
 func TestDescribeVersion(t *testing.T) {

@@ -67,6 +67,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "-h", "--help":
 		return runHelp(args[1:])
+	case "--version", "-V":
+		return runVersion(args[1:]) // snapbench --version is snapbench version
 	}
 	v, ok := verbs[args[0]]
 	if !ok {
@@ -101,7 +103,7 @@ func printUsage(w io.Writer) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, name, verbs[name].summary)
 	}
-	fmt.Fprint(w, "\nsnapbench <verb> --help explains a verb and its flags.\n\n"+exitCodesHelp+"\n")
+	fmt.Fprint(w, "\nsnapbench <verb> --help explains a verb and its flags; snapbench --version is snapbench version.\n\n"+exitCodesHelp+"\n")
 }
 
 // newFlags returns the flag set of a verb. Its --help prints the synopsis,

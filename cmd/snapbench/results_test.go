@@ -33,9 +33,9 @@ func TestReportVerb(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"report", dir}, []string{"headline", "base write mean growth, fewest to most dependents", "│ cow", "clonebush / boot", "unsupported"}},
+		{[]string{"report", dir}, []string{"headline", "base write mean growth,", "│ cow", "clonebush / boot", "unsupported"}},
 		{[]string{"report", "--format", "markdown", dir}, []string{"### headline", "| metric", "### snaptree / steady"}},
-		{[]string{"report", "-f", "csv", dir}, []string{"table,scenario,phase,row,metric,unit,value,text\n", "headline,,,cow,base_write_fanout_growth,x,"}},
+		{[]string{"report", "-f", "csv", dir}, []string{"table,scenario,phase,run_id,version,trial,trials,engine,sweep_param,sweep_value,row,metric,unit,value,text\n", ",cow,,,cow,base_write_fanout_growth,x,"}},
 		{[]string{"report", "--format", "json", "--headline", dir}, []string{`"title": "headline"`, `"transposed": true`}},
 		{[]string{"report", "--phases", filepath.Join(dir, "snaptree-cow.json")}, []string{"snaptree / steady", "snapshot p99"}},
 	} {

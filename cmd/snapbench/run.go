@@ -33,9 +33,15 @@ linked/row runs linked on one volume of a row engine (a VMDK on VMFS on a
 thin LUN), and the device counters see the IO of both layers.
 
 Scenarios: snaptree, clonebush, overwrite, chainread, exhaust, sweep (and io).
-Set their parameters with --set key=value (snapbench scenarios lists them),
-or run a YAML spec with --spec FILE (or a built-in spec name: default, quick,
-fanout, depth, chunk, vdi, backup, exhaust).
+Set their parameters with --set key=value (snapbench scenarios lists them) for
+every run, or --set run.key=value for the runs of one name only (a spec run's
+name:, else its scenario: --set overwrite.fanout=0,10), or run a YAML spec
+with --spec FILE (or a built-in spec name: default, quick, fanout, depth,
+chunk, vdi, backup, exhaust). A spec's engines: (stacks too) apply unless
+--engines is given, its options: under --opt. fio's names work too: --iodepth
+is --qd, --runtime is --duration, --bs is --set bs=.
+
+The headline is fitted to 120 columns; --wide prints every column.
 
 A real device is written from start to end. Block devices that are mounted,
 held, partitioned or carry a signature are refused unless --force.
@@ -55,13 +61,17 @@ func runRun(args []string) int {
 	engines := fs.String("engines", strings.Join(strategies.ReferenceNames(), ","), "engines to run, comma separated; upper/lower stacks one on a volume of the other (real-system peers only when named: "+strings.Join(peerNames(), ", ")+")")
 	scenario := fs.String("scenario", "", "scenarios to run, comma separated (default: the default spec)")
 	spec := fs.String("spec", "", "a YAML spec file, or a built-in spec name")
-	sets := fs.StringArray("set", nil, "scenario parameter key=value (repeatable)")
+	sets := fs.StringArray("set", nil, "scenario parameter key=value for every run, or run.key=value for the runs of that name (repeatable)")
 	opts := fs.StringArray("opt", nil, "engine option engine.key=value (repeatable)")
 	chunk := fs.String("chunk", "", "engine chunk size, 4k to 1m (default 64k)")
 	seed := fs.String("seed", "", "random seed (shortcut for --set seed=N)")
 	ops := fs.String("ops", "", "operation budget (shortcut for --set ops=N)")
 	duration := fs.String("duration", "", "time budget, e.g. 30s (shortcut for --set duration=D)")
 	qd := fs.String("qd", "", "queue depth (shortcut for --set qd=N)")
+	iodepth := fs.String("iodepth", "", "alias of --qd (fio's name)")
+	runtime := fs.String("runtime", "", "alias of --duration (fio's name)")
+	bs := fs.String("bs", "", "block size or split, e.g. 4k or 4k:80,64k:20 (shortcut for --set bs=B; fio's name)")
+	wide := fs.Bool("wide", false, "print every column of the headline however wide (default: fitted to 120 columns)")
 	verify := fs.String("verify", "", "off, stamp or full (shortcut for --set verify=M)")
 	out := fs.String("out", "", "result directory (default runs/<timestamp>)")
 	force := fs.Bool("force", false, "write to a device the safety rules refuse")
@@ -79,7 +89,23 @@ func runRun(args []string) int {
 	if *repeat < 0 {
 		return usageError("run", "--repeat %d: want 1 or more trials", *repeat)
 	}
-	for k, v := range map[string]*string{"seed": seed, "ops": ops, "duration": duration, "qd": qd, "verify": verify} {
+	for _, a := range []struct{ alias, flag string }{{"iodepth", "qd"}, {"runtime", "duration"}} {
+		if fs.Changed(a.alias) && fs.Changed(a.flag) {
+			return usageError("run", "--%s is an alias of --%s: give one of them", a.alias, a.flag)
+		}
+	}
+	if *iodepth != "" {
+		*qd = *iodepth
+	}
+	if *runtime != "" {
+		*duration = *runtime
+	}
+	for _, k := range []string{"iodepth", "runtime", "bs", "qd", "duration", "ops", "seed", "verify"} {
+		if v, _ := fs.GetString(k); fs.Changed(k) && strings.TrimSpace(v) == "" {
+			return usageError("run", "--%s: empty value", k)
+		}
+	}
+	for k, v := range map[string]*string{"seed": seed, "ops": ops, "duration": duration, "qd": qd, "verify": verify, "bs": bs} {
 		if *v != "" {
 			*sets = append(*sets, k+"="+*v)
 		}
@@ -96,7 +122,9 @@ func runRun(args []string) int {
 	if cfg.Out == "" {
 		cfg.Out = "runs/" + time.Now().Format("20060102-150405")
 	}
-	if err := buildRunConfig(cfg, *size, *engines, *scenario, *spec, *chunk, *sets, *opts); err != nil {
+	cfg.Command = append([]string{"snapbench", "run"}, args...)
+	if err := buildRunConfig(cfg, runFlags{size: *size, engines: *engines, enginesGiven: fs.Changed("engines"),
+		scenario: *scenario, spec: *spec, chunk: *chunk, sets: *sets, opts: *opts}); err != nil {
 		return usageError("run", "%v", err)
 	}
 	if cfg.Repeat == 0 {
@@ -110,7 +138,7 @@ func runRun(args []string) int {
 	defer stop()
 	outcome, err := runner.Run(ctx, cfg)
 	if len(outcome.Runs) > 0 {
-		results.Render(stdout, []results.Table{results.Headline(outcome.Runs)}, results.FormatTable)
+		results.RenderWith(stdout, []results.Table{results.Headline(outcome.Runs)}, results.FormatTable, results.RenderOptions{Wide: *wide})
 		stdoutf("\n%d result files in %s; snapbench report %s shows every phase.\n", len(outcome.Files), cfg.Out, cfg.Out)
 	}
 	switch {
