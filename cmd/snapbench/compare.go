@@ -44,6 +44,7 @@ func runCompare(args []string) int {
 	all := fs.Bool("all", false, "list every compared value, not only the differences")
 	format := fs.StringP("format", "f", results.FormatTable, "table format: "+strings.Join(results.Formats, ", "))
 	bench := fs.Bool("bench", false, "print Go benchmark lines of the given runs and exit")
+	wide := fs.Bool("wide", false, "table format: every column, however wide (default: fitted to 120 columns)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -90,7 +91,7 @@ func runCompare(args []string) int {
 		for _, n := range t.Notes {
 			fmt.Fprintf(stdout, "  note: %s\n", n)
 		}
-	} else if err := results.Render(stdout, []results.Table{t}, *format); err != nil {
+	} else if err := results.RenderWith(stdout, []results.Table{t}, *format, results.RenderOptions{Wide: *wide}); err != nil {
 		return fail(err)
 	}
 	if human {

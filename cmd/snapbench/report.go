@@ -40,6 +40,7 @@ func runReport(args []string) int {
 	title := fs.String("title", "", "title of the html report (default \"snapbench results\")")
 	headline := fs.Bool("headline", false, "print only the headline table")
 	phases := fs.Bool("phases", false, "print only the per-phase tables")
+	wide := fs.Bool("wide", false, "table format: every column, however wide (default: fitted to 120 columns, the columns left out named)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -78,7 +79,7 @@ func runReport(args []string) int {
 	default:
 		tables = results.Report(runs)
 	}
-	if err := results.Render(stdout, tables, *format); err != nil {
+	if err := results.RenderWith(stdout, tables, *format, results.RenderOptions{Wide: *wide}); err != nil {
 		return fail(err)
 	}
 	return 0
