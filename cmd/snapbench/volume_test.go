@@ -67,7 +67,7 @@ func TestFormatAndVolumeVerbs(t *testing.T) {
 		`^1 +base +base +- +32 MiB +[0-9.]+ MiB +yes$`,
 		`^2 +base@1 +snapshot +base +32 MiB +[0-9.]+ MiB +yes$`,
 		`^3 +vm1 +clone +base@1 +32 MiB +[0-9.]+ MiB +yes$`,
-		`^engine full \(chunk=65536\), 3 volume\(s\); space: capacity 255 MiB, data 96 MiB, metadata [0-9.]+ MiB, free [0-9.]+ MiB$`,
+		`^engine full \(chunk=65536\), 3 volume\(s\); space: capacity 255 MiB, data 96 MiB, metadata [0-9.]+ [KM]iB, free [0-9.]+ MiB$`,
 	} {
 		if i >= len(lines) || !regexp.MustCompile(re).MatchString(lines[i]) {
 			t.Fatalf("volume list line %d does not match %s:\n%s", i, re, out)
