@@ -52,6 +52,9 @@ type OpRecord struct {
 type Recorder struct {
 	known [numKnownOps]*OpRecord
 	other map[Op]*OpRecord // kinds that are not constants of this package
+	// spare holds the emptied records of the known kinds after Reset, so
+	// that a recorder reused across IO runs allocates no histogram again.
+	spare [numKnownOps]*OpRecord
 }
 
 // knownOps lists the constants in their array order.
@@ -95,7 +98,11 @@ func (r *Recorder) rec(op Op) *OpRecord {
 	if i := opIndex(op); i >= 0 {
 		o := r.known[i]
 		if o == nil {
-			o = &OpRecord{Hist: NewHistogram()}
+			if o = r.spare[i]; o != nil {
+				r.spare[i] = nil
+			} else {
+				o = &OpRecord{Hist: NewHistogram()}
+			}
 			r.known[i] = o
 		}
 		return o
@@ -157,10 +164,17 @@ func (r *Recorder) Ops() map[Op]*OpRecord {
 	return m
 }
 
-// Reset empties the recorder, keeping its histograms' memory.
+// Reset empties the recorder as if new: no kind has been seen (Ops is
+// empty), but the histograms of the shared kinds are kept and reused, so a
+// recorder Reset between IO runs does not allocate. Records returned by
+// Ops before the Reset must not be used after it.
 func (r *Recorder) Reset() {
-	for _, o := range r.Ops() {
-		o.Hist.Reset()
-		o.Count, o.Bytes, o.Errors, o.Total = 0, 0, 0, 0
+	for i, o := range r.known {
+		if o != nil {
+			o.Hist.Reset()
+			o.Count, o.Bytes, o.Errors, o.Total = 0, 0, 0, 0
+			r.spare[i], r.known[i] = o, nil
+		}
 	}
+	r.other = nil
 }

@@ -31,7 +31,11 @@ func TestRecorderMerge(t *testing.T) {
 		t.Error("clone not merged")
 	}
 	a.Reset()
-	if r := a.Ops()[results.OpRead]; r.Count != 0 || r.Hist.TotalCount() != 0 || r.Total != 0 {
-		t.Errorf("after Reset: %+v", r)
+	if n := len(a.Ops()); n != 0 {
+		t.Errorf("after Reset: %d kinds listed, want none", n)
+	}
+	a.Record(results.OpRead, time.Microsecond, 1)
+	if r := a.Ops()[results.OpRead]; r.Count != 1 || r.Hist.TotalCount() != 1 || r.Total != time.Microsecond {
+		t.Errorf("after Reset and one record: %+v", r)
 	}
 }

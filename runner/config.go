@@ -134,7 +134,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 		for _, p := range pts {
-			need = max(need, 2*p.Scenario.VolumeSize+minOverhead)
+			need = max(need, p.Scenario.DeviceNeeded()+minOverhead)
 		}
 	}
 	if err := c.checkOut(); err != nil {

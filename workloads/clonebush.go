@@ -27,7 +27,7 @@ func clonebushDef() *scenarioDef {
 		doc: "Bursty, wide: fill a template; create `clones` clones in one burst (CloneMany where the engine " +
 			"has it); optionally delete the template; boot storm: every clone at once reads the shared boot " +
 			"region and writes `boot_writes` private blocks; then a steady mixed phase across the clones; then " +
-			"refresh (delete and recreate every clone). Phases: create, fill, burst, delete-template, boot, " +
+			"refresh (delete every clone, with one DeleteMany when batch is set, and recreate them). Phases: create, fill, burst, delete-template, boot, " +
 			"steady, refresh, refresh-check. Space per clone: burst's space_per_clone_at_creation_bytes " +
 			"(right after the burst, committed) and boot's space_per_clone_after_boot_bytes (after the storm's " +
 			"private writes).",
@@ -243,9 +243,16 @@ func runClonebush(s *session) error {
 	}
 	if err := s.phase("refresh", func(ph *phaseState) error {
 		t0 := mono()
-		for i := len(clones) - 1; i >= 0; i-- {
-			if err := s.remove(clones[i]); err != nil {
+		if p.Batch {
+			// one DeleteMany: an engine with a BatchDeleter commits once
+			if _, err := s.removeMany(clones); err != nil {
 				return err
+			}
+		} else {
+			for i := len(clones) - 1; i >= 0; i-- {
+				if err := s.remove(clones[i]); err != nil {
+					return err
+				}
 			}
 		}
 		del := mono() - t0

@@ -149,9 +149,11 @@ func (s *session) runIO(r ioRun) (ioResult, error) {
 	}()
 	for i := 0; i < n; i++ {
 		w := s.workers[i]
-		// A fresh recorder per run, so that a phase lists only the kinds of
-		// operation it did (a histogram is allocated at a kind's first op).
-		w.rec = results.NewRecorder()
+		// An empty recorder per run, so that a phase lists only the kinds
+		// of operation it did; Reset keeps the histograms' memory, so a
+		// phase of many short runs (snaptree's epochs) does not allocate
+		// one per run.
+		w.rec.Reset()
 		w.genNext, w.genStride, w.gensUsed = s.nextGen+uint64(i), uint64(n), 0
 		w.noSpace, w.invalid = 0, 0
 		w.done.Store(0)

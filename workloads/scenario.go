@@ -64,7 +64,7 @@ type scenarioDef struct {
 var registry []*scenarioDef
 
 func init() {
-	registry = []*scenarioDef{snaptreeDef(), clonebushDef(), overwriteDef(), chainreadDef(), exhaustDef(), sweepDef(), ioDef()}
+	registry = []*scenarioDef{snaptreeDef(), clonebushDef(), overwriteDef(), chainreadDef(), exhaustDef(), scaleDef(), sweepDef(), ioDef()}
 }
 
 func lookupDef(name string) (*scenarioDef, error) {

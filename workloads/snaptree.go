@@ -2,9 +2,7 @@ package workloads
 
 import (
 	"fmt"
-	"sort"
 
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/snapbench/snapbench/results"
 	"github.com/snapbench/snapbench/strategies"
 )
@@ -28,7 +26,9 @@ func snaptreeDef() *scenarioDef {
 			"that then takes `branch_ops` writes; the oldest base snapshot expires beyond `retain` (with its " +
 			"branches). Then restore reads: a sequential read of the oldest surviving snapshot and random reads " +
 			"across all of them. Phases: create, prefill, steady (series base_write_p99 by live snapshots), " +
-			"restore-seq, restore-random.",
+			"restore-seq, restore-random. The series by live snapshots have one point per live count below 16, " +
+			"then one per log-scale bucket of counts (8 per doubling, x the mean count its writes saw), so the " +
+			"harness holds a few dozen latency histograms whatever the number of snapshots.",
 		opsHelp: "base ops of the steady phase (snapshots = ops / every)",
 		usesOps: true,
 		defaults: func(sc *Scenario) {
@@ -61,15 +61,6 @@ func snaptreeDef() *scenarioDef {
 	}
 }
 
-// liveBucket accumulates base writes made while a given number of base
-// snapshots were alive.
-type liveBucket struct {
-	hist        *hdr.Histogram
-	writes      int64
-	bytes       int64
-	deviceBytes int64
-}
-
 func runSnaptree(s *session) error {
 	p := s.sc.Params.(*SnaptreeParams)
 	ws := s.sc.workingSet()
@@ -88,7 +79,7 @@ func runSnaptree(s *session) error {
 			return err
 		}
 		tree := newRNG(deriveSeed(s.sc.Seed, 0x74726565)) // "tree": the coordinator's choices
-		buckets := map[int]*liveBucket{}
+		buckets := liveBuckets{}
 		branchRec := results.NewRecorder()
 		var created, expired, branchSnaps, branchClones, maxLive int
 		if p.Branch > 0 && !caps.Nested {
@@ -121,20 +112,13 @@ func runSnaptree(s *session) error {
 			}
 			doneBefore := s.opsDone
 			_, err = s.runIO(ioRun{streams: st, total: max(n, 0), deadline: dl, rate: s.sc.Pattern.Rate})
-			b := buckets[len(live)]
-			if b == nil {
-				b = &liveBucket{hist: results.NewHistogram()}
-				buckets[len(live)] = b
-			}
-			for _, w := range s.workers[:s.sc.QD] {
-				if o := w.rec.Ops()[results.OpWrite]; o != nil {
-					b.hist.Merge(o.Hist)
-					b.writes += o.Count
-					b.bytes += o.Bytes
-				}
-			}
+			var devBytes int64
 			if s.env.Counting != nil {
-				b.deviceBytes += s.env.Counting.Counters().WriteBytes - before
+				devBytes = s.env.Counting.Counters().WriteBytes - before
+			}
+			buckets.add(len(live), nil, devBytes)
+			for _, w := range s.workers[:s.sc.QD] {
+				buckets.add(len(live), w.rec.Ops()[results.OpWrite], 0)
 			}
 			s.collect(s.sc.QD, ph.rec, &ph.lio)
 			if err != nil {
@@ -203,17 +187,9 @@ func runSnaptree(s *session) error {
 				return err
 			}
 		}
-		counts := make([]int, 0, len(buckets))
-		for k := range buckets {
-			counts = append(counts, k)
-		}
-		sort.Ints(counts)
-		for _, k := range counts {
-			b := buckets[k]
-			if b.writes == 0 {
-				continue
-			}
-			x := float64(k)
+		xs, bs := buckets.sorted()
+		for i, b := range bs {
+			x := xs[i]
 			ph.m.AddPoint("base_write_p99", "live snapshots", "ns", x, float64(b.hist.ValueAtQuantile(99)))
 			ph.m.AddPoint("base_write_p50", "live snapshots", "ns", x, float64(b.hist.ValueAtQuantile(50)))
 			ph.m.AddPoint("base_write_mean", "live snapshots", "ns", x, b.hist.Mean())

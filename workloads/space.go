@@ -39,6 +39,10 @@ func (sc Scenario) SpaceWanted() int64 {
 		vols = 2 + int64(lastInt(p.Depths))
 	case *ExhaustParams:
 		return 0
+	case *ScaleParams:
+		// thin volumes: the template's fill, and one copy of it per clone
+		// on an engine that copies (full)
+		return (2 + int64(p.Clones)) * max(p.Fill, 64<<10)
 	default:
 		vols = 1
 	}
@@ -50,4 +54,16 @@ func lastInt(xs []int) int {
 		return 0
 	}
 	return xs[len(xs)-1]
+}
+
+// DeviceNeeded is the least device size a point of the scenario can run
+// on at all (runner refuses a smaller device before formatting): two
+// volumes of volume_size, except for "scale", whose volumes are thin (its
+// point is to find which engines can hold a large thin volume: those that
+// provision it fully fail with no space, reported as such).
+func (sc Scenario) DeviceNeeded() int64 {
+	if p, ok := sc.Params.(*ScaleParams); ok {
+		return 2 * max(p.Fill, perCopyFloor)
+	}
+	return 2 * sc.VolumeSize
 }
