@@ -256,11 +256,15 @@ func runClonebush(s *session) error {
 			}
 		}
 		del := mono() - t0
+		deleted := len(clones)
 		clones = nil
 		if err := burst(ph); err != nil {
 			return err
 		}
 		ph.m.Metrics["delete_s"] = del.Seconds()
+		// With batch, the delete op count is 1 (one DeleteMany, timed
+		// whole); this says how many volumes it removed.
+		ph.m.Metrics["deleted_volumes"] = float64(deleted)
 		ph.m.Metrics["refresh_s"] = (mono() - t0).Seconds()
 		return nil
 	}); err != nil {
