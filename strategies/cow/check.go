@@ -53,8 +53,8 @@ func (e *Engine) Check() error {
 	}
 	type ext struct{ off, end int64 }
 	var want, got []ext
-	freeFromTable(e.geo, all).each(func(off, end int64) { want = append(want, ext{off, end}) })
-	e.free.each(func(off, end int64) { got = append(got, ext{off, end}) })
+	freeFromTable(e.geo, all).Each(func(off, end int64) { want = append(want, ext{off, end}) })
+	e.free.Each(func(off, end int64) { got = append(got, ext{off, end}) })
 	if !slices.Equal(want, got) {
 		bad("free space: %d extents in memory, the table leaves %d", len(got), len(want))
 	}

@@ -95,7 +95,7 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 	}
 	e.nonce = e.newNonce()
 	e.nextID = 1
-	e.free.release(e.geo.dataStart, e.geo.capacity)
+	e.free.Release(e.geo.dataStart, e.geo.capacity)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for range 2 {
@@ -199,12 +199,12 @@ func freeFromTable(g geometry, t volTable) *freeSpace {
 	cand := g.dataStart
 	for _, x := range exts {
 		if x.off > cand {
-			f.release(cand, x.off)
+			f.Release(cand, x.off)
 		}
 		cand = max(cand, min(roundUp(x.end, g.chunk), g.capacity))
 	}
 	if cand < g.capacity {
-		f.release(cand, g.capacity)
+		f.Release(cand, g.capacity)
 	}
 	return f
 }
@@ -293,10 +293,10 @@ func (e *Engine) extentEnd(off, length int64) int64 {
 
 // allocLocked finds room for an extent of length bytes, first fit in offset
 // order, starting on a chunk boundary. O(log free extents).
-func (e *Engine) allocLocked(length int64) (int64, bool) { return e.free.alloc(length, e.geo.chunk) }
+func (e *Engine) allocLocked(length int64) (int64, bool) { return e.free.Alloc(length, e.geo.chunk) }
 
 // releaseLocked returns an extent to the free space.
-func (e *Engine) releaseLocked(off, length int64) { e.free.release(off, e.extentEnd(off, length)) }
+func (e *Engine) releaseLocked(off, length int64) { e.free.Release(off, e.extentEnd(off, length)) }
 
 // tooManyLocked is the error for more than max-volumes volumes.
 func (e *Engine) tooManyLocked(what string, adding int) error {

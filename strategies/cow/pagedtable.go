@@ -137,7 +137,7 @@ func (e *Engine) growTableLocked() error {
 		return fmt.Errorf("cow: %w: volume table has its %d segments", strategies.ErrNoSpace, maxSegments)
 	}
 	length := e.geo.segLength(k)
-	off, ok := e.free.alloc(length, e.geo.chunk)
+	off, ok := e.free.Alloc(length, e.geo.chunk)
 	if !ok {
 		return fmt.Errorf("cow: %w: no room to grow the volume table by %d bytes", strategies.ErrNoSpace, length)
 	}

@@ -168,14 +168,14 @@ func (e *Engine) bitmapLen(size int64) int64 {
 // extents). The caller gives it back with release if it does not commit
 // a volume there.
 func (e *Engine) allocate(n int64) (int64, error) {
-	off, ok := e.free.alloc(n, 1)
+	off, ok := e.free.Alloc(n, 1)
 	if !ok {
 		return 0, fmt.Errorf("full: extent of %d bytes: %w", n, strategies.ErrNoSpace)
 	}
 	return off, nil
 }
 
-func (e *Engine) release(off, n int64) { e.free.release(off, off+n) }
+func (e *Engine) release(off, n int64) { e.free.Release(off, off+n) }
 
 // freeFromVolumes derives the free space from the volumes' extents.
 func (e *Engine) freeFromVolumes() *freeSpace {
@@ -194,12 +194,12 @@ func (e *Engine) freeFromVolumes() *freeSpace {
 	at := e.dataStart
 	for _, x := range exts {
 		if x.off > at {
-			f.release(at, x.off)
+			f.Release(at, x.off)
 		}
 		at = max(at, x.end)
 	}
 	if at < e.dev.Size() {
-		f.release(at, e.dev.Size())
+		f.Release(at, e.dev.Size())
 	}
 	return f
 }

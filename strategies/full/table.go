@@ -80,7 +80,7 @@ func (e *Engine) commit() error {
 
 // allocSlot gives v a record slot (growing the table if needed).
 func (e *Engine) allocSlot(v *volume) error {
-	sl, err := e.store.alloc(func(n int64) (int64, bool) { return e.free.alloc(n, e.chunk) })
+	sl, err := e.store.alloc(func(n int64) (int64, bool) { return e.free.Alloc(n, e.chunk) })
 	if err != nil {
 		return fmt.Errorf("full: %w", err)
 	}
@@ -212,8 +212,8 @@ func (e *Engine) Check() error {
 	}
 	type ext struct{ off, end int64 }
 	var want, got []ext
-	e.freeFromVolumes().each(func(off, end int64) { want = append(want, ext{off, end}) })
-	e.free.each(func(off, end int64) { got = append(got, ext{off, end}) })
+	e.freeFromVolumes().Each(func(off, end int64) { want = append(want, ext{off, end}) })
+	e.free.Each(func(off, end int64) { got = append(got, ext{off, end}) })
 	if !slices.Equal(want, got) {
 		errs = append(errs, fmt.Errorf("free space: %d extents in memory, the table leaves %d", len(got), len(want)))
 	}

@@ -25,13 +25,13 @@ type allocator struct {
 
 func newAllocator(start, end int64) allocator {
 	a := allocator{start: start, end: end, fs: newFreeSpace(), spans: map[int64]int64{}}
-	a.fs.release(start, end)
+	a.fs.Release(start, end)
 	return a
 }
 
 // alloc returns the lowest offset with n free bytes.
 func (a *allocator) alloc(n int64) (int64, error) {
-	off, ok := a.fs.alloc(n, 1)
+	off, ok := a.fs.Alloc(n, 1)
 	if !ok {
 		return 0, fmt.Errorf("mirror: extent of %d bytes: %w", n, strategies.ErrNoSpace)
 	}
@@ -45,13 +45,13 @@ func (a *allocator) free(off int64) {
 	if n, ok := a.spans[off]; ok {
 		delete(a.spans, off)
 		a.usedBytes -= n
-		a.fs.release(off, off+n)
+		a.fs.Release(off, off+n)
 	}
 }
 
 // add records an existing extent (at open); it reports an overlap.
 func (a *allocator) add(off, n int64) bool {
-	if n <= 0 || !a.fs.take(off, off+n) {
+	if n <= 0 || !a.fs.Take(off, off+n) {
 		return false
 	}
 	a.spans[off] = n

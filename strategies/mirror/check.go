@@ -153,7 +153,7 @@ func (e *Engine) checkExtents(bad func(string, ...any)) {
 		bad("allocator holds %d extents (%d bytes), the table %d: leaked or lost space", len(got), e.alloc.used(), len(want))
 	}
 	var free int64
-	e.alloc.fs.each(func(off, end int64) { free += end - off })
+	e.alloc.fs.Each(func(off, end int64) { free += end - off })
 	if free != e.alloc.end-e.alloc.start-e.alloc.used() {
 		bad("allocator: %d bytes free, %d used, in an area of %d", free, e.alloc.used(), e.alloc.end-e.alloc.start)
 	}
