@@ -29,7 +29,6 @@ func cloneNames(prefix string, n int) []string {
 	return names
 }
 
-
 // TestTableGrowth fills the volume table past its inline records and
 // several segments, deletes in batches and one at a time, and reopens: the
 // volumes, their record slots and the free space survive, Check is clean,
