@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -144,7 +145,8 @@ func (s *IntervalSink) fail(err error) {
 
 // Intervals returns the phase's intervals, by op (in display order) then
 // start, for a phase that lasted phase from Origin: the last interval is
-// cut at the phase's end, and an op with more than MaxIntervals intervals
+// cut at the phase's end (rounded to the millisecond, and at least 1 ms
+// long), and an op with more than MaxIntervals intervals
 // has them merged into coarser ones. Intervals in which an op completed
 // nothing are left out. Call it once every Recorder has flushed
 // (FlushIntervals); the sink is empty afterwards.
@@ -168,7 +170,7 @@ func (s *IntervalSink) Intervals(phase time.Duration) ([]Interval, error) {
 	}
 	sortOps(ops)
 	lenMs := s.length.Milliseconds()
-	endMs := phase.Milliseconds()
+	endMs := int64(math.Round(phase.Seconds() * 1000))
 	var out []Interval
 	for _, op := range ops {
 		idx := byOp[op]
@@ -193,8 +195,8 @@ func (s *IntervalSink) Intervals(phase time.Duration) ([]Interval, error) {
 			}
 			i = j
 			iv := Interval{Op: op, Start: g * f * lenMs, Length: f * lenMs, Count: h.TotalCount(), Max: h.Max()}
-			if e := iv.Start + iv.Length; endMs > iv.Start && e > endMs {
-				iv.Length = endMs - iv.Start
+			if iv.Start+iv.Length > endMs {
+				iv.Length = max(endMs-iv.Start, 1)
 			}
 			b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
 			if err != nil {
