@@ -60,8 +60,8 @@ type IntervalSink struct {
 
 	mu   sync.Mutex
 	live map[ivKey]*hdr.Histogram
-	done map[ivKey][]byte         // encoded intervals
-	top  int64                    // newest index handed in
+	done map[ivKey][]byte // encoded intervals
+	top  int64            // newest index handed in
 	free []*hdr.Histogram
 	err  error
 }
