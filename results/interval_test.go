@@ -10,6 +10,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/snapbench/snapbench/results"
+	"github.com/snapbench/snapbench/results/resultstest"
 )
 
 // rec is one recorded operation: which worker, which op, completed when
@@ -353,5 +354,46 @@ func TestRecordAtNoAlloc(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(1000, func() { r.RecordAt(results.OpWrite, time.Microsecond, 1, at) }); a != 0 {
 		t.Errorf("RecordAt within an interval allocates %.1f times, want 0", a)
+	}
+}
+
+// TestCompareIgnoresHlogInterval: hlog_interval changes no counter, so a
+// baseline without it (or with another value) still has its counters
+// compared exactly; any other differing parameter stops that.
+func TestCompareIgnoresHlogInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		base     map[string]string // params set on base runs ("" value: deleted)
+		next     map[string]string
+		compared bool
+	}{
+		{"baseline predates it", nil, map[string]string{"hlog_interval": "1s"}, true},
+		{"other value", map[string]string{"hlog_interval": "0s"}, map[string]string{"hlog_interval": "1s"}, true},
+		{"next lacks it", map[string]string{"hlog_interval": "1s"}, nil, true},
+		{"another parameter differs", map[string]string{"hlog_interval": "1s"}, map[string]string{"hlog_interval": "1s", "extra": "x"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := resultstest.Runs(1, "", 1)
+			next := resultstest.Runs(1, "", 1)
+			for _, set := range []struct {
+				runs []*results.Run
+				kv   map[string]string
+			}{{base, tc.base}, {next, tc.next}} {
+				for _, r := range set.runs {
+					for k, v := range set.kv {
+						r.Params[k] = v
+					}
+				}
+			}
+			for _, r := range next {
+				if r.Key() == "snaptree/cow" {
+					r.Phase("steady").Device.WriteBytes += 4096 // flagged when counters are compared
+				}
+			}
+			c := results.Compare(base, next, results.CompareOptions{})
+			if got := c.Regressions() > 0; got != tc.compared {
+				t.Errorf("planted counter change flagged %v, want %v; notes %v", got, tc.compared, c.Notes)
+			}
+		})
 	}
 }
