@@ -93,6 +93,10 @@ type ioRun struct {
 	// range marked uncertain in the oracle; with stopOnFull the first one
 	// ends the run.
 	tolerate, stopOnFull bool
+	// apart: the run's ops are collected into a recorder of their own, not
+	// the phase's (snaptree's branch writes), so they stay out of the
+	// phase's latency-over-time intervals too.
+	apart bool
 }
 
 // ioResult is what the run's workers counted.
@@ -154,7 +158,7 @@ func (s *session) runIO(r ioRun) (ioResult, error) {
 		// phase of many short runs (snaptree's epochs) does not allocate
 		// one per run.
 		w.rec.Reset()
-		if s.ph != nil && s.ph.m.intervals != nil {
+		if s.ph != nil && s.ph.m.intervals != nil && !r.apart {
 			w.rec.SetIntervals(s.ph.m.intervals)
 		}
 		w.genNext, w.genStride, w.gensUsed = s.nextGen+uint64(i), uint64(n), 0
