@@ -2,7 +2,6 @@ package results
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -292,7 +291,7 @@ func deterministic(b, n *Run) string {
 		return "a run is " + nonOK(b, n)
 	case b.Seed != n.Seed:
 		return fmt.Sprintf("seeds differ (%d, %d)", b.Seed, n.Seed)
-	case !maps.Equal(b.Params, n.Params):
+	case !countingParamsEqual(b.Params, n.Params):
 		return "parameters differ"
 	}
 	for _, k := range []string{"qd", "queue_depth"} {
@@ -304,6 +303,27 @@ func deterministic(b, n *Run) string {
 		return "a time budget (duration=" + b.Params["duration"] + ") is not deterministic"
 	}
 	return ""
+}
+
+// timingParams are scenario parameters that change what is timed or how
+// timings are kept, never the engine calls or device operations: runs that
+// differ only in them (or where one side predates them) still compare
+// counters exactly.
+var timingParams = map[string]bool{"hlog_interval": true}
+
+// countingParamsEqual compares two runs' parameters, ignoring timingParams.
+func countingParamsEqual(a, b map[string]string) bool {
+	for k, v := range a {
+		if w, ok := b[k]; !timingParams[k] && (!ok || v != w) {
+			return false
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok && !timingParams[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func nonOK(b, n *Run) string {

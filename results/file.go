@@ -224,7 +224,8 @@ func jsonProblem(data []byte, err error) string {
 }
 
 // Validate checks what readers rely on: names present, a known status,
-// phases named, counts not negative, histograms decodable. A phase name may
+// phases named, counts not negative, histograms (of ops and intervals)
+// decodable. A phase name may
 // repeat (see PhaseRefs).
 func (r *Run) Validate() error {
 	if r.Engine == "" {
@@ -255,6 +256,14 @@ func (r *Run) Validate() error {
 			}
 			if _, err := o.Histogram(); err != nil {
 				return fmt.Errorf("phase %s: op %s: %v", p.Name, op, err)
+			}
+		}
+		for j, iv := range p.Intervals {
+			if iv.Op == "" || iv.Count < 0 || iv.Length < 0 {
+				return fmt.Errorf("phase %s: interval %d: no op name, or a negative count or length", p.Name, j)
+			}
+			if _, err := iv.Histogram(); err != nil {
+				return fmt.Errorf("phase %s: interval %d (%s): %v", p.Name, j, iv.Op, err)
 			}
 		}
 		for j, s := range p.Series {

@@ -1,6 +1,7 @@
 package results_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -22,6 +23,8 @@ func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		``, `{}`, `null`, `[]`, `{"schema":1}`, `{"schema":2}`, `{"schema":-1}`,
 		`{"schema":1,"engine":"e","scenario":"s","status":"ok","phases":[{"name":"p","ops":{"read":{"count":1,"hdr":"HISTFAAAACl42pJpmSzMwMDAxQABzFCaEUzOmNZg/wEi0NgEAAAA//8k0QU9"}}}]}`,
+		`{"schema":1,"engine":"e","scenario":"s","status":"ok","phases":[{"name":"p","intervals":[{"op":"read","start_ms":0,"length_ms":1000,"count":1,"hdr":"HISTFAAAACl42pJpmSzMwMDAxQABzFCaEUzOmNZg/wEi0NgEAAAA//8k0QU9"}]}]}`,
+		`{"schema":1,"engine":"e","scenario":"s","status":"ok","phases":[{"name":"p","intervals":[{"op":"read","start_ms":-5,"length_ms":1,"count":1,"hdr":"HISTFAAA"}]}]}`,
 		`{"schema":1,"engine":"e","scenario":"s","status":"ok","params":{"sweep_param":"fanout","fanout":"1e308"},"phases":[{"name":"p","metrics":{"fanout":-0}}]}`,
 	} {
 		f.Add([]byte(s))
@@ -51,3 +54,28 @@ func FuzzLoad(f *testing.F) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// FuzzReadHlog feeds arbitrary bytes to the .hlog reader: it must never
+// panic, and what it reads must have decoded histograms.
+func FuzzReadHlog(f *testing.F) {
+	for _, r := range resultstest.Runs(1, "", 1)[:2] {
+		var b bytes.Buffer
+		if err := results.WriteHlog(&b, r); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
+	for _, s := range []string{"", "#[StartTime: 1 (seconds since epoch)]\n", "Tag=a/b,0.1,1.0,2.0,HISTFAAAACl42pJpmSzMwMDAxQABzFCaEUzOmNZg/wEi0NgEAAAA//8k0QU9\n",
+		"0.1,1.0,2.0,HISTFAAA\n", "Tag=,x,y,z,\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		iv, err := results.ReadHlog(bytes.NewReader(data))
+		for _, x := range iv {
+			if x.Histogram == nil {
+				t.Fatalf("interval %q without a histogram (err %v)", x.Tag, err)
+			}
+		}
+		_ = results.HlogTags(iv)
+	})
+}

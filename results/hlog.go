@@ -13,7 +13,10 @@ import (
 
 // WriteHlog writes r's histograms as an HDR interval log (format 1.3, as
 // HdrHistogram's HistogramLogWriter writes it and its log processors read
-// it): one interval per phase and operation kind, tagged "<phase>/<op>"
+// it). A phase with Intervals (latency over time) writes one line per
+// interval and operation kind, in time order (ops in display order within
+// one start), starting at the phase's start plus the interval's Start. A
+// phase without writes one interval per operation kind, tagged "<phase>/<op>"
 // with the phase's ID (PhaseRefs; characters a tag cannot hold, such as the
 // space in "overwrite fanout=4", become '_'), starting at the phase's offset
 // from the run's start and as long as the phase. Phases are in run order,
@@ -49,6 +52,12 @@ func WriteHlog(w io.Writer, r *Run) error {
 		}
 		end := begin + int64(math.Round(p.Seconds*1000))
 		offsetMs = end - startMs
+		if len(p.Intervals) > 0 {
+			if err := writeIntervals(lw, ref.ID, begin, p.Intervals); err != nil {
+				return fmt.Errorf("phase %s: %w", p.Name, err)
+			}
+			continue
+		}
 		ops := make([]Op, 0, len(p.Ops))
 		for op := range p.Ops {
 			ops = append(ops, op)
@@ -117,4 +126,45 @@ func HlogTags(iv []HlogInterval) []string {
 	}
 	sort.Strings(tags)
 	return tags
+}
+
+// writeIntervals writes a phase's intervals in time order; begin is the
+// phase's start (ms since the epoch).
+func writeIntervals(lw *hdr.HistogramLogWriter, phase string, begin int64, ivs []Interval) error {
+	order := make([]Op, 0, 4)
+	seen := make(map[Op]bool)
+	for _, iv := range ivs {
+		if !seen[iv.Op] {
+			seen[iv.Op] = true
+			order = append(order, iv.Op)
+		}
+	}
+	sortOps(order)
+	rank := make(map[Op]int, len(order))
+	for i, op := range order {
+		rank[op] = i
+	}
+	sorted := append([]Interval(nil), ivs...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if sorted[i].Start != sorted[j].Start {
+			return sorted[i].Start < sorted[j].Start
+		}
+		return rank[sorted[i].Op] < rank[sorted[j].Op]
+	})
+	for _, iv := range sorted {
+		h, err := iv.Histogram()
+		if err != nil {
+			return fmt.Errorf("interval %s at %d ms: %w", iv.Op, iv.Start, err)
+		}
+		if h == nil {
+			continue
+		}
+		h.SetTag(HlogTag(phase, iv.Op))
+		h.SetStartTimeMs(begin + iv.Start)
+		h.SetEndTimeMs(begin + iv.Start + iv.Length)
+		if err := lw.OutputIntervalHistogram(h); err != nil {
+			return fmt.Errorf("interval %s at %d ms: %w", iv.Op, iv.Start, err)
+		}
+	}
+	return nil
 }

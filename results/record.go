@@ -42,6 +42,12 @@ type OpRecord struct {
 	Bytes  int64
 	Errors int64
 	Total  time.Duration // sum of the latencies recorded (unclamped)
+
+	// The current interval (when the recorder has an IntervalSink): its
+	// index and histogram, handed to the sink when an operation completes
+	// in a later interval or on FlushIntervals.
+	cur    *hdr.Histogram
+	curIdx int64
 }
 
 // Recorder accumulates latencies for one worker. It is NOT safe for
@@ -55,6 +61,7 @@ type Recorder struct {
 	// spare holds the emptied records of the known kinds after Reset, so
 	// that a recorder reused across IO runs allocates no histogram again.
 	spare [numKnownOps]*OpRecord
+	sink  *IntervalSink // nil: no intervals
 }
 
 // knownOps lists the constants in their array order.
@@ -118,9 +125,27 @@ func (r *Recorder) rec(op Op) *OpRecord {
 	return o
 }
 
+// SetIntervals makes the recorder also record latency over time into
+// sink (nil: stop). Call it on an empty recorder (new or Reset).
+func (r *Recorder) SetIntervals(sink *IntervalSink) { r.sink = sink }
+
 // Record adds one successful operation of kind op that took d and moved
-// bytes bytes. Latencies outside the histogram range are clamped.
+// bytes bytes. Latencies outside the histogram range are clamped. With an
+// IntervalSink, the operation counts in the interval of the sink's Now;
+// hot paths that know the completion time use RecordAt.
 func (r *Recorder) Record(op Op, d time.Duration, bytes int64) {
+	var at time.Duration
+	if r.sink != nil {
+		at = r.sink.now()
+	}
+	r.RecordAt(op, d, bytes, at)
+}
+
+// RecordAt is Record of an operation that completed at time at on the
+// IntervalSink's clock (ignored without a sink). It does not allocate once
+// op has been seen, except once per interval when the finished interval is
+// handed to the sink (under its lock).
+func (r *Recorder) RecordAt(op Op, d time.Duration, bytes int64, at time.Duration) {
 	o := r.rec(op)
 	ns := int64(d)
 	if ns < histMin {
@@ -129,6 +154,19 @@ func (r *Recorder) Record(op Op, d time.Duration, bytes int64) {
 		ns = histMax
 	}
 	_ = o.Hist.RecordValue(ns)
+	if r.sink != nil {
+		idx := r.sink.index(at)
+		if o.cur == nil {
+			o.cur, o.curIdx = NewHistogram(), idx
+		} else if idx != o.curIdx {
+			if o.cur.TotalCount() > 0 {
+				r.sink.add(op, o.curIdx, o.cur)
+				o.cur.Reset()
+			}
+			o.curIdx = idx
+		}
+		_ = o.cur.RecordValue(ns)
+	}
 	o.Total += d
 	o.Count++
 	o.Bytes += bytes
@@ -137,7 +175,23 @@ func (r *Recorder) Record(op Op, d time.Duration, bytes int64) {
 // RecordError counts a failed operation of kind op (not in the histogram).
 func (r *Recorder) RecordError(op Op) { r.rec(op).Errors++ }
 
-// Merge adds o's records into r.
+// FlushIntervals hands the recorder's current intervals to its sink (a
+// no-op without one). Call it when the recorder's operations are done,
+// before the sink's Intervals.
+func (r *Recorder) FlushIntervals() {
+	if r.sink == nil {
+		return
+	}
+	for op, o := range r.Ops() {
+		if o.cur != nil && o.cur.TotalCount() > 0 {
+			r.sink.add(op, o.curIdx, o.cur)
+			o.cur.Reset()
+		}
+	}
+}
+
+// Merge adds o's records into r. Intervals are not merged: they go to the
+// sink of each recorder (FlushIntervals).
 func (r *Recorder) Merge(o *Recorder) {
 	for op, src := range o.Ops() {
 		dst := r.rec(op)
@@ -167,14 +221,19 @@ func (r *Recorder) Ops() map[Op]*OpRecord {
 // Reset empties the recorder as if new: no kind has been seen (Ops is
 // empty), but the histograms of the shared kinds are kept and reused, so a
 // recorder Reset between IO runs does not allocate. Records returned by
-// Ops before the Reset must not be used after it.
+// Ops before the Reset must not be used after it. Reset drops the
+// IntervalSink and any interval not flushed.
 func (r *Recorder) Reset() {
 	for i, o := range r.known {
 		if o != nil {
 			o.Hist.Reset()
+			if o.cur != nil {
+				o.cur.Reset()
+			}
 			o.Count, o.Bytes, o.Errors, o.Total = 0, 0, 0, 0
 			r.spare[i], r.known[i] = o, nil
 		}
 	}
 	r.other = nil
+	r.sink = nil
 }

@@ -89,6 +89,10 @@ type Phase struct {
 	CPU          CPU                `json:"cpu"`
 	Metrics      map[string]float64 `json:"metrics,omitempty"` // scenario-specific values, named with their unit: "burst_s", "clones"
 	Series       []Series           `json:"series,omitempty"`
+	// Intervals is latency over time: each op's histogram per interval of
+	// the scenario's hlog_interval (absent when it is 0, and in files
+	// written before intervals were recorded).
+	Intervals []Interval `json:"intervals,omitempty"`
 	// Unsupported is set when the phase could not run on this engine
 	// (the reason); its measurements are then empty.
 	Unsupported string `json:"unsupported,omitempty"`

@@ -23,6 +23,7 @@ func BenchmarkHarnessNull(b *testing.B) {
 		kv   []string
 	}{
 		{"qd1", 1, []string{"verify=off", "read_pct=50"}},
+		{"qd1-no-intervals", 1, []string{"verify=off", "read_pct=50", "hlog_interval=0"}},
 		{"qd4", 4, []string{"verify=off", "read_pct=50"}},
 		{"qd16", 16, []string{"verify=off", "read_pct=50"}},
 		{"qd32", 32, []string{"verify=off", "read_pct=50"}},

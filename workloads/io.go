@@ -93,6 +93,10 @@ type ioRun struct {
 	// range marked uncertain in the oracle; with stopOnFull the first one
 	// ends the run.
 	tolerate, stopOnFull bool
+	// apart: the run's ops are collected into a recorder of their own, not
+	// the phase's (snaptree's branch writes), so they stay out of the
+	// phase's latency-over-time intervals too.
+	apart bool
 }
 
 // ioResult is what the run's workers counted.
@@ -154,6 +158,9 @@ func (s *session) runIO(r ioRun) (ioResult, error) {
 		// phase of many short runs (snaptree's epochs) does not allocate
 		// one per run.
 		w.rec.Reset()
+		if s.ph != nil && s.ph.m.intervals != nil && !r.apart {
+			w.rec.SetIntervals(s.ph.m.intervals)
+		}
 		w.genNext, w.genStride, w.gensUsed = s.nextGen+uint64(i), uint64(n), 0
 		w.noSpace, w.invalid = 0, 0
 		w.done.Store(0)
@@ -235,7 +242,7 @@ func (w *worker) loop(st stream, r *ioRun, n int, stop *atomic.Bool) error {
 					return err
 				}
 			} else {
-				w.rec.Record(results.OpWrite, end-start, int64(op.Len))
+				w.rec.RecordAt(results.OpWrite, end-start, int64(op.Len), end)
 				w.logical.Writes++
 				w.logical.WriteBytes += int64(op.Len)
 				if stamping {
@@ -248,7 +255,7 @@ func (w *worker) loop(st stream, r *ioRun, n int, stop *atomic.Bool) error {
 			end = mono()
 			switch {
 			case err == nil:
-				w.rec.Record(results.OpRead, end-start, int64(op.Len))
+				w.rec.RecordAt(results.OpRead, end-start, int64(op.Len), end)
 				w.logical.Reads++
 				w.logical.ReadBytes += int64(op.Len)
 				if stamping {
@@ -299,9 +306,10 @@ func (w *worker) writeFailed(t *ioTarget, op Op, gen uint64, err error, r *ioRun
 }
 
 // collect merges the first n workers' recorders and logical IO into rec and
-// lio.
+// lio, and hands their last intervals to the phase's IntervalSink.
 func (s *session) collect(n int, rec *results.Recorder, lio *results.LogicalIO) {
 	for _, w := range s.workers[:n] {
+		w.rec.FlushIntervals()
 		if rec != nil {
 			rec.Merge(w.rec)
 		}

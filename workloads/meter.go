@@ -31,6 +31,9 @@ type phaseMeter struct {
 	Metrics  map[string]float64
 	Series   []results.Series
 	samplers []*seriesSampler
+	// intervals collects the phase's latency over time (nil: none); every
+	// recorder that feeds it is flushed before End.
+	intervals *results.IntervalSink
 }
 
 // beginPhase starts measuring a phase named name. dev is the counting device
@@ -51,7 +54,9 @@ func beginPhase(name string, dev *device.Counting, eng strategies.Engine) *phase
 }
 
 // End closes the phase with the merged recorder of its workers (may be nil)
-// and the logical IO the workload did. It stops the phase's samplers.
+// and the logical IO the workload did. It stops the phase's samplers. With
+// an IntervalSink, rec is flushed into it and the phase gets its Intervals;
+// the workers' recorders must have been flushed already (collect).
 func (m *phaseMeter) End(rec *results.Recorder, logical results.LogicalIO) (results.Phase, error) {
 	elapsed := time.Since(m.start)
 	m.stopSamplers()
@@ -94,6 +99,16 @@ func (m *phaseMeter) End(rec *results.Recorder, logical results.LogicalIO) (resu
 			}
 			p.Ops[op] = s
 		}
+	}
+	if m.intervals != nil {
+		if rec != nil {
+			rec.FlushIntervals()
+		}
+		iv, err := m.intervals.Intervals(elapsed)
+		if err != nil {
+			return results.Phase{}, err
+		}
+		p.Intervals = iv
 	}
 	return p, nil
 }

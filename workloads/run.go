@@ -223,6 +223,11 @@ func (s *session) phase(name string, body func(ph *phaseState) error) error {
 		return err
 	}
 	ph := &phaseState{name: name, m: beginPhase(name, s.env.Counting, s.eng), rec: results.NewRecorder()}
+	if d := s.sc.HlogInterval; d > 0 {
+		// Intervals count from the phase's start (Phase.Started).
+		ph.m.intervals = results.NewIntervalSink(d, mono(), mono)
+		ph.rec.SetIntervals(ph.m.intervals)
+	}
 	s.ph, s.opsDone, s.phaseTotal = ph, 0, 0
 	exp0, inv0 := s.expired, s.invalidated
 	err := body(ph)

@@ -27,6 +27,10 @@ type Scenario struct {
 	QD       int           // queue depth: concurrent workers
 	Ops      int64         // op budget of the main phase (see ParamDocs for each scenario)
 	Duration time.Duration // time budget of the main phase; 0: none
+	// HlogInterval is the length of the latency-over-time intervals each
+	// phase records (results.Phase.Intervals, the .hlog's lines); 0: none
+	// (the .hlog then has one interval per phase and op).
+	HlogInterval time.Duration
 
 	VolumeSize int64   // bytes of each volume the scenario creates
 	WorkingSet int64   // IO goes to [0, WorkingSet) of each volume; 0: the whole volume
@@ -102,7 +106,7 @@ func Defaults(name string) (Scenario, error) {
 		return Scenario{}, err
 	}
 	sc := Scenario{Name: name, Seed: 1, Verify: VerifyStamp, QD: 1, Ops: 10000, VolumeSize: 64 << 20,
-		Pattern: Pattern{BlockSizes: []BlockSize{{Size: 4096, Weight: 1}}, Access: Random}}
+		HlogInterval: time.Second, Pattern: Pattern{BlockSizes: []BlockSize{{Size: 4096, Weight: 1}}, Access: Random}}
 	d.defaults(&sc)
 	return sc, nil
 }
@@ -212,6 +216,19 @@ func (sc *Scenario) commonParams(d *scenarioDef) []param {
 				return err
 			}},
 		floatParam("rate", "ops/s over all workers (0: unlimited)", &sc.Pattern.Rate, 0, 1e12),
+		{name: "hlog_interval", help: "latency-over-time interval of every phase's ops, in the result and its .hlog (0: one per phase; at least 1ms)",
+			get: func() string { return sc.HlogInterval.String() },
+			set: func(s string) error {
+				var d time.Duration
+				if err := durationParam("", "", &d).set(s); err != nil {
+					return err
+				}
+				if d != 0 && d < time.Millisecond {
+					return fmt.Errorf("must be 0 or at least 1ms")
+				}
+				sc.HlogInterval = d
+				return nil
+			}},
 	}
 	return ps
 }

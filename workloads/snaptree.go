@@ -159,7 +159,7 @@ func runSnaptree(s *session) error {
 						if err != nil {
 							return err
 						}
-						_, err = s.runIO(ioRun{streams: bst, total: p.BranchOps})
+						_, err = s.runIO(ioRun{streams: bst, total: p.BranchOps, apart: true})
 						s.collect(s.sc.QD, branchRec, &ph.lio)
 						s.release(c)
 						if err != nil {
