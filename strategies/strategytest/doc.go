@@ -10,6 +10,7 @@
 //
 //	go test ./strategies/<engine> -run Conformance -strategytest.seed=N -v
 //
-// The default budget is sized for make test. Set -strategytest.long (or
-// SNAPBENCH_LONG=1) for 100 times more sequences and crash points.
+// The default budget is sized for make test, which runs it under the race
+// detector at half the sequences and crash points (plain go test runs them
+// all). Set -strategytest.long (or SNAPBENCH_LONG=1) for 100 times more.
 package strategytest

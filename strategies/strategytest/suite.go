@@ -28,7 +28,8 @@ type Config struct {
 	// MaxVolumes bounds live volumes in random sequences (default 10).
 	MaxVolumes int
 	// Sequences, OpsPerSequence and CrashPoints set the random budget
-	// (defaults 500, 40 and 200; 100x with -strategytest.long).
+	// (defaults 500, 40 and 200; half under the race detector; 100x with
+	// -strategytest.long).
 	Sequences      int
 	OpsPerSequence int
 	CrashPoints    int
@@ -76,6 +77,14 @@ func (c Config) withDefaults() Config {
 	if long() {
 		c.Sequences *= 100
 		c.CrashPoints *= 100
+	}
+	if raceEnabled && !long() {
+		// Under the race detector (make test) every op costs 5-10 times
+		// more; races need the concurrent cases, not more random
+		// sequences: half the random and crash budget keeps make test
+		// within its time. go test without -race runs the full budget.
+		c.Sequences = max(c.Sequences/2, 1)
+		c.CrashPoints = max(c.CrashPoints/2, 1)
 	}
 	if testing.Short() {
 		c.Sequences = max(c.Sequences/10, 1)
