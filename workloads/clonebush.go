@@ -93,21 +93,9 @@ func runClonebush(s *session) error {
 	p := s.sc.Params.(*ClonebushParams)
 	ws := s.sc.workingSet()
 	caps := s.eng.Caps()
-	var tmpl *vol
-	if err := s.phase("create", func(*phaseState) (err error) {
-		tmpl, err = s.create("template")
+	tmpl, err := s.template(p.Fill)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	if p.Fill > 0 {
-		if err := s.phase("fill", func(*phaseState) error {
-			err := s.fill(tmpl, p.Fill)
-			s.release(tmpl)
-			return err
-		}); err != nil {
-			return err
-		}
 	}
 	var clones []*vol
 	var spaceBefore int64

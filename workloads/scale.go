@@ -76,25 +76,13 @@ func runScale(s *session) error {
 	p := *s.sc.Params.(*ScaleParams)
 	p.Block = min(p.Block, p.Clones)
 	caps := s.eng.Caps()
-	var tmpl *vol
-	if err := s.phase("create", func(*phaseState) (err error) {
-		tmpl, err = s.create("template")
+	tmpl, err := s.template(p.Fill)
+	if err != nil {
 		return err
-	}); err != nil {
-		return err
-	}
-	if p.Fill > 0 {
-		if err := s.phase("fill", func(*phaseState) error {
-			err := s.fill(tmpl, p.Fill)
-			s.release(tmpl)
-			return err
-		}); err != nil {
-			return err
-		}
 	}
 	// A snapshot the engine lacks leaves the phase unsupported; the clones
 	// are still measured.
-	err := s.phase("snapshot", func(*phaseState) error {
+	err = s.phase("snapshot", func(*phaseState) error {
 		if err := s.need(caps.Snapshot, "snapshots"); err != nil {
 			return err
 		}

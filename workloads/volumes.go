@@ -398,3 +398,26 @@ func (s *session) check(vols []*vol, ops int64) error {
 	}
 	return err
 }
+
+// template creates the volume "template" (phase create) and, when fill > 0,
+// writes its first fill bytes (phase fill): the start of every scenario that
+// clones a template.
+func (s *session) template(fill int64) (*vol, error) {
+	var tmpl *vol
+	if err := s.phase("create", func(*phaseState) (err error) {
+		tmpl, err = s.create("template")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if fill > 0 {
+		if err := s.phase("fill", func(*phaseState) error {
+			err := s.fill(tmpl, fill)
+			s.release(tmpl)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return tmpl, nil
+}

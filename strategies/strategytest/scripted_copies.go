@@ -217,15 +217,19 @@ func caseBusy(f *fixture) {
 	wantErr(f.t, "open deleted", err, strategies.ErrNotFound)
 }
 
-// caseManyClones makes a burst of clones with CloneMany and writes to each.
-func caseManyClones(f *fixture) {
+// templateBurst creates a two-chunk template written with pattern tag and
+// n clones of it in one CloneMany (named prefix+a, prefix+b, ...); it skips
+// the case when the device cannot hold them. It returns the template, an
+// open handle of it, its content and the clones.
+func (f *fixture) templateBurst(tag byte, prefix string, n int) (strategies.VolumeID, strategies.Volume, []byte, []strategies.VolumeID) {
+	f.t.Helper()
 	base := f.create("tmpl", 2)
 	v := f.open(base)
-	a := pattern(6, 2*f.chunk())
+	a := pattern(tag, 2*f.chunk())
 	f.write(v, 0, a)
-	names := make([]string, 24)
+	names := make([]string, n)
 	for i := range names {
-		names[i] = "clone-" + string(rune('a'+i))
+		names[i] = prefix + string(rune('a'+i))
 	}
 	ids, err := strategies.CloneMany(f.eng, base, names)
 	if errors.Is(err, strategies.ErrNoSpace) {
@@ -234,6 +238,12 @@ func caseManyClones(f *fixture) {
 	if err != nil || len(ids) != len(names) {
 		f.t.Fatalf("CloneMany: %d ids, %v", len(ids), err)
 	}
+	return base, v, a, ids
+}
+
+// caseManyClones makes a burst of clones with CloneMany and writes to each.
+func caseManyClones(f *fixture) {
+	_, v, a, ids := f.templateBurst(6, "clone-", 24)
 	for i, id := range ids {
 		cv := f.open(id)
 		p := pattern(byte(i), f.sec())
@@ -258,21 +268,7 @@ func caseManyClones(f *fixture) {
 // an open volume is refused whole, and after the batch every deleted clone is
 // gone across a reopen while the kept ones and the template are intact.
 func caseManyDeletes(f *fixture) {
-	base := f.create("tmpl", 2)
-	v := f.open(base)
-	a := pattern(7, 2*f.chunk())
-	f.write(v, 0, a)
-	names := make([]string, 12)
-	for i := range names {
-		names[i] = "del-" + string(rune('a'+i))
-	}
-	ids, err := strategies.CloneMany(f.eng, base, names)
-	if errors.Is(err, strategies.ErrNoSpace) {
-		f.t.Skipf("device too small for %d clones of this engine: %v", len(names), err)
-	}
-	if err != nil || len(ids) != len(names) {
-		f.t.Fatalf("CloneMany: %d ids, %v", len(ids), err)
-	}
+	base, v, a, ids := f.templateBurst(7, "del-", 12)
 	for i, id := range ids {
 		cv := f.open(id)
 		f.write(cv, 0, pattern(byte(40+i), f.sec()))
