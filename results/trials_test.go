@@ -155,3 +155,34 @@ func TestHeadlineRatioRows(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadlineNoiseThreshold: a median within HeadlineNoise of the lowest is
+// "~" even when the min–max ranges are apart; beyond it, apart ranges mark
+// the engine slower and the lowest "*".
+func TestHeadlineNoiseThreshold(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		mirror               int64 // mirror's p50 at most dependents, around which its trials spread by ±1
+		wantMirror, wantFull string
+	}{
+		{"within 25%", 120, "122ns @4 (121ns–123ns) ~", "102ns @4 (101ns–103ns) ~"},
+		{"beyond 25%", 140, "142ns @4 (141ns–143ns)", "102ns @4 (101ns–103ns) *"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var runs []*Run
+			for k := 1; k <= 3; k++ {
+				runs = append(runs,
+					trial("full", k, 3, 100+int64(k), 100+int64(k), 100),
+					trial("mirror", k, 3, 100+int64(k), tc.mirror+int64(k), 100))
+			}
+			h := headlineText(t, runs)
+			const row = "base write p50, most dependents"
+			if got := h[row]["mirror"]; got != tc.wantMirror {
+				t.Errorf("mirror: %q, want %q", got, tc.wantMirror)
+			}
+			if got := h[row]["full"]; got != tc.wantFull {
+				t.Errorf("full: %q, want %q", got, tc.wantFull)
+			}
+		})
+	}
+}
