@@ -124,7 +124,12 @@ declare -A how=(
 	['make baseline']='skip rewrites ci/baseline'
 	['make ci']='skip lint + test + regress, each run by .ci/run'
 	['make readme-check']='skip this script'
+	['snapbench run --scenario overwrite --iodepth 8 --bs 4k --runtime 30s']='run snapbench run --scenario overwrite --iodepth 8 --bs 4k --runtime 2s --repeat 1'
+	['snapbench run --spec fanout --set qd=4 --set overwrite-fanout.fanout=0,10']='run snapbench run --spec fanout --set qd=4 --set overwrite-fanout.fanout=0,10 --repeat 1'
+	['snapbench --version']='run snapbench --version'
 	# --help examples
+	['snapbench report --format markdown results/ > RESULTS.md']="run snapbench report --format markdown $runs > RESULTS.md"
+	['snapbench report --format html --title "NVMe, 6 engines" results/ > report.html']="run snapbench report --format html --title 'NVMe, 6 engines' $runs > report.html"
 	['snapbench run --engines raw,row --scenario overwrite --set fanout=0,10,100']='run snapbench run --engines raw,row --scenario overwrite --set fanout=0,10,100 --repeat 1'
 	['snapbench run --engines linked,linked/row,linked/cow --scenario clonebush']='run snapbench run --engines linked,linked/row,linked/cow --scenario clonebush --repeat 1'
 	['snapbench run --device /dev/nvme1n1 --precondition --spec fanout']="${root_only:-run snapbench run --device $loop_d --precondition --spec fanout --repeat 1}"
