@@ -64,6 +64,12 @@ func TestQuickSuiteIntervals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the quick suite")
 	}
+	if raceEnabled {
+		// Thousands of 1 ms intervals to compress per phase: minutes under
+		// the race detector. TestPhaseIntervals checks intervals under
+		// -race; plain go test runs this one.
+		t.Skip("the quick suite with 1 ms intervals is too slow under -race")
+	}
 	for _, sc := range quickRuns(t) {
 		t.Run(sc.Name, func(t *testing.T) {
 			sc.HlogInterval = time.Millisecond
