@@ -63,12 +63,13 @@ root_only=
 if [ "$(id -u)" -ne 0 ]; then
 	root_only="skip needs root (loop devices, mounts); CI runs as root"
 fi
-loop_a=LOOP_A loop_b=LOOP_B loop_c=LOOP_C loop_d=LOOP_D
+loop_a=LOOP_A loop_b=LOOP_B loop_c=LOOP_C loop_d=LOOP_D loop_e=LOOP_E
 if [ -z "$root_only" ] && [ -z "$listing" ]; then
 	newloop loop_a 4G
 	newloop loop_b 4G
 	newloop loop_c 4G
 	newloop loop_d 6G # the fanout spec wants 5 GiB
+	newloop loop_e 4G # calibrate refuses a device an earlier calibrate formatted
 fi
 runs=$work/runs/default
 
@@ -136,7 +137,7 @@ declare -A how=(
 	['snapbench format --device /var/tmp/sb.img --size 4G --engine full --chunk 64K']="run snapbench format --device $work/sb-full.img --size 4G --engine full --chunk 64K"
 	['snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock & fio --name=t --ioengine=nbd --uri='"'"'nbd+unix:///vm1?socket=/tmp/sb.sock'"'"' --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c']='serve+fio snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock ;; fio --name=t --ioengine=nbd --uri='"'"'nbd+unix:///vm1?socket=/tmp/sb.sock'"'"' --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c'
 	['snapbench calibrate --device /var/tmp/cal.img --size 2G']="run snapbench calibrate --device $work/cal2.img --size 2G --repeat 1 --runtime 1s"
-	['snapbench calibrate --device /dev/loop7 --runtime 5s --repeat 3']="${root_only:-run snapbench calibrate --device $loop_c --repeat 1 --runtime 1s}"
+	['snapbench calibrate --device /dev/loop7 --runtime 5s --repeat 3']="${root_only:-run snapbench calibrate --device $loop_e --repeat 1 --runtime 1s}"
 )
 
 # README commands, in order: the lines of ```sh blocks, comments removed.
