@@ -57,6 +57,7 @@ type IntervalSink struct {
 	length time.Duration
 	origin time.Duration
 	now    func() time.Duration
+	max    int64 // intervals kept per op: MaxIntervals (tests lower it)
 
 	mu   sync.Mutex
 	live map[ivKey]*hdr.Histogram
@@ -73,7 +74,7 @@ func NewIntervalSink(length, origin time.Duration, now func() time.Duration) *In
 	if length <= 0 {
 		panic("results: interval length must be positive")
 	}
-	return &IntervalSink{length: length, origin: origin, now: now,
+	return &IntervalSink{length: length, origin: origin, now: now, max: MaxIntervals,
 		live: make(map[ivKey]*hdr.Histogram), done: make(map[ivKey][]byte)}
 }
 
@@ -177,7 +178,7 @@ func (s *IntervalSink) Intervals(phase time.Duration) ([]Interval, error) {
 		sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
 		// Coarsen by the smallest factor that keeps the span of indices
 		// within MaxIntervals.
-		f := (idx[len(idx)-1]/MaxIntervals + 1)
+		f := (idx[len(idx)-1]/s.max + 1)
 		for i := 0; i < len(idx); {
 			g := idx[i] / f
 			j := i

@@ -21,7 +21,7 @@ func TestPhaseIntervals(t *testing.T) {
 		min      int
 	}{
 		{"io qd4 rate-limited", "raw", "io", []string{"volume_size=8m", "qd=4", "ops=400", "rate=4000", "hlog_interval=10ms"}, "io", 5},
-		{"snaptree qd2", "wltest", "snaptree", []string{"volume_size=8m", "qd=2", "hlog_interval=1ms"}, "", 0},
+		{"snaptree qd2", "wltest", "snaptree", []string{"volume_size=8m", "qd=2", "ops=2048", "every=128", "retain=8", "hlog_interval=20ms"}, "", 0},
 		{"intervals off", "raw", "io", []string{"volume_size=8m", "qd=2", "ops=200", "hlog_interval=0"}, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
