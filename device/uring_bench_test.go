@@ -5,9 +5,10 @@ import (
 )
 
 // BenchmarkFileEngineQD1 compares the IO paths at queue depth 1 (4 KiB
-// random reads of a filled file): psync, the ring with completions through
-// the eventfd and the netpoller, and the ring with submit-and-wait in one
-// io_uring_enter (waitInline). Run them interleaved and compare ratios:
+// random reads and writes of a filled file): psync, the ring with
+// completions through the eventfd and the netpoller, the ring with
+// submit-and-wait in one io_uring_enter (waitInline), and the uring engine
+// as File uses it (a lone request is a plain pread/pwrite). Run them interleaved and compare ratios:
 //
 //	go test ./device -run '^$' -bench FileEngineQD1 -benchtime 20000x -count 3
 func BenchmarkFileEngineQD1(b *testing.B) {
@@ -15,16 +16,25 @@ func BenchmarkFileEngineQD1(b *testing.B) {
 		name   string
 		engine IOEngine
 		inline bool
-	}{{"psync", IOEnginePsync, false}, {"uring-eventfd", IOEngineURing, false}, {"uring-inline", IOEngineURing, true}} {
-		b.Run(bc.name, func(b *testing.B) {
-			d := benchFile(b, true).(*File)
-			if _, err := d.SetIOEngine(bc.engine); err != nil {
-				b.Skipf("%v", err)
+		always bool // every request through the ring
+	}{{"psync", IOEnginePsync, false, false}, {"uring-eventfd", IOEngineURing, false, true},
+		{"uring-inline", IOEngineURing, true, true}, {"uring-file", IOEngineURing, false, false}} {
+		for _, write := range []bool{false, true} {
+			name := bc.name + "/read"
+			if write {
+				name = bc.name + "/write"
 			}
-			if d.ring != nil {
-				d.ring.waitInline = bc.inline
-			}
-			benchRandIO(b, d, false)
-		})
+			b.Run(name, func(b *testing.B) {
+				d := benchFile(b, true).(*File)
+				if _, err := d.SetIOEngine(bc.engine); err != nil {
+					b.Skipf("%v", err)
+				}
+				if d.ring != nil {
+					d.ring.waitInline = bc.inline
+				}
+				d.ringAlways = bc.always
+				benchRandIO(b, d, write)
+			})
+		}
 	}
 }

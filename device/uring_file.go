@@ -18,9 +18,11 @@ const (
 	// IOEngineAuto uses io_uring where the kernel allows it and psync
 	// otherwise.
 	IOEngineAuto IOEngine = "auto"
-	// IOEngineURing submits every read, write and flush through an
-	// io_uring: a goroutine waiting for IO holds no OS thread, so any number
-	// of concurrent callers share the runtime's few threads.
+	// IOEngineURing submits reads, writes and flushes through an io_uring:
+	// a goroutine waiting for IO holds no OS thread, so any number of
+	// concurrent callers share the runtime's few threads. A read or write
+	// made while no other is in progress (queue depth 1) is a plain
+	// pread/pwrite instead, the shortest path for a lone request.
 	IOEngineURing IOEngine = "uring"
 	// IOEnginePsync is pread/pwrite/fdatasync: each caller blocks an OS
 	// thread for the duration of its IO (the default of Open). Concurrent

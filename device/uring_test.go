@@ -38,14 +38,30 @@ func engineFile(t testing.TB, dir string, size int64, e IOEngine) *File {
 
 var fileEngines = []IOEngine{IOEnginePsync, IOEngineURing}
 
+// filePath is one IO path of File: psync, uring as File uses it (a lone
+// request is a pread/pwrite), and uring with every request through the ring.
+type filePath struct {
+	name   string
+	engine IOEngine
+	always bool // File.ringAlways
+}
+
+var filePaths = []filePath{{"psync", IOEnginePsync, false}, {"uring", IOEngineURing, false}, {"uring-ring-only", IOEngineURing, true}}
+
+func (fp filePath) open(t testing.TB, dir string, size int64) *File {
+	d := engineFile(t, dir, size, fp.engine)
+	d.ringAlways = fp.always
+	return d
+}
+
 // TestFileEngineConformance runs the File contract on both IO paths:
 // read-after-write at every size and offset class, errors, close.
 func TestFileEngineConformance(t *testing.T) {
-	for _, e := range fileEngines {
-		t.Run(string(e), func(t *testing.T) {
+	for _, fp := range filePaths {
+		t.Run(fp.name, func(t *testing.T) {
 			dir := diskDir(t)
 			const size = 8 << 20
-			d := engineFile(t, dir, size, e)
+			d := fp.open(t, dir, size)
 			sec := d.SectorSize()
 			cases := []struct {
 				name string
@@ -111,10 +127,10 @@ func TestFileEngineConformance(t *testing.T) {
 // TestFileEnginePastEOF: a file shrunk under the device reads io.EOF past
 // its end on both paths (the device still believes its old size).
 func TestFileEnginePastEOF(t *testing.T) {
-	for _, e := range fileEngines {
-		t.Run(string(e), func(t *testing.T) {
+	for _, fp := range filePaths {
+		t.Run(fp.name, func(t *testing.T) {
 			dir := diskDir(t)
-			d := engineFile(t, dir, 1<<20, e)
+			d := fp.open(t, dir, 1<<20)
 			if err := os.Truncate(d.Info().Path, 512<<10); err != nil {
 				t.Fatal(err)
 			}
@@ -136,8 +152,8 @@ func TestFileEnginePastEOF(t *testing.T) {
 // TestFileEngineErrno: kernel errors arrive as device errors wrapping the
 // errno on both paths (a write on a read-only descriptor: EBADF).
 func TestFileEngineErrno(t *testing.T) {
-	for _, e := range fileEngines {
-		t.Run(string(e), func(t *testing.T) {
+	for _, fp := range filePaths {
+		t.Run(fp.name, func(t *testing.T) {
 			dir := diskDir(t)
 			path := filepath.Join(dir, "ro.img")
 			w, err := Open(path, Options{Size: 1 << 20})
@@ -150,9 +166,10 @@ func TestFileEngineErrno(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			if _, err := d.SetIOEngine(e); err != nil {
-				t.Skipf("SetIOEngine(%s): %v", e, err)
+			if _, err := d.SetIOEngine(fp.engine); err != nil {
+				t.Skipf("SetIOEngine(%s): %v", fp.engine, err)
 			}
+			d.ringAlways = fp.always
 			_, err = d.WriteAt(Alloc(4096), 0)
 			if !errors.Is(err, unix.EBADF) {
 				t.Errorf("WriteAt on a read-only device = %v, want EBADF", err)
@@ -431,6 +448,32 @@ func TestIOEngineFallback(t *testing.T) {
 			mustWrite(t, d, data, 4096)
 			if !bytes.Equal(mustRead(t, d, 4096, 4096), data) {
 				t.Errorf("psync fallback reads back something else")
+			}
+		})
+	}
+}
+
+// TestFileLoneRequestSkipsRing: with the uring engine, a read or write made
+// while no other is in progress is a plain pread/pwrite (no SQE is
+// published), and with ringAlways it goes through the ring.
+func TestFileLoneRequestSkipsRing(t *testing.T) {
+	for _, fp := range filePaths[1:] {
+		t.Run(fp.name, func(t *testing.T) {
+			d := fp.open(t, diskDir(t), 1<<20)
+			buf := stamp(4096, d.SectorSize(), 7)
+			mustWrite(t, d, buf, 8192)
+			if got := mustRead(t, d, 8192, 4096); !bytes.Equal(got, buf) {
+				t.Fatal("read back differs")
+			}
+			want := uint32(0)
+			if fp.always {
+				want = 2
+			}
+			if tail := *d.ring.sqTail; tail != want {
+				t.Errorf("SQ tail %d after a lone write and read, want %d", tail, want)
+			}
+			if n := d.ringActive.Load(); n != 0 {
+				t.Errorf("%d requests still counted in progress", n)
 			}
 		})
 	}
