@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 	_ "github.com/snapbench/snapbench/strategies/raw"
 )

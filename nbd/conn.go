@@ -2,7 +2,7 @@ package nbd
 
 import (
 	"bufio"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"io"
 	"net"
 	"sync"

@@ -1,10 +1,11 @@
 // Package nbd is the server side of the Network Block Device protocol (the
 // NBD project's doc/proto.md), so that real clients — fio's nbd engine,
 // qemu-img, qemu-io, nbdcopy, the Linux nbd driver — can drive any snapbench
-// volume. The client (nbd/client), with which snapbench uses volumes served
-// by others, and the wire format and URIs both ends share (nbd/wire) are
-// packages of their own below this one, so that engines can use the client
-// without depending on the server. All three depend on device alone.
+// volume. The client (device/nbd/client: an NBD export used as a
+// device.Device), with which snapbench uses volumes served by others, and
+// the wire format and URIs both ends share (device/nbd/wire) live in the
+// device layer below this one, so that engines use the client without
+// depending on the server. All three depend on device alone.
 //
 // What it is:
 //   - Server: exports device.Devices (engine volumes, usually) under names.

@@ -5,7 +5,7 @@ import (
 	"syscall"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 )
 
 // errnoOf maps an error of the device below an export to an NBD error value.

@@ -2,7 +2,7 @@ package nbd
 
 import (
 	"fmt"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"math/bits"
 	"sync"
 	"sync/atomic"

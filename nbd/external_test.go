@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/client"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/client"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 )
 
 // startProcess starts a long-running external program that the test stops;

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 )
 
 // fuzzServer is a server of two small exports for fuzzing; small devices

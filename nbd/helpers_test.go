@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/client"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/client"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 )
 
 // testServer is a Server listening on a unix socket in a temporary directory.

@@ -3,7 +3,7 @@ package nbd
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"io"
 	"math/rand/v2"
 	"runtime"

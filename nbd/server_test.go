@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/client"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/client"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 )
 

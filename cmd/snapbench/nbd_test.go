@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	nbdclient "github.com/snapbench/snapbench/nbd/client"
-	"github.com/snapbench/snapbench/nbd/wire"
+	nbdclient "github.com/snapbench/snapbench/device/nbd/client"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 )
 

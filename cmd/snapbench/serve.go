@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 	"github.com/snapbench/snapbench/nbd"
-	"github.com/snapbench/snapbench/nbd/wire"
 	"github.com/snapbench/snapbench/strategies"
 )
 

@@ -6,7 +6,7 @@
 // size (cluster_size = chunk). IO goes through QEMU itself: opening a
 // volume starts a qemu-nbd serving its top layer (with cache=none, so QEMU
 // does direct IO to the image) on a unix socket, and snapbench's own NBD
-// client (package nbd/client) talks to it; the handles of one volume share it.
+// client (package device/nbd/client) talks to it; the handles of one volume share it.
 //
 // Mechanism: Create makes an empty image. Snapshot or Clone of a writable
 // volume freezes its top image: the volume continues on a new overlay

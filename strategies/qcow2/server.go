@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	nbdclient "github.com/snapbench/snapbench/nbd/client"
+	nbdclient "github.com/snapbench/snapbench/device/nbd/client"
 )
 
 // server is one qemu-nbd process serving one qcow2 image (a volume's top

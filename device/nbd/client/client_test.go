@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/device/nbd/client"
 	"github.com/snapbench/snapbench/nbd"
-	"github.com/snapbench/snapbench/nbd/client"
 )
 
 // TestSplitsLongIO checks that IO longer than the client's maximum request

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/nbd/wire"
+	"github.com/snapbench/snapbench/device/nbd/wire"
 )
 
 // Client is a connection to one export of an NBD server, used as a

@@ -4,7 +4,8 @@
 // the connection. Dial and DialURI connect; List lists a server's exports.
 //
 // What it is not: TLS, structured replies or block status (it negotiates
-// simple replies), nor a server (package nbd). It depends on device and
-// nbd/wire only, so engines (the qcow2 peer reaches qemu-nbd through it) can
-// use it without depending on the server.
+// simple replies), nor a server (package nbd, above the engines). It
+// depends on device and device/nbd/wire only and sits in the device layer,
+// so engines (the qcow2 peer reaches qemu-nbd through it) use it without
+// depending on the server.
 package client
