@@ -7,8 +7,6 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/strategies"
 )
 
 // SchemaVersion is the version of the JSON result file this build writes.
@@ -34,7 +32,7 @@ type Run struct {
 	Started       time.Time         `json:"started"`
 	Seconds       float64           `json:"seconds"`
 	Env           Env               `json:"env"`
-	Device        device.Info       `json:"device"`
+	Device        DeviceInfo        `json:"device"`
 	// RunID names the invocation (one snapbench run) that wrote the file:
 	// every result file of one run set carries the same. Empty in files
 	// written before it was recorded.
@@ -72,11 +70,11 @@ type Env struct {
 
 // Phase is one named phase of a scenario and everything measured in it.
 type Phase struct {
-	Name    string          `json:"name"`
-	Started time.Time       `json:"started,omitzero"` // wall clock at BeginPhase
-	Seconds float64         `json:"seconds"`
-	Ops     map[Op]OpStats  `json:"ops"`
-	Device  device.Counters `json:"device"` // device operations during the phase
+	Name    string         `json:"name"`
+	Started time.Time      `json:"started,omitzero"` // wall clock at BeginPhase
+	Seconds float64        `json:"seconds"`
+	Ops     map[Op]OpStats `json:"ops"`
+	Device  DeviceCounters `json:"device"` // device operations during the phase
 	// DeviceSource says where Device comes from: "" for snapbench's
 	// counting device under the engine; "kernel" for the block device a
 	// real-system peer's kernel file system wrote (its /sys/block stat, as
@@ -131,11 +129,55 @@ func (p Phase) ReadAmp() float64 {
 	return float64(p.Device.ReadBytes) / float64(p.Logical.ReadBytes)
 }
 
+// DeviceInfo describes the device a run used, as the device layer
+// describes itself (the same fields and JSON as device.Info; results reads
+// and writes files and does not depend on the layers that produce them).
+type DeviceInfo struct {
+	Path           string `json:"path,omitempty"`
+	Kind           string `json:"kind"` // "file", "block", "memory", ...
+	Size           int64  `json:"size"`
+	LogicalSector  int    `json:"logical_sector"`
+	PhysicalSector int    `json:"physical_sector"`
+	MemAlign       int    `json:"mem_align"`
+	Rotational     bool   `json:"rotational"`
+	Model          string `json:"model,omitempty"`
+	DirectIO       bool   `json:"direct_io"`
+	Discard        bool   `json:"discard"`
+	Backing        string `json:"backing,omitempty"`   // loop devices: the backing file
+	IOEngine       string `json:"io_engine,omitempty"` // how the device did IO: uring or psync
+}
+
+// DeviceCounters are the device operations of a phase (the same fields
+// and JSON as device.Counters).
+type DeviceCounters struct {
+	Reads        int64 `json:"reads"`
+	Writes       int64 `json:"writes"`
+	ReadBytes    int64 `json:"read_bytes"`
+	WriteBytes   int64 `json:"write_bytes"`
+	Flushes      int64 `json:"flushes"`
+	Discards     int64 `json:"discards"`
+	DiscardBytes int64 `json:"discard_bytes"`
+	Zeroes       int64 `json:"zeroes,omitempty"`     // fast zeroing calls, not writes
+	ZeroBytes    int64 `json:"zero_bytes,omitempty"` // bytes made zero by them
+	Errors       int64 `json:"errors"`
+}
+
+// Space is an engine's space accounting at one moment (the same fields and
+// JSON as strategies.Space).
+type Space struct {
+	Capacity    int64 `json:"capacity"` // bytes of the device the engine manages
+	Data        int64 `json:"data"`     // allocated or reserved for volume data
+	Metadata    int64 `json:"metadata"` // allocated to metadata, including fixed areas
+	Free        int64 `json:"free"`
+	Invalidated int64 `json:"invalidated"` // volumes invalidated by the engine's policy since format
+	Expired     int64 `json:"expired"`     // snapshots the engine deleted to make room
+}
+
 // SpaceChange is the engine's space before and after a phase, in total and
 // per volume kind ("base", "snapshot", "clone", "internal").
 type SpaceChange struct {
-	Before      strategies.Space     `json:"before"`
-	After       strategies.Space     `json:"after"`
+	Before      Space                `json:"before"`
+	After       Space                `json:"after"`
 	KindsBefore map[string]KindSpace `json:"kinds_before,omitempty"`
 	KindsAfter  map[string]KindSpace `json:"kinds_after,omitempty"`
 }

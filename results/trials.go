@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-
-	"github.com/snapbench/snapbench/device"
 )
 
 // GroupTrials groups runs by Key (scenario or label, engine, sweep point),
@@ -146,14 +144,14 @@ func medianPhase(trials []*Run, i int, base Phase) Phase {
 		o.Max = medInt(func(p *Phase) int64 { return st(p).Max })
 		out.Ops[op] = o
 	}
-	d := func(f func(c device.Counters) int64) int64 {
+	d := func(f func(c DeviceCounters) int64) int64 {
 		return medInt(func(p *Phase) int64 { return f(p.Device) })
 	}
-	out.Device = device.Counters{
-		Reads: d(func(c device.Counters) int64 { return c.Reads }), Writes: d(func(c device.Counters) int64 { return c.Writes }),
-		ReadBytes: d(func(c device.Counters) int64 { return c.ReadBytes }), WriteBytes: d(func(c device.Counters) int64 { return c.WriteBytes }),
-		Flushes: d(func(c device.Counters) int64 { return c.Flushes }), Discards: d(func(c device.Counters) int64 { return c.Discards }),
-		DiscardBytes: d(func(c device.Counters) int64 { return c.DiscardBytes }), Errors: d(func(c device.Counters) int64 { return c.Errors }),
+	out.Device = DeviceCounters{
+		Reads: d(func(c DeviceCounters) int64 { return c.Reads }), Writes: d(func(c DeviceCounters) int64 { return c.Writes }),
+		ReadBytes: d(func(c DeviceCounters) int64 { return c.ReadBytes }), WriteBytes: d(func(c DeviceCounters) int64 { return c.WriteBytes }),
+		Flushes: d(func(c DeviceCounters) int64 { return c.Flushes }), Discards: d(func(c DeviceCounters) int64 { return c.Discards }),
+		DiscardBytes: d(func(c DeviceCounters) int64 { return c.DiscardBytes }), Errors: d(func(c DeviceCounters) int64 { return c.Errors }),
 	}
 	out.CPU.UserSeconds = med(func(p *Phase) float64 { return p.CPU.UserSeconds })
 	out.CPU.SysSeconds = med(func(p *Phase) float64 { return p.CPU.SysSeconds })

@@ -4,16 +4,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/snapbench/snapbench/device"
-	"github.com/snapbench/snapbench/strategies"
 )
 
 func TestCondition(t *testing.T) {
 	snaps := func(n int64, inval, expired int64) *Run {
 		return &Run{Status: StatusOK, Phases: []Phase{
 			{Name: "steady", Ops: map[Op]OpStats{OpSnapshot: {Count: n}},
-				Space: SpaceChange{After: strategies.Space{Invalidated: inval, Expired: expired}}}}}
+				Space: SpaceChange{After: Space{Invalidated: inval, Expired: expired}}}}}
 	}
 	for _, tc := range []struct {
 		name string
@@ -47,7 +44,7 @@ func trial(engine string, k, n int, p50lo, p50hi int64, devWrites int64) *Run {
 		r.Phases = append(r.Phases, Phase{Name: "overwrite", Seconds: 1,
 			Ops:     map[Op]OpStats{OpWrite: {Count: 100, P50: p50, P99: 3 * p50, Mean: 1.5 * float64(p50)}},
 			Logical: LogicalIO{Writes: 100, WriteBytes: 100 << 12},
-			Device:  device.Counters{Writes: devWrites, WriteBytes: devWrites << 12},
+			Device:  DeviceCounters{Writes: devWrites, WriteBytes: devWrites << 12},
 			Metrics: map[string]float64{"fanout": fan}})
 	}
 	return r

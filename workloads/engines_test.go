@@ -85,7 +85,7 @@ func TestDefaultScale(t *testing.T) {
 				}
 				t.Logf("%s in %v: %s", run.Status, time.Since(t0).Round(time.Millisecond), phaseNames(run))
 				for _, p := range run.Phases {
-					t.Logf("  %-15s %7.3fs dev %s", p.Name, p.Seconds, p.Device)
+					t.Logf("  %-15s %7.3fs dev %+v", p.Name, p.Seconds, p.Device)
 				}
 			})
 		}

@@ -65,12 +65,12 @@ func (m *phaseMeter) End(rec *results.Recorder, logical results.LogicalIO) (resu
 	p := results.Phase{Name: m.name, Started: m.start, Seconds: elapsed.Seconds(), Ops: make(map[results.Op]results.OpStats),
 		Logical: logical, Metrics: m.Metrics, Series: m.Series}
 	if m.dev != nil {
-		p.Device = m.dev.Counters().Sub(m.devAt)
+		p.Device = resultCounters(m.dev.Counters().Sub(m.devAt))
 	}
 	if m.kernelAt != nil && p.Device.Reads+p.Device.Writes == 0 {
 		if now := kernelStats(m.eng); now != nil {
 			d := func(k string) int64 { return now[k] - m.kernelAt[k] }
-			p.Device = device.Counters{Reads: d("fs_read_ios"), Writes: d("fs_write_ios"),
+			p.Device = results.DeviceCounters{Reads: d("fs_read_ios"), Writes: d("fs_write_ios"),
 				ReadBytes: d("fs_read_bytes"), WriteBytes: d("fs_write_bytes"), Flushes: d("fs_flush_ios"),
 				Discards: d("fs_discard_ios"), DiscardBytes: d("fs_discard_bytes")}
 			p.DeviceSource = "kernel"
@@ -80,7 +80,7 @@ func (m *phaseMeter) End(rec *results.Recorder, logical results.LogicalIO) (resu
 		}
 	}
 	if m.eng != nil {
-		p.Space = results.SpaceChange{Before: m.space, After: m.eng.Space(),
+		p.Space = results.SpaceChange{Before: resultSpace(m.space), After: resultSpace(m.eng.Space()),
 			KindsBefore: m.kinds, KindsAfter: kindsOf(m.eng.Volumes())}
 	}
 	p.CPU = results.CPU{

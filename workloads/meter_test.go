@@ -60,7 +60,7 @@ func TestPhaseMeter(t *testing.T) {
 	if p.Name != "steady" || p.Seconds <= 0 || p.Started.IsZero() {
 		t.Errorf("name %q seconds %v started %v", p.Name, p.Seconds, p.Started)
 	}
-	want := device.Counters{Writes: 8, WriteBytes: 8 * 4096, Reads: 1, ReadBytes: 4096, Flushes: 1}
+	want := results.DeviceCounters{Writes: 8, WriteBytes: 8 * 4096, Reads: 1, ReadBytes: 4096, Flushes: 1}
 	if p.Device != want {
 		t.Errorf("device %+v, want %+v", p.Device, want)
 	}
@@ -139,7 +139,7 @@ func TestPhaseTakesKernelCountersOfPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := device.Counters{Writes: 4, WriteBytes: 16384, Flushes: 1}
+	want := results.DeviceCounters{Writes: 4, WriteBytes: 16384, Flushes: 1}
 	if p.Device != want || p.DeviceSource != "kernel" || !p.DeviceCounted() || p.WriteAmp() != 2 {
 		t.Errorf("device %+v from %q, counted %v, write amp %v; want %+v from the kernel, amp 2",
 			p.Device, p.DeviceSource, p.DeviceCounted(), p.WriteAmp(), want)

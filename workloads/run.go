@@ -68,7 +68,7 @@ func RunScenario(ctx context.Context, env Env, sc Scenario) (*results.Run, error
 		run.Engine = env.Engine.Name()
 	}
 	if env.Counting != nil {
-		run.Device = device.Describe(env.Counting)
+		run.Device = resultDeviceInfo(device.Describe(env.Counting))
 	}
 	fail := func(err error) (*results.Run, error) {
 		run.Status, run.Reason = results.StatusFailed, err.Error()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/results"
 	"github.com/snapbench/snapbench/strategies"
 )
@@ -213,7 +214,7 @@ func TestDeterministic(t *testing.T) {
 		run := runOK(t, env, sc)
 		var out []string
 		for _, p := range run.Phases {
-			out = append(out, p.Name+": "+p.Device.String()+" "+opsSummary(p))
+			out = append(out, p.Name+": "+device.Counters(p.Device).String()+" "+opsSummary(p))
 		}
 		var dig uint64
 		if m, ok := env.Engine.(memBatchEngine); ok {

@@ -15,9 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/results"
-	"github.com/snapbench/snapbench/strategies"
 )
 
 // Engines are the engines Runs produces, in results.EngineOrder.
@@ -76,7 +74,7 @@ func (g *gen) phase(name string, start time.Time, seconds float64, specs ...opSp
 
 // amplify sets device counters from the logical IO and amplification.
 func amplify(p *results.Phase, wamp, ramp float64, iosPerIO float64) {
-	p.Device = device.Counters{
+	p.Device = results.DeviceCounters{
 		ReadBytes:  int64(float64(p.Logical.ReadBytes) * ramp),
 		WriteBytes: int64(float64(p.Logical.WriteBytes) * wamp),
 		Reads:      int64(float64(p.Logical.Reads) * iosPerIO * ramp),
@@ -85,8 +83,8 @@ func amplify(p *results.Phase, wamp, ramp float64, iosPerIO float64) {
 	}
 }
 
-func space(capacity, data, meta int64) strategies.Space {
-	return strategies.Space{Capacity: capacity, Data: data, Metadata: meta, Free: capacity - data - meta}
+func space(capacity, data, meta int64) results.Space {
+	return results.Space{Capacity: capacity, Data: data, Metadata: meta, Free: capacity - data - meta}
 }
 
 func baseRun(engine, scenario string, seed uint64) *results.Run {
@@ -99,7 +97,7 @@ func baseRun(engine, scenario string, seed uint64) *results.Run {
 		Started:  Epoch,
 		Env: results.Env{Version: "v0.0.0-test", Commit: "0000000", GoVersion: "go1.26", Kernel: "Linux 6.8.0 x86_64",
 			CPU: "Synthetic CPU @ 3.0GHz", Cores: 2, MemBytes: 8 << 30},
-		Device: device.Info{Path: "/dev/loop0", Kind: device.KindBlock, Size: 8 << 30, LogicalSector: 512,
+		Device: results.DeviceInfo{Path: "/dev/loop0", Kind: "block", Size: 8 << 30, LogicalSector: 512,
 			PhysicalSector: 4096, MemAlign: 512, DirectIO: true},
 		Status: results.StatusOK,
 	}
