@@ -176,7 +176,7 @@ func indexRuns(c *Comparison, runs []*Run, side string) map[string]*Run {
 
 // baselineKey is the key of the raw run matching r.
 func baselineKey(r *Run) string {
-	k := r.Name() + "/" + BaselineEngine
+	k := r.Name() + "/" + baselineEngine
 	if p, v := r.SweepPoint(); p != "" {
 		k += "/" + p + "=" + v
 	}
@@ -207,20 +207,20 @@ func comparePair(c *Comparison, b, n *Run, bi, ni map[string]*Run, inst map[stri
 	switch {
 	case b.Trials > 1 && n.Trials > 1:
 		timing = "" // compareTrials tests every timing across the trials
-	case b.Engine == BaselineEngine && !opts.Absolute:
+	case b.Engine == baselineEngine && !opts.Absolute:
 		timing = ""
 		c.note(b.Label(), fmt.Sprintf("%s: %s is the divisor of the other engines' timings, its own are not compared with one trial a side (--absolute or --repeat compares them)",
-			b.Name(), BaselineEngine))
+			b.Name(), baselineEngine))
 	case braw == nil || nraw == nil:
 		timing = ""
 		if opts.Absolute {
 			timing = "absolute"
-		} else if b.Engine != BaselineEngine {
+		} else if b.Engine != baselineEngine {
 			c.note(b.Label(), fmt.Sprintf("%s: no %s run in both sets, timings not compared (--absolute compares them as they are)",
-				b.Name(), BaselineEngine))
+				b.Name(), baselineEngine))
 		}
 	}
-	if b.Engine == BaselineEngine && opts.Absolute {
+	if b.Engine == baselineEngine && opts.Absolute {
 		timing = "absolute"
 	}
 	for _, ref := range b.phaseRefs(inst) {
@@ -260,7 +260,7 @@ func comparePair(c *Comparison, b, n *Run, bi, ni map[string]*Run, inst map[stri
 		if timing == "ratio" {
 			brp, nrp = occurrence(braw, bp.Name, ref.Index), occurrence(nraw, bp.Name, ref.Index)
 			if brp == nil || nrp == nil || brp.Unsupported != "" || nrp.Unsupported != "" {
-				c.note(b.Label(), fmt.Sprintf("%s/%s: the %s run lacks the phase, timings not compared", b.Name(), ref.ID, BaselineEngine))
+				c.note(b.Label(), fmt.Sprintf("%s/%s: the %s run lacks the phase, timings not compared", b.Name(), ref.ID, baselineEngine))
 				continue
 			}
 		}
@@ -424,11 +424,11 @@ func timingDiff(d Diff, t timingPair, ratio bool, threshold float64) Diff {
 	if ratio {
 		if !t.baseRefOK || !t.nextRefOK || t.baseRef <= 0 || t.nextRef <= 0 {
 			d.Base, d.New, d.Verdict = fmtDuration(t.base), fmtDuration(t.next), VerdictSkipped
-			d.Delta = "no " + BaselineEngine + " value"
+			d.Delta = "no " + baselineEngine + " value"
 			return d
 		}
 		bv, nv = t.base/t.baseRef, t.next/t.nextRef
-		d.Metric += " / " + BaselineEngine
+		d.Metric += " / " + baselineEngine
 		d.Base, d.New = fmtNum(bv)+"×", fmtNum(nv)+"×"
 	} else {
 		d.Base, d.New = fmtDuration(bv), fmtDuration(nv)

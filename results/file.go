@@ -277,7 +277,7 @@ func (r *Run) Validate() error {
 
 // LoadAll loads result files and every *.json file in directories (searched
 // recursively), in a deterministic order: by name (label or scenario),
-// engine (in EngineOrder), sweep value, then path. A path that is
+// engine (in the order SetEngines gives), sweep value, then path. A path that is
 // neither a file nor a directory, or a directory without result files, is
 // an error; so is any file that fails to load.
 func LoadAll(paths ...string) ([]*Run, error) {

@@ -401,7 +401,7 @@ func markRow(cols [][]headlineCell, i int, noise float64) {
 	}
 }
 
-// engines lists the engines of runs in EngineOrder.
+// engines lists the engines of runs in the order SetEngines gives.
 func engines(runs []*Run) []string {
 	var out []string
 	seen := map[string]bool{}

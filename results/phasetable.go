@@ -16,7 +16,7 @@ func Report(runs []*Run) []Table {
 
 // PhaseTables returns one table per (scenario, phase name), scenarios
 // (labels when runs have one) sorted, phases in the order the runs list
-// them. Rows are runs (engines in EngineOrder, then sweep values
+// them. Rows are runs (engines in the order SetEngines gives, then sweep values
 // ascending), one per occurrence of a phase that a run repeats, with the
 // Metrics that tell the occurrences apart as leading columns (or "#", the
 // occurrence number); columns are the metrics any row has: time, ops/s, MiB/s, p50/p99/p99.9 per operation kind, write and read

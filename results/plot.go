@@ -143,7 +143,7 @@ type style struct {
 	glyph  draw.GlyphDrawer
 }
 
-// engineStyles follow EngineOrder; colours are the Okabe-Ito palette, safe
+// engineStyles follow the engine order (SetEngines); colours are the Okabe-Ito palette, safe
 // for colour-blind readers, and dashes and markers tell lines apart in
 // grey.
 var engineStyles = []style{
@@ -157,17 +157,17 @@ var engineStyles = []style{
 	{color.RGBA{240, 228, 66, 255}, []vg.Length{vg.Points(6), vg.Points(3)}, draw.PlusGlyph{}},
 }
 
-// styleOf returns the engine's style; engines beyond EngineOrder share the
+// styleOf returns the engine's style; engines beyond that order share the
 // extra styles by name.
 func styleOf(engine string) style {
-	if i := engineRank(engine); i < len(EngineOrder) {
+	if i := engineRank(engine); i < len(engineOrder) {
 		return engineStyles[i]
 	}
 	h := 0
 	for _, c := range engine {
 		h = h*31 + int(c)
 	}
-	extra := engineStyles[len(EngineOrder):]
+	extra := engineStyles[len(engineOrder):]
 	return extra[(h%len(extra)+len(extra))%len(extra)]
 }
 

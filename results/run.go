@@ -11,13 +11,24 @@ import (
 // is one point of a sweep; Params[that name] holds the value.
 const SweepParamKey = "sweep_param"
 
-// EngineOrder is the order engines appear in tables and legends: the
-// baseline first, then from the simplest mechanism to the most elaborate.
-// Engines not listed follow, alphabetically.
-var EngineOrder = []string{"raw", "full", "cow", "row", "linked", "mirror"}
+// The engines as the program describes them (SetEngines): results names
+// none itself.
+var (
+	engineOrder    []string // tables and legends list these first, in order
+	baselineEngine string   // compare divides timings by this engine's
+)
 
-// BaselineEngine is the engine compare divides timings by.
-const BaselineEngine = "raw"
+// SetEngines tells results how to present engines: order lists the engines
+// tables and legends show first, in that order (others follow by name),
+// and baseline is the engine compare divides timings by (the bare device:
+// strategies.Ranked and strategies.Baseline). Call it once at program
+// start, before any table, plot or comparison.
+func SetEngines(order []string, baseline string) {
+	engineOrder, baselineEngine = append([]string(nil), order...), baseline
+}
+
+// BaselineEngine is the engine compare divides timings by (SetEngines).
+func BaselineEngine() string { return baselineEngine }
 
 // SweepPoint returns the swept parameter and its value ("", "" if r is not
 // part of a sweep).
@@ -260,14 +271,14 @@ func (r *Run) param(p *Phase, name string) (float64, bool) {
 	return parseNumber(r.Params[name])
 }
 
-// engineRank orders engine names by EngineOrder.
+// engineRank orders engine names by the order SetEngines gives.
 func engineRank(name string) int {
-	for i, e := range EngineOrder {
+	for i, e := range engineOrder {
 		if e == name {
 			return i
 		}
 	}
-	return len(EngineOrder)
+	return len(engineOrder)
 }
 
 func compareEngines(a, b string) int {

@@ -31,6 +31,13 @@ type Factory struct {
 	// device, needs root and installed tools, and cannot live on a memory
 	// device. Peers run only when named; ReferenceNames leaves them out.
 	Peer bool
+	// Order places the engine in tables and legends: engines with an
+	// Order appear first, ascending (see Ranked); the others follow by
+	// name.
+	Order int
+	// Baseline marks the engine whose timings others are compared with
+	// (raw: the bare device). At most one engine sets it.
+	Baseline bool
 }
 
 var (
@@ -51,6 +58,11 @@ func Register(f Factory) {
 	}
 	if _, dup := registry[f.Name]; dup {
 		panic("strategies: engine registered twice: " + f.Name)
+	}
+	for _, o := range registry {
+		if f.Baseline && o.Baseline {
+			panic("strategies: two baseline engines: " + o.Name + ", " + f.Name)
+		}
 	}
 	registry[f.Name] = f
 }
@@ -85,6 +97,33 @@ func ReferenceNames() []string {
 		}
 	}
 	return names
+}
+
+// Ranked returns the engines that set an Order, in that order: how tables
+// and legends list engines (results.SetEngines).
+func Ranked() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	var names []string
+	for _, n := range namesLocked() {
+		if registry[n].Order != 0 {
+			names = append(names, n)
+		}
+	}
+	sort.SliceStable(names, func(i, j int) bool { return registry[names[i]].Order < registry[names[j]].Order })
+	return names
+}
+
+// Baseline returns the engine registered as the baseline, or "".
+func Baseline() string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	for _, n := range namesLocked() {
+		if registry[n].Baseline {
+			return n
+		}
+	}
+	return ""
 }
 
 func namesLocked() []string {

@@ -2,6 +2,7 @@ package strategies_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -125,4 +126,27 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", name, err, ok)
 		}
 	}
+}
+
+// The reference engines present themselves baseline first, then from the
+// simplest mechanism to the most elaborate; peers have no rank.
+func TestRankedAndBaseline(t *testing.T) {
+	want := []string{"raw", "full", "cow", "row", "linked", "mirror"}
+	if got := strategies.Ranked(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Ranked() = %v, want %v", got, want)
+	}
+	if got := strategies.Baseline(); got != "raw" {
+		t.Errorf("Baseline() = %q, want raw", got)
+	}
+}
+
+func TestRegisterSecondBaselinePanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "two baseline engines") {
+			t.Fatalf("a second baseline engine: recover() = %v, want a panic naming two baselines", r)
+		}
+	}()
+	f, _ := strategies.LookupFactory("raw")
+	f.Name = "raw-again"
+	strategies.Register(f)
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/snapbench/snapbench/results"
 )
 
-// Engines are the engines Runs produces, in results.EngineOrder.
+// Engines are the engines Runs produces, in the order of results.SetEngines.
 var Engines = []string{"raw", "full", "cow", "row", "linked", "mirror"}
 
 // Fanouts and Depths are the sweep points of the overwrite and chainread

@@ -22,8 +22,9 @@ const (
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name: "cow",
-		Doc:  "classic copy-on-write (dm-snapshot, old LVM snapshots): bases written in place, a fixed delta area per snapshot or clone",
+		Order: 30,
+		Name:  "cow",
+		Doc:   "classic copy-on-write (dm-snapshot, old LVM snapshots): bases written in place, a fixed delta area per snapshot or clone",
 		Params: []strategies.Param{
 			{Name: "delta-percent", Default: "20",
 				Help: "capacity of each snapshot's or clone's delta (exception store) as a percentage of its base's size, 0 < p <= 100"},

@@ -12,6 +12,7 @@ import (
 
 func init() {
 	strategies.Register(strategies.Factory{
+		Order:    20,
 		Name:     "full",
 		Doc:      "full copy (VMware full clone): every snapshot or clone copies all written chunks into a new extent",
 		Validate: Validate,

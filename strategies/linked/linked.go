@@ -16,8 +16,9 @@ import (
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name: "linked",
-		Doc:  "VMware View replica + linked clones, VMDK redo logs, qcow2 backing chains: sparse deltas over a read-only replica",
+		Order: 50,
+		Name:  "linked",
+		Doc:   "VMware View replica + linked clones, VMDK redo logs, qcow2 backing chains: sparse deltas over a read-only replica",
 		Params: []strategies.Param{{
 			Name:    "replica",
 			Default: "true",

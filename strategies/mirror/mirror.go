@@ -25,8 +25,9 @@ const (
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name: engineName,
-		Doc:  "split mirrors (EMC TimeFinder BCV): clones are synchronised full mirrors split off instantly; re-establish resyncs changes",
+		Order: 60,
+		Name:  engineName,
+		Doc:   "split mirrors (EMC TimeFinder BCV): clones are synchronised full mirrors split off instantly; re-establish resyncs changes",
 		Params: []strategies.Param{
 			{Name: paramAutoMirrors, Default: "0", Help: "mirrors established automatically for each new base volume and re-established after each split (0-16)"},
 			{Name: paramBackground, Default: "false", Help: "synchronise mirrors from a background goroutine (its device IO then interleaves non-deterministically); otherwise on demand: Sync, or at split"},

@@ -20,6 +20,8 @@ const metaBytes = 1 << 20
 
 func init() {
 	strategies.Register(strategies.Factory{
+		Order:    10,
+		Baseline: true, // the bare device: the physical limit the others are compared with
 		Name:     "raw",
 		Doc:      "the bare device as one volume, no snapshots or clones: the physical limit",
 		Validate: Validate,

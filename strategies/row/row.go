@@ -13,8 +13,9 @@ import (
 
 func init() {
 	strategies.Register(strategies.Factory{
-		Name: "row",
-		Doc:  "redirect-on-write pool with refcounted copy-on-write B-trees (dm-thin, WAFL/FlexClone, btrfs): O(1) snapshots and clones",
+		Order: 40,
+		Name:  "row",
+		Doc:   "redirect-on-write pool with refcounted copy-on-write B-trees (dm-thin, WAFL/FlexClone, btrfs): O(1) snapshots and clones",
 		Params: []strategies.Param{
 			{Name: "cache-mb", Default: "64", Help: "node cache in MiB (B-tree nodes and space-map pages, 4 KiB each; fractions allowed)"},
 			{Name: "expire-snapshots-on-full", Default: "false", Help: "when the pool is full, delete the oldest read-only snapshots (never clones or bases) to make room"},
