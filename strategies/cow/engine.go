@@ -722,7 +722,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("cow: open volume %d: %w", id, strategies.ErrNotFound)
 	}
 	v.open++
-	return &handle{e: e, v: v}, nil
+	return newHandle(e, v), nil
 }
 
 // Volumes lists every volume by id. PrivateBytes is the volume's extent: a

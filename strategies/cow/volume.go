@@ -3,18 +3,42 @@ package cow
 import (
 	"fmt"
 	"math/bits"
-	"sync/atomic"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // handle is an open volume. ReadAt, WriteAt and Flush are safe for
 // concurrent use; alignment is the device's (sector size, buffer address).
 type handle struct {
-	e      *Engine
-	v      *vol
-	closed atomic.Bool
+	lifecycle.Handle
+	e *Engine
+	v *vol
+}
+
+// newHandle opens a handle of v; the caller holds e.mu and has counted it
+// in v.open.
+func newHandle(e *Engine, v *vol) *handle {
+	h := &handle{e: e, v: v}
+	h.Init(fmt.Sprintf("cow: %q", v.name), func() error {
+		e.mu.Lock()
+		v.open--
+		e.mu.Unlock()
+		return nil
+	})
+	return h
+}
+
+// usable is nil while both the handle and its engine are open.
+func (h *handle) usable() error {
+	if err := h.Err(); err != nil {
+		return err
+	}
+	if h.e.closed.Load() {
+		return fmt.Errorf("%s: %w", h.Label(), strategies.ErrClosed)
+	}
+	return nil
 }
 
 func (h *handle) ID() strategies.VolumeID { return h.v.id }
@@ -28,13 +52,10 @@ func (h *handle) Info() device.Info {
 }
 
 func (h *handle) check(p []byte, off int64) error {
-	if err := device.CheckIO(p, off, h.e.sector, h.e.memAlign, h.v.size); err != nil {
-		return fmt.Errorf("cow: %q: %w", h.v.name, err)
+	if err := h.CheckIO(p, off, h.e.sector, h.e.memAlign, h.v.size); err != nil {
+		return err
 	}
-	if h.closed.Load() || h.e.closed.Load() {
-		return fmt.Errorf("cow: %q: %w", h.v.name, strategies.ErrClosed)
-	}
-	return nil
+	return h.usable()
 }
 
 func (h *handle) invalidErr() error {
@@ -103,8 +124,8 @@ func (h *handle) WriteAt(p []byte, off int64) (int, error) {
 // Flush makes the volume's acknowledged writes durable: a device flush, and
 // for a clone the commit of the exceptions its writes recorded.
 func (h *handle) Flush() error {
-	if h.closed.Load() || h.e.closed.Load() {
-		return fmt.Errorf("cow: %q: %w", h.v.name, strategies.ErrClosed)
+	if err := h.usable(); err != nil {
+		return err
 	}
 	v := h.v
 	if v.d != nil && v.d.invalid.Load() {
@@ -114,17 +135,6 @@ func (h *handle) Flush() error {
 		return h.e.flushDeltas([]*delta{v.d})
 	}
 	return h.e.fl.flush()
-}
-
-// Close releases the handle without flushing.
-func (h *handle) Close() error {
-	if h.closed.Swap(true) {
-		return fmt.Errorf("cow: %q: %w", h.v.name, strategies.ErrClosed)
-	}
-	h.e.mu.Lock()
-	h.v.open--
-	h.e.mu.Unlock()
-	return nil
 }
 
 // ioRun accumulates contiguous pieces of one IO that map to contiguous

@@ -472,7 +472,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("full: volume %d: %w", id, strategies.ErrNotFound)
 	}
 	v.open++
-	return &handle{v: v}, nil
+	return newHandle(v), nil
 }
 
 func (e *Engine) Volumes() []strategies.VolumeInfo {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // volume is one volume's in-memory state.
@@ -156,8 +157,21 @@ func (v *volume) loadBitmap() error {
 
 // handle is an open volume.
 type handle struct {
-	v      *volume
-	closed atomic.Bool
+	lifecycle.Handle
+	v *volume
+}
+
+// newHandle opens a handle of v; the caller holds the engine's lock and
+// has counted it in v.open.
+func newHandle(v *volume) *handle {
+	h := &handle{v: v}
+	h.Init(fmt.Sprintf("full: %q", v.name), func() error {
+		v.e.mu.Lock()
+		v.open--
+		v.e.mu.Unlock()
+		return nil
+	})
+	return h
 }
 
 func (h *handle) ID() strategies.VolumeID { return h.v.id }
@@ -165,16 +179,7 @@ func (h *handle) Size() int64             { return h.v.size }
 func (h *handle) SectorSize() int         { return h.v.e.dev.SectorSize() }
 
 func (h *handle) check(p []byte, off int64) error {
-	if h.closed.Load() {
-		return fmt.Errorf("full: %w", strategies.ErrClosed)
-	}
-	if off < 0 || off+int64(len(p)) > h.v.size {
-		return fmt.Errorf("full: %w: offset %d length %d, volume size %d", device.ErrOutOfRange, off, len(p), h.v.size)
-	}
-	if sec := int64(h.SectorSize()); off%sec != 0 || int64(len(p))%sec != 0 {
-		return fmt.Errorf("full: %w: offset %d length %d, sector size %d", device.ErrUnaligned, off, len(p), sec)
-	}
-	return nil
+	return h.CheckIO(p, off, h.SectorSize(), 1, h.v.size)
 }
 
 // ReadAt reads written chunks from the extent and zeros for the others.
@@ -261,18 +266,8 @@ func (h *handle) WriteAt(p []byte, off int64) (int, error) {
 // Flush makes the volume's acknowledged writes durable (all volumes', in
 // fact: the device flush is global).
 func (h *handle) Flush() error {
-	if h.closed.Load() {
-		return fmt.Errorf("full: %w", strategies.ErrClosed)
+	if err := h.Err(); err != nil {
+		return err
 	}
 	return h.v.e.Flush()
-}
-
-func (h *handle) Close() error {
-	if h.closed.Swap(true) {
-		return fmt.Errorf("full: %w", strategies.ErrClosed)
-	}
-	h.v.e.mu.Lock()
-	h.v.open--
-	h.v.e.mu.Unlock()
-	return nil
 }

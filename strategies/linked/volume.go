@@ -7,6 +7,7 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 const stripes = 16
@@ -45,9 +46,33 @@ type volume struct {
 
 // handle is an open volume.
 type handle struct {
-	e      *Engine
-	v      *volume
-	closed atomic.Bool
+	lifecycle.Handle
+	e *Engine
+	v *volume
+}
+
+// newHandle opens a handle of v; the caller holds e.mu and has counted it
+// in v.open.
+func newHandle(e *Engine, v *volume) *handle {
+	h := &handle{e: e, v: v}
+	h.Init(fmt.Sprintf("linked: %q", v.name), func() error {
+		e.mu.Lock()
+		v.open--
+		e.mu.Unlock()
+		return nil
+	})
+	return h
+}
+
+// usable is nil while both the handle and its engine are open.
+func (h *handle) usable() error {
+	if err := h.Err(); err != nil {
+		return err
+	}
+	if h.e.closed.Load() {
+		return fmt.Errorf("%s: %w", h.Label(), strategies.ErrClosed)
+	}
+	return nil
 }
 
 // Open returns a handle for IO. Internal volumes (replicas, layers) are not
@@ -66,7 +91,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("linked: open %s: %w: internal volume", v.name, strategies.ErrInvalidArgument)
 	}
 	v.open++
-	return &handle{e: e, v: v}, nil
+	return newHandle(e, v), nil
 }
 
 // ID, Size and SectorSize describe the volume; the sector size is the
@@ -76,13 +101,10 @@ func (h *handle) Size() int64             { return h.v.size }
 func (h *handle) SectorSize() int         { return h.e.geo.sector }
 
 func (h *handle) check(p []byte, off int64) error {
-	if err := device.CheckIO(p, off, h.e.geo.sector, h.e.memAlign, h.v.size); err != nil {
-		return fmt.Errorf("linked: %w", err)
+	if err := h.CheckIO(p, off, h.e.geo.sector, h.e.memAlign, h.v.size); err != nil {
+		return err
 	}
-	if h.closed.Load() || h.e.closed.Load() {
-		return fmt.Errorf("linked: %w", strategies.ErrClosed)
-	}
-	return nil
+	return h.usable()
 }
 
 // ReadAt reads through the chain: for each grain, the first delta from the
@@ -273,8 +295,8 @@ func (e *Engine) writeNewGrain(v *volume, top *delta, gi uint32, in int, data []
 // then its top delta's new mappings, then a second flush; plus a catalog
 // commit when a write needed a new grain-table grain.
 func (h *handle) Flush() error {
-	if h.closed.Load() || h.e.closed.Load() {
-		return fmt.Errorf("linked: %w", strategies.ErrClosed)
+	if err := h.usable(); err != nil {
+		return err
 	}
 	if err := h.e.usable(); err != nil {
 		return err
@@ -304,15 +326,4 @@ func (h *handle) Flush() error {
 		return err
 	}
 	return e.commitRoot()
-}
-
-// Close releases the handle; it does not flush.
-func (h *handle) Close() error {
-	if h.closed.Swap(true) {
-		return fmt.Errorf("linked: %w", strategies.ErrClosed)
-	}
-	h.e.mu.Lock()
-	h.v.open--
-	h.e.mu.Unlock()
-	return nil
 }

@@ -662,7 +662,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, e.notFound(id)
 	}
 	v.open++
-	return &handle{v: v}, nil
+	return newHandle(v), nil
 }
 
 // Volumes lists the user volumes by id. Attached mirrors are internal and

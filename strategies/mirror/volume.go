@@ -2,17 +2,29 @@ package mirror
 
 import (
 	"fmt"
-	"sync/atomic"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // handle is an open volume. Reads and writes are safe for concurrent use and
 // never take the engine lock.
 type handle struct {
-	v      *volume
-	closed atomic.Bool
+	lifecycle.Handle
+	v *volume
+}
+
+// newHandle opens a handle of v; the caller holds the engine's lock and
+// has counted it in v.open.
+func newHandle(v *volume) *handle {
+	h := &handle{v: v}
+	h.Init(fmt.Sprintf("mirror: %q", v.name), func() error {
+		v.e.mu.Lock()
+		v.open--
+		v.e.mu.Unlock()
+		return nil
+	})
+	return h
 }
 
 // ID returns the volume's id.
@@ -25,13 +37,7 @@ func (h *handle) Size() int64 { return h.v.size }
 func (h *handle) SectorSize() int { return h.v.e.dev.SectorSize() }
 
 func (h *handle) check(p []byte, off int64) error {
-	if h.closed.Load() {
-		return fmt.Errorf("mirror: %w", strategies.ErrClosed)
-	}
-	if err := device.CheckIO(p, off, h.SectorSize(), 1, h.v.size); err != nil {
-		return fmt.Errorf("mirror: %q: %w", h.v.name, err)
-	}
-	return nil
+	return h.CheckIO(p, off, h.SectorSize(), 1, h.v.size)
 }
 
 // ReadAt reads the volume's own extent: one device read, no lock.
@@ -147,19 +153,10 @@ func (e *Engine) writeMirror(m *mirror, p []byte, off, c0, c1 int64) error {
 // Flush makes the volume's acknowledged writes durable (every volume's: the
 // device flush is global).
 func (h *handle) Flush() error {
-	if h.closed.Load() {
-		return fmt.Errorf("mirror: %w", strategies.ErrClosed)
+	if err := h.Err(); err != nil {
+		return err
 	}
 	return h.v.e.Flush()
 }
 
 // Close releases the handle; it does not flush.
-func (h *handle) Close() error {
-	if h.closed.Swap(true) {
-		return fmt.Errorf("mirror: %w", strategies.ErrClosed)
-	}
-	h.v.e.mu.Lock()
-	h.v.open--
-	h.v.e.mu.Unlock()
-	return nil
-}

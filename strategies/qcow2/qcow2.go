@@ -371,6 +371,8 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		e.open[id] = sv
 	}
 	v := &volume{e: e, sv: sv, id: id, size: r.Size, sector: e.fs.Sector, readOnly: r.ReadOnly}
+	// The last handle of a volume to close stops its qemu-nbd.
+	v.Init(fmt.Sprintf("qcow2: volume %d", id), func() error { return e.release(v) })
 	e.handles.Add(id, v)
 	return v, nil
 }
@@ -545,12 +547,12 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	open := e.open
-	for _, v := range e.handles.Take() {
-		v.closed.Store(true)
-	}
+	open, handles := e.open, e.handles.Take()
 	e.open = map[strategies.VolumeID]*served{}
 	e.mu.Unlock()
+	for _, v := range handles {
+		v.Close() // the engine no longer knows v: its release does nothing
+	}
 	var errs []error
 	for _, sv := range open {
 		errs = append(errs, e.stopServed(sv))

@@ -3,10 +3,9 @@ package qcow2
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // served is an open volume: the qemu-nbd serving its top layer, shared by
@@ -22,13 +21,13 @@ type served struct {
 // volume is a handle. ReadAt, WriteAt and Flush are safe for concurrent
 // use.
 type volume struct {
+	lifecycle.Handle
 	e        *Engine
 	sv       *served
 	id       strategies.VolumeID
 	size     int64
 	sector   int
 	readOnly bool
-	closed   atomic.Bool
 }
 
 func (v *volume) ID() strategies.VolumeID { return v.id }
@@ -36,13 +35,7 @@ func (v *volume) Size() int64             { return v.size }
 func (v *volume) SectorSize() int         { return v.sector }
 
 func (v *volume) check(p []byte, off int64) error {
-	if err := device.CheckIO(p, off, v.sector, 1, v.size); err != nil {
-		return err
-	}
-	if v.closed.Load() {
-		return fmt.Errorf("qcow2: volume %d: %w", v.id, strategies.ErrClosed)
-	}
-	return nil
+	return v.CheckIO(p, off, v.sector, 1, v.size)
 }
 
 func (v *volume) ReadAt(p []byte, off int64) (int, error) {
@@ -83,8 +76,8 @@ func (v *volume) WriteAt(p []byte, off int64) (int, error) {
 // Flush sends NBD_CMD_FLUSH: qemu flushes its caches and fdatasyncs the
 // image.
 func (v *volume) Flush() error {
-	if v.closed.Load() {
-		return fmt.Errorf("qcow2: volume %d: %w", v.id, strategies.ErrClosed)
+	if err := v.Err(); err != nil {
+		return err
 	}
 	v.sv.mu.RLock()
 	defer v.sv.mu.RUnlock()
@@ -95,13 +88,4 @@ func (v *volume) Flush() error {
 		return fmt.Errorf("qcow2: flush volume %d: %w", v.id, err)
 	}
 	return nil
-}
-
-// Close releases the handle; the last handle of a volume stops its
-// qemu-nbd. It does not flush.
-func (v *volume) Close() error {
-	if v.closed.Swap(true) {
-		return nil
-	}
-	return v.e.release(v)
 }

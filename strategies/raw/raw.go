@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
@@ -196,7 +196,14 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("raw: volume %d: %w", id, strategies.ErrNotFound)
 	}
 	e.open++
-	return &volume{e: e, id: id, size: e.vol.size, data: e.data}, nil
+	v := &volume{e: e, id: id, size: e.vol.size, data: e.data}
+	v.Init("raw", func() error {
+		e.mu.Lock()
+		e.open--
+		e.mu.Unlock()
+		return nil
+	})
+	return v, nil
 }
 
 func (e *Engine) Volumes() []strategies.VolumeInfo {
@@ -274,11 +281,11 @@ func (e *Engine) Close() error {
 
 // volume is an open handle: a bounds check and a device call.
 type volume struct {
-	e      *Engine
-	id     strategies.VolumeID
-	size   int64
-	data   *device.Sub
-	closed atomic.Bool
+	lifecycle.Handle
+	e    *Engine
+	id   strategies.VolumeID
+	size int64
+	data *device.Sub
 }
 
 func (v *volume) ID() strategies.VolumeID { return v.id }
@@ -286,35 +293,24 @@ func (v *volume) Size() int64             { return v.size }
 func (v *volume) SectorSize() int         { return v.data.SectorSize() }
 
 func (v *volume) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > v.size {
-		return 0, fmt.Errorf("raw: %w: offset %d length %d, volume size %d", device.ErrOutOfRange, off, len(p), v.size)
-	}
-	if v.closed.Load() {
-		return 0, fmt.Errorf("raw: %w", strategies.ErrClosed)
+	if err := v.CheckIO(p, off, v.data.SectorSize(), 1, v.size); err != nil {
+		return 0, err
 	}
 	return v.data.ReadAt(p, off)
 }
 
 func (v *volume) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > v.size {
-		return 0, fmt.Errorf("raw: %w: offset %d length %d, volume size %d", device.ErrOutOfRange, off, len(p), v.size)
-	}
-	if v.closed.Load() {
-		return 0, fmt.Errorf("raw: %w", strategies.ErrClosed)
+	if err := v.CheckIO(p, off, v.data.SectorSize(), 1, v.size); err != nil {
+		return 0, err
 	}
 	return v.data.WriteAt(p, off)
 }
 
-func (v *volume) Flush() error { return v.data.Flush() }
-
-func (v *volume) Close() error {
-	if v.closed.Swap(true) {
-		return fmt.Errorf("raw: %w", strategies.ErrClosed)
+func (v *volume) Flush() error {
+	if err := v.Err(); err != nil {
+		return err
 	}
-	v.e.mu.Lock()
-	v.e.open--
-	v.e.mu.Unlock()
-	return nil
+	return v.data.Flush()
 }
 
 // Info lets device.Describe see through a raw volume to the device below.

@@ -478,6 +478,11 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("rbd: open %q: %w", r.Name, err)
 	}
 	v := &volume{e: e, id: id, im: im, size: r.Size, readOnly: r.ReadOnly}
+	// Close does not flush (librbd caches nothing here): it closes the image.
+	v.Init(fmt.Sprintf("rbd: volume %d", id), func() error {
+		e.release(v)
+		return v.im.close()
+	})
 	e.vols.Add(id, v)
 	return v, nil
 }

@@ -2,10 +2,10 @@ package rbd
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // sectorSize is the IO alignment the engine asks of its callers; librbd
@@ -17,12 +17,12 @@ const sectorSize = 512
 // call is one synchronous librbd request on the caller's thread, so the
 // queue depth is the number of goroutines calling.
 type volume struct {
+	lifecycle.Handle
 	e        *Engine
 	id       strategies.VolumeID
 	im       *image
 	size     int64
 	readOnly bool
-	once     sync.Once
 }
 
 func (v *volume) ID() strategies.VolumeID { return v.id }
@@ -36,10 +36,7 @@ func (v *volume) check(p []byte, off int64) error {
 	if off+int64(len(p)) > v.size {
 		return fmt.Errorf("rbd: IO of %d bytes at %d: %w (%d)", len(p), off, device.ErrOutOfRange, v.size)
 	}
-	if v.im.h == 0 {
-		return fmt.Errorf("rbd: volume %d: %w", v.id, strategies.ErrClosed)
-	}
-	return nil
+	return v.Err()
 }
 
 func (v *volume) ReadAt(p []byte, off int64) (int, error) {
@@ -75,8 +72,8 @@ func (v *volume) WriteAt(p []byte, off int64) (int, error) {
 
 // Flush waits for this handle's writes in flight (rbd_flush).
 func (v *volume) Flush() error {
-	if v.im.h == 0 {
-		return fmt.Errorf("rbd: volume %d: %w", v.id, strategies.ErrClosed)
+	if err := v.Err(); err != nil {
+		return err
 	}
 	if v.readOnly {
 		return nil
@@ -85,14 +82,4 @@ func (v *volume) Flush() error {
 		return fmt.Errorf("rbd: %w", err)
 	}
 	return nil
-}
-
-// Close releases the handle; it does not flush (nothing is cached).
-func (v *volume) Close() error {
-	var err error
-	v.once.Do(func() {
-		v.e.release(v)
-		err = v.im.close()
-	})
-	return err
 }

@@ -327,7 +327,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 		return nil, fmt.Errorf("row: open volume %d: %w", id, strategies.ErrNotFound)
 	}
 	v.open.Add(1)
-	return &handle{e: e, v: v}, nil
+	return newHandle(e, v), nil
 }
 
 // Volumes lists the volumes by id. PrivateBytes is exact: it walks the

@@ -3,19 +3,26 @@ package row
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // handle is an open volume. ReadAt and WriteAt are safe for concurrent use
 // and hold no engine-wide lock exclusively: IO on different volumes, and
 // IO on one volume that does not change its tree, proceeds in parallel.
 type handle struct {
-	e      *Engine
-	v      *volState
-	closed atomic.Bool
+	lifecycle.Handle
+	e *Engine
+	v *volState
+}
+
+// newHandle opens a handle of v; the caller has counted it in v.open.
+func newHandle(e *Engine, v *volState) *handle {
+	h := &handle{e: e, v: v}
+	h.Init(fmt.Sprintf("row: volume %q", v.name), func() error { v.open.Add(-1); return nil })
+	return h
 }
 
 // ID returns the volume's id.
@@ -36,29 +43,14 @@ func (h *handle) Info() device.Info {
 // Flush commits the engine's open transaction: this volume's writes (and
 // every other volume's) are durable on return.
 func (h *handle) Flush() error {
-	if h.closed.Load() {
-		return fmt.Errorf("row: %w", strategies.ErrClosed)
+	if err := h.Err(); err != nil {
+		return err
 	}
 	return h.e.Flush()
 }
 
-// Close releases the handle; it does not flush.
-func (h *handle) Close() error {
-	if h.closed.Swap(true) {
-		return fmt.Errorf("row: %w", strategies.ErrClosed)
-	}
-	h.v.open.Add(-1)
-	return nil
-}
-
 func (h *handle) check(p []byte, off int64) error {
-	if err := device.CheckIO(p, off, h.e.sector, h.e.memAlign, h.v.size); err != nil {
-		return fmt.Errorf("row: volume %q: %w", h.v.name, err)
-	}
-	if h.closed.Load() {
-		return fmt.Errorf("row: %w", strategies.ErrClosed)
-	}
-	return nil
+	return h.CheckIO(p, off, h.e.sector, h.e.memAlign, h.v.size)
 }
 
 // ReadAt reads p at off: per chunk, one tree lookup (through the node

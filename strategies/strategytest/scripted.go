@@ -131,6 +131,7 @@ func runScripted(t *testing.T, cfg Config) {
 		{"Nested", func(c strategies.Caps) bool { return c.Nested && c.Clone && c.Snapshot }, caseNested},
 		{"DeleteOrders", func(c strategies.Caps) bool { return c.Snapshot || c.Clone }, caseDeleteOrders},
 		{"Busy", nil, caseBusy},
+		{"HandleLifecycle", nil, caseHandleLifecycle},
 		{"ManyClones", func(c strategies.Caps) bool { return c.Clone }, caseManyClones},
 		{"ManyDeletes", func(c strategies.Caps) bool { return c.Clone }, caseManyDeletes},
 	}

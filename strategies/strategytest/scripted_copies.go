@@ -217,6 +217,36 @@ func caseBusy(f *fixture) {
 	wantErr(f.t, "open deleted", err, strategies.ErrNotFound)
 }
 
+// caseHandleLifecycle: a closed handle refuses IO, Flush and a second
+// Close with ErrClosed, and closing it twice releases it once: the volume
+// stays busy while another handle of it is open.
+func caseHandleLifecycle(f *fixture) {
+	id := f.create("base", 1)
+	a, b := f.open(id), f.open(id)
+	data := pattern(7, f.sec())
+	f.write(a, 0, data)
+	if err := a.Close(); err != nil {
+		f.t.Fatalf("first Close: %v", err)
+	}
+	_, err := a.ReadAt(device.Alloc(f.sec()), 0)
+	wantErr(f.t, "read on a closed handle", err, strategies.ErrClosed)
+	_, err = a.WriteAt(device.Alloc(f.sec()), 0)
+	wantErr(f.t, "write on a closed handle", err, strategies.ErrClosed)
+	wantErr(f.t, "flush on a closed handle", a.Flush(), strategies.ErrClosed)
+	wantErr(f.t, "second Close", a.Close(), strategies.ErrClosed)
+	wantErr(f.t, "delete while another handle is open", f.eng.Delete(id), strategies.ErrBusy)
+	f.expect(b, 0, data)
+	if err := b.Flush(); err != nil {
+		f.t.Fatalf("flush of the handle still open: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		f.t.Fatalf("Close of the second handle: %v", err)
+	}
+	if err := f.eng.Delete(id); err != nil {
+		f.t.Fatalf("delete after both handles closed: %v", err)
+	}
+}
+
 // templateBurst creates a two-chunk template written with pattern tag and
 // n clones of it in one CloneMany (named prefix+a, prefix+b, ...); it skips
 // the case when the device cannot hold them. It returns the template, an

@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
 
 // FileVolume is a volume that is a file opened with O_DIRECT on the peer's
@@ -17,16 +16,16 @@ import (
 // (the loop device's logical block size); where the file system's own
 // block is larger (btrfs, 4 KiB) the kernel serves smaller direct IO
 // buffered, as it would for any application. ReadAt, WriteAt and Flush are
-// safe for concurrent use; Flush is fdatasync. Close does not flush.
+// safe for concurrent use; Flush is fdatasync. Close closes the file and
+// does not flush.
 type FileVolume struct {
+	lifecycle.Handle
 	engine   string
 	id       strategies.VolumeID
 	f        *os.File
 	size     int64
 	sector   int
 	readOnly bool
-	closed   atomic.Bool
-	release  func(*FileVolume)
 }
 
 // OpenFile opens path as volume id of size bytes. release runs once, at
@@ -40,7 +39,15 @@ func OpenFile(engine string, id strategies.VolumeID, path string, size int64, se
 	if err != nil {
 		return nil, fmt.Errorf("%s: open volume %d: %w", engine, id, err)
 	}
-	return &FileVolume{engine: engine, id: id, f: f, size: size, sector: sector, readOnly: readOnly, release: release}, nil
+	v := &FileVolume{engine: engine, id: id, f: f, size: size, sector: sector, readOnly: readOnly}
+	v.Init(fmt.Sprintf("%s: volume %d", engine, id), func() error {
+		err := f.Close()
+		if release != nil {
+			release(v)
+		}
+		return err
+	})
+	return v, nil
 }
 
 func (v *FileVolume) ID() strategies.VolumeID { return v.id }
@@ -48,11 +55,8 @@ func (v *FileVolume) Size() int64             { return v.size }
 func (v *FileVolume) SectorSize() int         { return v.sector }
 
 func (v *FileVolume) ReadAt(p []byte, off int64) (int, error) {
-	if err := device.CheckIO(p, off, v.sector, v.sector, v.size); err != nil {
+	if err := v.CheckIO(p, off, v.sector, v.sector, v.size); err != nil {
 		return 0, err
-	}
-	if v.closed.Load() {
-		return 0, fmt.Errorf("%s: volume %d: %w", v.engine, v.id, strategies.ErrClosed)
 	}
 	n, err := v.f.ReadAt(p, off)
 	if err != nil {
@@ -62,11 +66,8 @@ func (v *FileVolume) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (v *FileVolume) WriteAt(p []byte, off int64) (int, error) {
-	if err := device.CheckIO(p, off, v.sector, v.sector, v.size); err != nil {
+	if err := v.CheckIO(p, off, v.sector, v.sector, v.size); err != nil {
 		return 0, err
-	}
-	if v.closed.Load() {
-		return 0, fmt.Errorf("%s: volume %d: %w", v.engine, v.id, strategies.ErrClosed)
 	}
 	if v.readOnly {
 		return 0, fmt.Errorf("%s: volume %d: %w", v.engine, v.id, strategies.ErrReadOnly)
@@ -80,8 +81,8 @@ func (v *FileVolume) WriteAt(p []byte, off int64) (int, error) {
 
 // Flush is fdatasync of the volume's file.
 func (v *FileVolume) Flush() error {
-	if v.closed.Load() {
-		return fmt.Errorf("%s: volume %d: %w", v.engine, v.id, strategies.ErrClosed)
+	if err := v.Err(); err != nil {
+		return err
 	}
 	if v.readOnly {
 		return nil
@@ -90,18 +91,6 @@ func (v *FileVolume) Flush() error {
 		return fmt.Errorf("%s: flush volume %d: %w", v.engine, v.id, noSpace(err))
 	}
 	return nil
-}
-
-// Close releases the handle; it does not flush. A second Close is a no-op.
-func (v *FileVolume) Close() error {
-	if v.closed.Swap(true) {
-		return nil
-	}
-	err := v.f.Close()
-	if v.release != nil {
-		v.release(v)
-	}
-	return err
 }
 
 // noSpace wraps ENOSPC and EDQUOT with strategies.ErrNoSpace.
