@@ -12,7 +12,7 @@ FUZZTIME  ?= 30s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= staticcheck
 
-.PHONY: all build test bench lint fuzz ci clean regress baseline publish cover long readme-check
+.PHONY: all build test bench lint fuzz ci clean regress baseline publish publish-scale cover long readme-check
 
 all: build
 
@@ -70,6 +70,10 @@ readme-check: build
 ## publish: the default suite on this machine, one run as docs/results.md, docs/plots, docs/report.html (and docs/report.png with chromium)
 publish: build
 	ci/publish.sh
+
+## publish-scale: the scale curves (clones to 100,000, volumes to 1 TiB) as docs/scale.md, docs/plots/scale and docs/scale-run (about 10 minutes; a few GiB in $$WORK, default /var/tmp/snapbench-scale)
+publish-scale: build
+	ci/publish-scale.sh
 
 ## clean: remove what build and coverage runs leave in the tree
 clean:

@@ -49,6 +49,10 @@ figures=$("$bin" plot --format svg --out docs/plots "$out")
 		echo "![${name//-/ }](plots/$name.svg)"
 		echo
 	done
+	echo "## Scale"
+	echo
+	echo "How clone creation, metadata and memory grow to 100,000 clones and"
+	echo "volumes to 1 TiB: [scale.md](scale.md), from \`make publish-scale\`."
 } > docs/results.md
 "$bin" report --format html --title "snapbench results: the default suite" "$out" > docs/report.html
 chromium="${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}"
