@@ -21,9 +21,12 @@ type ClonebushParams struct {
 	Refresh        bool  // delete and recreate every clone at the end
 }
 
+func init() { register(clonebushDef()) }
+
 func clonebushDef() *scenarioDef {
 	return &scenarioDef{
-		name: "clonebush",
+		order: 20,
+		name:  "clonebush",
 		doc: "Bursty, wide: fill a template; create `clones` clones in one burst (CloneMany where the engine " +
 			"has it); optionally delete the template; boot storm: every clone at once reads the shared boot " +
 			"region and writes `boot_writes` private blocks; then a steady mixed phase across the clones; then " +

@@ -17,9 +17,12 @@ type ExhaustParams struct {
 	Prefill   bool   // write the working set once first
 }
 
+func init() { register(exhaustDef()) }
+
 func exhaustDef() *scenarioDef {
 	return &scenarioDef{
-		name: "exhaust",
+		order: 50,
+		name:  "exhaust",
 		doc: "Keep taking snapshots/clones of a base and writing to it until space runs out; record what " +
 			"each engine does (failed creates and writes, snapshots it invalidated or expired), write on to " +
 			"the base once full, and verify every surviving volume whole. Phases: create, prefill, fill-up, " +

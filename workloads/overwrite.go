@@ -14,9 +14,12 @@ type OverwriteParams struct {
 	Check   int64  // random verified reads across the base and every dependent at the end
 }
 
+func init() { register(overwriteDef()) }
+
 func overwriteDef() *scenarioDef {
 	return &scenarioDef{
-		name: "overwrite",
+		order: 30,
+		name:  "overwrite",
 		doc: "The headline micro-benchmark: a base with N dependent snapshots (or clones), then random writes " +
 			"to the base, for each N of `fanout`: device writes and latency per base write as N grows. Phases: " +
 			"create, prefill, then per N: drop (deletes the previous step's copies), deps (makes N fresh copies, " +

@@ -18,9 +18,12 @@ type ScaleParams struct {
 	Delete bool  // delete the clones block by block at the end (DeleteMany)
 }
 
+func init() { register(scaleDef()) }
+
 func scaleDef() *scenarioDef {
 	return &scenarioDef{
-		name: "scale",
+		order: 60,
+		name:  "scale",
 		doc: "Scale: a thin template of `volume_size` with only `fill` bytes written; one snapshot of it (timed, " +
 			"then deleted); then `clones` clones made in blocks of `block` (CloneMany per block with batch, else one " +
 			"Clone at a time), each block timed; then the clones deleted block by block (DeleteMany). Shows " +

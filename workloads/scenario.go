@@ -50,8 +50,11 @@ type Scenario struct {
 // rather than a scenario parameter (see Point).
 const ChunkParam = "chunk"
 
-// scenarioDef is one registered scenario.
+// scenarioDef is one registered scenario: its file defines it and
+// registers it in an init function (register), as engines register their
+// Factory. CONTRIBUTING.md says how to add one.
 type scenarioDef struct {
+	order    int // place in Names, help and tables: lower first
 	name     string
 	doc      string
 	opsHelp  string
@@ -64,11 +67,20 @@ type scenarioDef struct {
 	usesOps  bool
 }
 
-// registry lists the scenarios in display order.
+// registry lists the scenarios in display order (scenarioDef.order).
 var registry []*scenarioDef
 
-func init() {
-	registry = []*scenarioDef{snaptreeDef(), clonebushDef(), overwriteDef(), chainreadDef(), exhaustDef(), scaleDef(), sweepDef(), ioDef()}
+// register adds d to the registry, keeping it in display order. It panics
+// on a second scenario of the same name or order: both are programming
+// errors caught by any test of the package.
+func register(d *scenarioDef) {
+	for _, o := range registry {
+		if o.name == d.name || o.order == d.order {
+			panic(fmt.Sprintf("workloads: scenario %q registered with the name or order (%d) of %q", d.name, d.order, o.name))
+		}
+	}
+	registry = append(registry, d)
+	sort.SliceStable(registry, func(i, j int) bool { return registry[i].order < registry[j].order })
 }
 
 func lookupDef(name string) (*scenarioDef, error) {

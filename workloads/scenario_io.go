@@ -5,9 +5,12 @@ type IOParams struct {
 	Prefill bool // write the working set once before the io phase
 }
 
+func init() { register(ioDef()) }
+
 func ioDef() *scenarioDef {
 	return &scenarioDef{
-		name: "io",
+		order: 80,
+		name:  "io",
 		doc: "A plain IO pattern on one base volume, as fio would run it: the baseline that every engine, " +
 			"raw included, supports. Phases: create, prefill (optional), io.",
 		opsHelp: "ops of the io phase",

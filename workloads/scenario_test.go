@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -354,5 +355,34 @@ func TestVerifyOff(t *testing.T) {
 	for _, sc := range quickRuns(t) {
 		sc.Verify = VerifyOff
 		runOK(t, testEnv(t, "wltest", 64<<20, map[string]string{"capacity": "200"}), sc)
+	}
+}
+
+func TestRegisterRefusesDuplicates(t *testing.T) {
+	before := Names()
+	cases := []struct {
+		name string
+		def  *scenarioDef
+	}{
+		{"taken name", &scenarioDef{name: before[0], order: 1 << 20}},
+		{"taken order", &scenarioDef{name: "no-such-scenario", order: registry[0].order}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("register(%q, order %d) did not panic", c.def.name, c.def.order)
+				}
+			}()
+			register(c.def)
+		})
+	}
+	if got := Names(); !slices.Equal(got, before) {
+		t.Errorf("refused registrations changed the registry: %v, was %v", got, before)
+	}
+	for i := 1; i < len(registry); i++ {
+		if registry[i-1].order >= registry[i].order {
+			t.Errorf("registry out of order: %q (%d) before %q (%d)", registry[i-1].name, registry[i-1].order, registry[i].name, registry[i].order)
+		}
 	}
 }

@@ -19,9 +19,12 @@ type SweepParams struct {
 	Base   Scenario // Of with every other key set
 }
 
+func init() { register(sweepDef()) }
+
 func sweepDef() *scenarioDef {
 	return &scenarioDef{
-		name: "sweep",
+		order: 70,
+		name:  "sweep",
 		doc: "Runs another scenario (key of) once per value of one of its parameters (key param; " +
 			"\"chunk\" sweeps the engine's chunk size) over a list (key values), one result per point: " +
 			"fan-out 1,10,100,1000; depth; chunk size.",
