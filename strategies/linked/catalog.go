@@ -367,168 +367,240 @@ func internalName(role uint8, id strategies.VolumeID) string {
 // are frozen, same size, no cycles), replica and layer roles, and grain
 // directories of the right length inside the pool. It never panics.
 func (c *catalog) validate(g *geometry) error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.chunk != uint32(g.chunk) || c.sector != uint32(g.sector) || c.nPool != g.nPool || c.nRep != g.nRep {
-		bad("geometry chunk %d sector %d pool %d replica pool %d, devices have %d %d %d %d",
-			c.chunk, c.sector, c.nPool, c.nRep, g.chunk, g.sector, g.nPool, g.nRep)
-		return errors.Join(errs...)
+	k := &catalogCheck{c: c, g: g}
+	if k.geometry() {
+		k.deltaRecords()
+		k.deltaTree()
+		k.volumes()
+		k.ownership()
 	}
-	deltas := make(map[uint64]*deltaRec, len(c.deltas))
+	errs := k.errs
+	if len(errs) > 16 {
+		errs = append(errs[:16], fmt.Errorf("and %d more", len(errs)-16))
+	}
+	return errors.Join(errs...)
+}
+
+// catalogCheck is one validate pass: the problems found so far and the
+// indexes the later checks need.
+type catalogCheck struct {
+	c        *catalog
+	g        *geometry
+	errs     []error
+	deltas   map[uint64]*deltaRec // by id
+	children map[uint64]int       // delta id: deltas whose parent it is
+	vols     map[uint64]*volRec   // by id
+	owners   map[uint64]uint64    // delta id: the volume that owns it
+}
+
+func (k *catalogCheck) bad(format string, args ...any) {
+	k.errs = append(k.errs, fmt.Errorf(format, args...))
+}
+
+// geometry reports whether the catalog was made for these devices; when
+// not, nothing else is checked.
+func (k *catalogCheck) geometry() bool {
+	c, g := k.c, k.g
+	if c.chunk != uint32(g.chunk) || c.sector != uint32(g.sector) || c.nPool != g.nPool || c.nRep != g.nRep {
+		k.bad("geometry chunk %d sector %d pool %d replica pool %d, devices have %d %d %d %d",
+			c.chunk, c.sector, c.nPool, c.nRep, g.chunk, g.sector, g.nPool, g.nRep)
+		return false
+	}
+	return true
+}
+
+// deltaRecords checks each delta on its own (id order and range, grain
+// count, grain directory inside the pool) and indexes the sound ones.
+func (k *catalogCheck) deltaRecords() {
+	c, g := k.c, k.g
+	k.deltas = make(map[uint64]*deltaRec, len(c.deltas))
 	for i := range c.deltas {
 		r := &c.deltas[i]
 		if i > 0 && c.deltas[i-1].id >= r.id {
-			bad("deltas not in ascending id order at %d (a delta recorded twice)", r.id)
+			k.bad("deltas not in ascending id order at %d (a delta recorded twice)", r.id)
 		}
 		if r.id == 0 || r.id >= c.nextDelta {
-			bad("delta id %d outside [1,%d)", r.id, c.nextDelta)
+			k.bad("delta id %d outside [1,%d)", r.id, c.nextDelta)
 		}
 		if r.nGrains == 0 || r.nGrains > maxGrain {
-			bad("delta %d: %d grains", r.id, r.nGrains)
+			k.bad("delta %d: %d grains", r.id, r.nGrains)
 			continue
 		}
 		if len(r.gd) != g.gdLen(r.nGrains) {
-			bad("delta %d: grain directory of %d entries, want %d", r.id, len(r.gd), g.gdLen(r.nGrains))
+			k.bad("delta %d: grain directory of %d entries, want %d", r.id, len(r.gd), g.gdLen(r.nGrains))
 		}
 		for _, x := range r.gd {
 			if x > g.total() {
-				bad("delta %d: grain table in grain %d outside the pool", r.id, x)
+				k.bad("delta %d: grain table in grain %d outside the pool", r.id, x)
 			}
 		}
-		deltas[r.id] = r
+		k.deltas[r.id] = r
 	}
-	children := make(map[uint64]int)
+}
+
+// deltaTree checks the parent links: each parent exists, is frozen, has
+// the child's size, and no chain loops; it counts each delta's children.
+func (k *catalogCheck) deltaTree() {
+	c := k.c
+	k.children = make(map[uint64]int)
 	for i := range c.deltas {
 		r := &c.deltas[i]
 		if r.parent == 0 {
 			continue
 		}
-		p, ok := deltas[r.parent]
+		p, ok := k.deltas[r.parent]
 		switch {
 		case !ok:
-			bad("delta %d: parent %d does not exist", r.id, r.parent)
+			k.bad("delta %d: parent %d does not exist", r.id, r.parent)
 			continue
 		case !p.frozen:
-			bad("delta %d: parent %d is writable", r.id, r.parent)
+			k.bad("delta %d: parent %d is writable", r.id, r.parent)
 		case p.nGrains != r.nGrains:
-			bad("delta %d of %d grains on parent %d of %d", r.id, r.nGrains, p.id, p.nGrains)
+			k.bad("delta %d of %d grains on parent %d of %d", r.id, r.nGrains, p.id, p.nGrains)
 		}
-		children[r.parent]++
+		k.children[r.parent]++
 		// cycle check: a chain is at most len(deltas) long
 		steps := 0
-		for q := r; q != nil && q.parent != 0; q = deltas[q.parent] {
+		for q := r; q != nil && q.parent != 0; q = k.deltas[q.parent] {
 			if steps++; steps > len(c.deltas) {
-				bad("delta %d: parent chain has a cycle", r.id)
+				k.bad("delta %d: parent chain has a cycle", r.id)
 				break
 			}
 		}
 	}
-	owners := make(map[uint64]uint64)
-	names := make(map[string]bool)
-	vols := make(map[uint64]*volRec, len(c.vols))
+}
+
+// volumes checks each volume record (id order and range, unique name, a
+// delta of its size owned by it alone) and then what its role requires.
+func (k *catalogCheck) volumes() {
+	c, g := k.c, k.g
+	k.owners = make(map[uint64]uint64)
+	k.vols = make(map[uint64]*volRec, len(c.vols))
 	for i := range c.vols {
 		v := &c.vols[i]
-		vols[v.id] = v
+		k.vols[v.id] = v
 	}
+	names := make(map[string]bool)
 	for i := range c.vols {
 		v := &c.vols[i]
 		if i > 0 && c.vols[i-1].id >= v.id {
-			bad("volumes not in ascending id order at %d", v.id)
+			k.bad("volumes not in ascending id order at %d", v.id)
 		}
 		if v.id == 0 || v.id >= c.nextVol {
-			bad("volume id %d outside [1,%d)", v.id, c.nextVol)
+			k.bad("volume id %d outside [1,%d)", v.id, c.nextVol)
 		}
 		if names[v.name] {
-			bad("volume name %q used twice", v.name)
+			k.bad("volume name %q used twice", v.name)
 		}
 		names[v.name] = true
-		d, ok := deltas[v.delta]
+		d, ok := k.deltas[v.delta]
 		if !ok {
-			bad("volume %d: delta %d does not exist", v.id, v.delta)
+			k.bad("volume %d: delta %d does not exist", v.id, v.delta)
 			continue
 		}
-		if o, dup := owners[v.delta]; dup {
-			bad("delta %d owned by volumes %d and %d", v.delta, o, v.id)
+		if o, dup := k.owners[v.delta]; dup {
+			k.bad("delta %d owned by volumes %d and %d", v.delta, o, v.id)
 		}
-		owners[v.delta] = v.id
+		k.owners[v.delta] = v.id
 		if v.size <= 0 || v.size != int64(d.nGrains)*int64(g.chunk) {
-			bad("volume %d: size %d, its delta has %d grains of %d", v.id, v.size, d.nGrains, g.chunk)
+			k.bad("volume %d: size %d, its delta has %d grains of %d", v.id, v.size, d.nGrains, g.chunk)
 		}
-		kind := strategies.Kind(v.kind)
 		switch v.role {
 		case roleUser:
-			if err := strategies.ValidateName("linked", v.name); err != nil {
-				bad("volume %d: %v", v.id, err)
-			}
-			switch kind {
-			case strategies.KindBase, strategies.KindClone:
-				if v.readOnly || d.frozen {
-					bad("volume %d (%s): read-only or frozen delta", v.id, kind)
-				}
-				if children[d.id] != 0 {
-					bad("volume %d (%s): its writable delta %d has %d children", v.id, kind, d.id, children[d.id])
-				}
-			case strategies.KindSnapshot:
-				if !v.readOnly || !d.frozen {
-					bad("snapshot %d: writable or delta %d not frozen", v.id, d.id)
-				}
-			default:
-				bad("volume %d: kind %d", v.id, v.kind)
-			}
-			if kind == strategies.KindBase && v.link != 0 {
-				r, ok := vols[v.link]
-				if !ok || r.role != roleReplica || r.link != v.id {
-					bad("base %d: replica %d is not its replica", v.id, v.link)
-				}
-			} else if v.link != 0 || v.clean {
-				bad("volume %d (%s): replica link %d, clean %v", v.id, kind, v.link, v.clean)
-			}
-			if kind == strategies.KindBase && v.clean && v.link == 0 {
-				bad("base %d: clean replica flag without a replica", v.id)
-			}
+			k.userVolume(v, d)
 		case roleReplica, roleLayer:
-			if v.name != internalName(v.role, strategies.VolumeID(v.id)) {
-				bad("internal volume %d named %q", v.id, v.name)
-			}
-			if kind != strategies.KindInternal || !v.readOnly || !d.frozen || v.clean || v.parentVol != 0 {
-				bad("internal volume %d: kind %d read-only %v frozen %v clean %v parent %d", v.id, v.kind, v.readOnly, d.frozen, v.clean, v.parentVol)
-			}
-			if v.role == roleReplica {
-				if d.parent != 0 || children[d.id] < 1 {
-					bad("replica %d: parent delta %d, %d clones", v.id, d.parent, children[d.id])
-				}
-				if g.nRep > 0 {
-					for _, x := range d.gd {
-						if x != 0 && x <= g.nPool {
-							bad("replica %d: grain table in main pool grain %d, not on the replica device", v.id, x)
-						}
-					}
-				}
-				if v.link != 0 {
-					if b, ok := vols[v.link]; !ok || strategies.Kind(b.kind) != strategies.KindBase || b.role != roleUser {
-						bad("replica %d: base %d is not a base", v.id, v.link)
-					}
-				}
-			} else {
-				if children[d.id] < 2 || v.link != 0 {
-					bad("layer %d: %d children, link %d", v.id, children[d.id], v.link)
-				}
-			}
+			k.internalVolume(v, d)
 		default:
-			bad("volume %d: role %d", v.id, v.role)
+			k.bad("volume %d: role %d", v.id, v.role)
 		}
 	}
+}
+
+// userVolume: a base or clone owns a writable delta without children, a
+// snapshot a frozen one; only a base links to a replica, which links back.
+func (k *catalogCheck) userVolume(v *volRec, d *deltaRec) {
+	kind := strategies.Kind(v.kind)
+	if err := strategies.ValidateName("linked", v.name); err != nil {
+		k.bad("volume %d: %v", v.id, err)
+	}
+	switch kind {
+	case strategies.KindBase, strategies.KindClone:
+		if v.readOnly || d.frozen {
+			k.bad("volume %d (%s): read-only or frozen delta", v.id, kind)
+		}
+		if k.children[d.id] != 0 {
+			k.bad("volume %d (%s): its writable delta %d has %d children", v.id, kind, d.id, k.children[d.id])
+		}
+	case strategies.KindSnapshot:
+		if !v.readOnly || !d.frozen {
+			k.bad("snapshot %d: writable or delta %d not frozen", v.id, d.id)
+		}
+	default:
+		k.bad("volume %d: kind %d", v.id, v.kind)
+	}
+	if kind == strategies.KindBase && v.link != 0 {
+		r, ok := k.vols[v.link]
+		if !ok || r.role != roleReplica || r.link != v.id {
+			k.bad("base %d: replica %d is not its replica", v.id, v.link)
+		}
+	} else if v.link != 0 || v.clean {
+		k.bad("volume %d (%s): replica link %d, clean %v", v.id, kind, v.link, v.clean)
+	}
+	if kind == strategies.KindBase && v.clean && v.link == 0 {
+		k.bad("base %d: clean replica flag without a replica", v.id)
+	}
+}
+
+// internalVolume: a replica or layer is read-only over a frozen delta and
+// named by its role and id; a replica is a root with clones, on the
+// replica device when there is one, linked to a base; a layer has at least
+// two children.
+func (k *catalogCheck) internalVolume(v *volRec, d *deltaRec) {
+	g := k.g
+	if v.name != internalName(v.role, strategies.VolumeID(v.id)) {
+		k.bad("internal volume %d named %q", v.id, v.name)
+	}
+	if strategies.Kind(v.kind) != strategies.KindInternal || !v.readOnly || !d.frozen || v.clean || v.parentVol != 0 {
+		k.bad("internal volume %d: kind %d read-only %v frozen %v clean %v parent %d", v.id, v.kind, v.readOnly, d.frozen, v.clean, v.parentVol)
+	}
+	if v.role != roleReplica {
+		if k.children[d.id] < 2 || v.link != 0 {
+			k.bad("layer %d: %d children, link %d", v.id, k.children[d.id], v.link)
+		}
+		return
+	}
+	if d.parent != 0 || k.children[d.id] < 1 {
+		k.bad("replica %d: parent delta %d, %d clones", v.id, d.parent, k.children[d.id])
+	}
+	if g.nRep > 0 {
+		for _, x := range d.gd {
+			if x != 0 && x <= g.nPool {
+				k.bad("replica %d: grain table in main pool grain %d, not on the replica device", v.id, x)
+			}
+		}
+	}
+	if v.link != 0 {
+		if b, ok := k.vols[v.link]; !ok || strategies.Kind(b.kind) != strategies.KindBase || b.role != roleUser {
+			k.bad("replica %d: base %d is not a base", v.id, v.link)
+		}
+	}
+}
+
+// ownership: every delta has an owner, only replicas' grain tables live
+// on the replica device, and parent volumes were made.
+func (k *catalogCheck) ownership() {
+	c, g := k.c, k.g
 	for i := range c.deltas {
 		r := &c.deltas[i]
-		o, ok := owners[r.id]
+		o, ok := k.owners[r.id]
 		if !ok {
-			bad("delta %d has no owner (leaked)", r.id)
+			k.bad("delta %d has no owner (leaked)", r.id)
 			continue
 		}
-		if vols[o].role != roleReplica {
+		if k.vols[o].role != roleReplica {
 			for _, x := range r.gd {
 				if x > g.nPool {
-					bad("delta %d: grain table in replica device grain %d, but it is no replica's", r.id, x)
+					k.bad("delta %d: grain table in replica device grain %d, but it is no replica's", r.id, x)
 				}
 			}
 		}
@@ -536,13 +608,9 @@ func (c *catalog) validate(g *geometry) error {
 	for _, v := range c.vols {
 		if v.parentVol >= c.nextVol || v.parentVol == v.id {
 			// A deleted parent stays named (Volumes reports it as none).
-			bad("volume %d: parent volume %d was never made", v.id, v.parentVol)
+			k.bad("volume %d: parent volume %d was never made", v.id, v.parentVol)
 		}
 	}
-	if len(errs) > 16 {
-		errs = append(errs[:16], fmt.Errorf("and %d more", len(errs)-16))
-	}
-	return errors.Join(errs...)
 }
 
 // entryOf is v's catalog entry as in memory: its record and its delta's,
