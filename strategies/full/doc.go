@@ -11,7 +11,7 @@
 //	                      [written bitmap, rounded up to a chunk][volume data]
 //	                      or a volume-table segment (allocated as the table grows)
 //
-// The volume table (a pagedStore, see pagedstore.go and table.go) holds a
+// The volume table (a paged.Store, see strategies/internal/paged and table.go) holds a
 // fixed 100-byte record per volume: id, parent, kind, size, extent offset
 // and name; the header holds the next id, the segments and the first 16
 // records, pages of 40 records hold the others. A commit writes only the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 func init() {
@@ -29,7 +30,7 @@ type Engine struct {
 	mu        sync.Mutex
 	dev       device.Device
 	chunk     int64
-	store     *pagedStore
+	store     *paged.Store
 	slotVols  []*volume // record slot -> volume
 	dataStart int64
 	nextID    strategies.VolumeID
@@ -87,7 +88,7 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 	}
 	e.nextID = 1
 	e.free = e.freeFromVolumes()
-	e.store.nonce = e.store.newNonce()
+	e.store.Format()
 	for range 2 { // both header blocks
 		if err := e.commit(); err != nil {
 			return nil, fmt.Errorf("full: format: %w", err)
@@ -183,12 +184,12 @@ func (e *Engine) freeFromVolumes() *freeSpace {
 	byOff := slices.Clone(e.vols)
 	slices.SortFunc(byOff, func(a, b *volume) int { return cmp.Compare(a.ext, b.ext) })
 	type ext struct{ off, end int64 }
-	exts := make([]ext, 0, len(byOff)+len(e.store.segs))
+	exts := make([]ext, 0, len(byOff)+len(e.store.Extents()))
 	for _, v := range byOff {
 		exts = append(exts, ext{v.ext, v.ext + v.extentLen()})
 	}
-	for i, g := range e.store.segs {
-		exts = append(exts, ext{g.off, g.off + e.store.segLength(i)})
+	for _, g := range e.store.Extents() {
+		exts = append(exts, ext{g.Off, g.Off + g.Len})
 	}
 	slices.SortFunc(exts, func(a, b ext) int { return cmp.Compare(a.off, b.off) })
 	f := newFreeSpace()
@@ -436,7 +437,7 @@ func (e *Engine) DeleteMany(ids []strategies.VolumeID) error {
 	for i, o := range orphans {
 		parents[i] = o.parent
 		o.parent = strategies.NoVolume
-		e.store.markDirty(o.slot)
+		e.store.MarkDirty(o.slot)
 	}
 	e.vols = kept
 	for _, v := range doomed {
@@ -493,7 +494,7 @@ func (e *Engine) Space() strategies.Space {
 }
 
 func (e *Engine) spaceLocked() strategies.Space {
-	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart + e.store.metaBytes()}
+	s := strategies.Space{Capacity: e.dev.Size(), Metadata: e.dataStart + e.store.MetaBytes()}
 	for _, v := range e.vols {
 		s.Data += v.size
 		s.Metadata += v.bmLen

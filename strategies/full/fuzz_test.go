@@ -8,6 +8,7 @@ import (
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/meta"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 // FuzzRecord: the record decoder never panics, and what decodes encodes
@@ -48,11 +49,11 @@ func FuzzOpen(f *testing.F) {
 	base, _ := e.Create("base", 65536)
 	e.(strategies.BatchCloner).CloneMany(base, names)
 	pristine := mem.Reopen()
-	hdr := device.Alloc(psBlock)
+	hdr := device.Alloc(paged.BlockSize)
 	area, _ := device.NewSub(pristine, strategies.ReservedBytes, pristine.Size()-strategies.ReservedBytes)
 	area.ReadAt(hdr, 0)
 	f.Add(append([]byte(nil), hdr...), byte(0), []byte{})
-	area.ReadAt(hdr, psBlock)
+	area.ReadAt(hdr, paged.BlockSize)
 	f.Add(append([]byte(nil), hdr...), byte(1), []byte("FULP"))
 	f.Fuzz(func(t *testing.T, h []byte, slot byte, pages []byte) {
 		m := pristine.Reopen()
@@ -60,15 +61,15 @@ func FuzzOpen(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := device.Alloc(psBlock)
+		b := device.Alloc(paged.BlockSize)
 		copy(b, h)
-		binary.LittleEndian.PutUint32(b[psCRCOff:], meta.Checksum(b[:psCRCOff]))
-		area.WriteAt(b, int64(slot%2)*psBlock)
+		binary.LittleEndian.PutUint32(b[paged.CRCOff:], meta.Checksum(b[:paged.CRCOff]))
+		area.WriteAt(b, int64(slot%2)*paged.BlockSize)
 		if len(pages) > 0 {
-			off := int64(binary.LittleEndian.Uint64(b[psSegsOff:]))
-			p := device.Alloc(int((int64(len(pages)) + psBlock - 1) / psBlock * psBlock))
+			off := int64(binary.LittleEndian.Uint64(b[paged.SegmentsOff:]))
+			p := device.Alloc(int((int64(len(pages)) + paged.BlockSize - 1) / paged.BlockSize * paged.BlockSize))
 			copy(p, pages)
-			if off >= 0 && off%psBlock == 0 && off <= area.Size()-int64(len(p)) {
+			if off >= 0 && off%paged.BlockSize == 0 && off <= area.Size()-int64(len(p)) {
 				area.WriteAt(p, off)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 // record is one volume-table entry as stored on the device; slot is its
@@ -23,12 +24,12 @@ type record struct {
 
 // Volume-table record (fixed, 100 bytes, little endian): id u64 (0: free),
 // parent u64, kind u8, size i64, extent offset i64, name length u16, name
-// padded with zeros to 64 bytes, a zero byte. The table is a pagedStore:
+// padded with zeros to 64 bytes, a zero byte. The table is a paged.Store:
 // header blocks at 0 and 4 KiB, 16 records inline, 40 per page.
 const (
 	recSize     = 8 + 8 + 1 + 8 + 8 + 2 + strategies.MaxNameLen + 1
 	inlineRecs  = 16
-	headerBytes = 2 * psBlock
+	headerBytes = 2 * paged.BlockSize
 )
 
 var tableMagic = [2][4]byte{{'F', 'U', 'L', 'H'}, {'F', 'U', 'L', 'P'}}
@@ -51,15 +52,15 @@ func decodeRecord(b []byte, slot int) (record, error) {
 	r := record{id: strategies.VolumeID(le.Uint64(b[0:])), parent: strategies.VolumeID(le.Uint64(b[8:])),
 		kind: strategies.Kind(b[16]), size: int64(le.Uint64(b[17:])), ext: int64(le.Uint64(b[25:])), slot: slot}
 	n := int(le.Uint16(b[33:]))
-	if r.id == 0 || n > strategies.MaxNameLen || !isZero(b[35+n:recSize]) {
+	if r.id == 0 || n > strategies.MaxNameLen || !paged.IsZero(b[35+n:recSize]) {
 		return r, fmt.Errorf("full: %w: volume table slot %d: bad record", strategies.ErrCorrupt, slot)
 	}
 	r.name = string(b[35 : 35+n])
 	return r, nil
 }
 
-func (e *Engine) newStore() *pagedStore {
-	return newPagedStore(e.dev, 0, tableMagic, recSize, inlineRecs, e.chunk)
+func (e *Engine) newStore() *paged.Store {
+	return paged.New(e.dev, 0, tableMagic, recSize, inlineRecs, e.chunk)
 }
 
 // commit makes the table durable, writing only the pages changed since the
@@ -67,8 +68,8 @@ func (e *Engine) newStore() *pagedStore {
 func (e *Engine) commit() error {
 	var m [8]byte
 	binary.LittleEndian.PutUint64(m[:], uint64(e.nextID))
-	e.store.ownerMeta = m[:]
-	err := e.store.commit(func() error { return e.dev.Flush() }, func(sl int, b []byte) {
+	e.store.SetOwner(m[:])
+	err := e.store.Commit(func() error { return e.dev.Flush() }, func(sl int, b []byte) {
 		encodeRecord(b, e.slotVols[sl].record())
 	})
 	if err != nil {
@@ -80,7 +81,7 @@ func (e *Engine) commit() error {
 
 // allocSlot gives v a record slot (growing the table if needed).
 func (e *Engine) allocSlot(v *volume) error {
-	sl, err := e.store.alloc(func(n int64) (int64, bool) { return e.free.Alloc(n, e.chunk) })
+	sl, err := e.store.Alloc(func(n int64) (int64, bool) { return e.free.Alloc(n, e.chunk) })
 	if err != nil {
 		return fmt.Errorf("full: %w", err)
 	}
@@ -94,17 +95,17 @@ func (e *Engine) allocSlot(v *volume) error {
 func (e *Engine) freeSlot(v *volume) {
 	if v.slot >= 0 && v.slot < len(e.slotVols) && e.slotVols[v.slot] == v {
 		e.slotVols[v.slot] = nil
-		e.store.release(v.slot)
+		e.store.Release(v.slot)
 	}
 	v.slot = -1
 }
 
 // loadTable reads the table with a fresh store (memory's is not touched)
 // and returns it by id with the store.
-func (e *Engine) loadTable() ([]record, strategies.VolumeID, *pagedStore, error) {
+func (e *Engine) loadTable() ([]record, strategies.VolumeID, *paged.Store, error) {
 	st := e.newStore()
 	var recs []record
-	err := st.load(e.dataStart, e.dev.Size(), func(sl int, b []byte) error {
+	err := st.Load(e.dataStart, e.dev.Size(), func(sl int, b []byte) error {
 		r, err := decodeRecord(b, sl)
 		if err != nil {
 			return err
@@ -119,13 +120,13 @@ func (e *Engine) loadTable() ([]record, strategies.VolumeID, *pagedStore, error)
 		return nil, 0, nil, fmt.Errorf("full: %w", err)
 	}
 	slices.SortFunc(recs, func(a, b record) int { return cmp.Compare(a.id, b.id) })
-	next := strategies.VolumeID(binary.LittleEndian.Uint64(st.ownerMeta))
+	next := strategies.VolumeID(binary.LittleEndian.Uint64(st.Owner()))
 	return recs, next, st, nil
 }
 
 // checkTable validates a decoded table: ids, names, kinds, parents, sizes,
 // extents inside the data area, aligned, and not overlapping.
-func (e *Engine) checkTable(recs []record, next strategies.VolumeID, st *pagedStore) error {
+func (e *Engine) checkTable(recs []record, next strategies.VolumeID, st *paged.Store) error {
 	var errs []error
 	names := make(map[string]bool, len(recs))
 	ids := make(map[strategies.VolumeID]bool, len(recs))
@@ -155,12 +156,12 @@ func (e *Engine) checkTable(recs []record, next strategies.VolumeID, st *pagedSt
 		off, end int64
 		name     string
 	}
-	byOff := make([]ext, 0, len(recs)+len(st.segs))
+	byOff := make([]ext, 0, len(recs)+len(st.Extents()))
 	for _, r := range recs {
 		byOff = append(byOff, ext{r.ext, r.ext + e.bitmapLen(r.size) + r.size, fmt.Sprintf("%q", r.name)})
 	}
-	for i, g := range st.segs {
-		byOff = append(byOff, ext{g.off, g.off + st.segLength(i), fmt.Sprintf("table segment %d", i)})
+	for i, g := range st.Extents() {
+		byOff = append(byOff, ext{g.Off, g.Off + g.Len, fmt.Sprintf("table segment %d", i)})
 	}
 	slices.SortFunc(byOff, func(a, b ext) int { return cmp.Compare(a.off, b.off) })
 	for i := 1; i < len(byOff); i++ {

@@ -52,8 +52,8 @@ func TestTableGrowth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(e.store.segs) < 3 {
-		t.Fatalf("1200 volumes in %d segments", len(e.store.segs))
+	if n := len(e.store.Extents()); n < 3 {
+		t.Fatalf("1200 volumes in %d segments", n)
 	}
 	for _, tc := range []struct {
 		name string
@@ -117,7 +117,7 @@ func TestTableCrash(t *testing.T) {
 			probe := device.NewFaulty(setup.Reopen(), nil)
 			pe := openFull(t, probe)
 			if limit > 0 {
-				pe.store.maxList = limit
+				pe.store.SetMaxList(limit)
 			}
 			before := volumeSet(pe)
 			start := probe.Ops()
@@ -132,7 +132,7 @@ func TestTableCrash(t *testing.T) {
 					f := device.NewFaulty(mem, nil)
 					ce := openFull(t, f)
 					if limit > 0 {
-						ce.store.maxList = limit
+						ce.store.SetMaxList(limit)
 					}
 					f.SetInjector(device.FailFrom(f.Ops()+at, nil))
 					if err := o.op(ce); !errors.Is(err, device.ErrInjected) {

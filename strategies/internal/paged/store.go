@@ -1,4 +1,7 @@
-package full
+// Package paged is a crash-consistent table of fixed-size records whose
+// commits write only the pages that changed: the volume tables of the full
+// and mirror engines. See Store.
+package paged
 
 import (
 	"container/heap"
@@ -12,7 +15,7 @@ import (
 	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
-// pagedStore is a crash-consistent table of fixed-size records whose
+// Store is a crash-consistent table of fixed-size records whose
 // commits write only what changed. Records live in slots: the first
 // inlineSlots in the header block, the others in 4 KiB pages of
 // perPage records, each page in two copies, in segments (extents of the
@@ -36,7 +39,7 @@ import (
 // records at 416, the listed page numbers (u32) after them, CRC-32C of
 // [0, 4092) at 4092. Page: magic [4], page number u32, segment nonce u64,
 // format nonce u64, sequence u64, records from 32, CRC-32C at 4092.
-type pagedStore struct {
+type Store struct {
 	dev       device.Device
 	hdrOff    int64 // header blocks at hdrOff and hdrOff+4096
 	magic     [2][4]byte
@@ -45,7 +48,7 @@ type pagedStore struct {
 	inline    int
 	chunk     int64
 	nonce     uint64
-	ownerMeta []byte // the owner's header fields, at most ownerMetaLen bytes
+	ownerMeta []byte // the owner's header fields, at most OwnerLen bytes
 
 	seq       uint64
 	hdrSlot   int
@@ -53,7 +56,7 @@ type pagedStore struct {
 	pagesUsed uint32
 	cur       []int8
 	used      []bool // slot in use
-	free      intHeap
+	free      slotHeap
 	dirty     map[uint32]struct{}
 	maxList   int
 }
@@ -64,114 +67,176 @@ type pageSegment struct {
 	nonce uint64
 }
 
+// The layout the package doc gives, for tests that corrupt it on purpose.
 const (
-	psBlock       = 4096
+	BlockSize   = 4096                  // header blocks and pages
+	OwnerLen    = 64                    // the owner's header fields
+	SegmentsOff = psOwnerOff + OwnerLen // the segment list in a header
+	CRCOff      = BlockSize - 4         // the CRC-32C of a header or page
+)
+
+const (
 	psOwnerOff    = 32
-	ownerMetaLen  = 64
-	psSegsOff     = psOwnerOff + ownerMetaLen
+	psSegsOff     = SegmentsOff
 	psSegSize     = 20
 	psMaxSegs     = 16
 	psRecsOff     = psSegsOff + psMaxSegs*psSegSize
-	psCRCOff      = psBlock - 4
+	psCRCOff      = CRCOff
 	psPageHeader  = 32
 	psTrustAll    = 0xffff
 	firstSegPages = 8
 	psVersion     = 1
 )
 
-type intHeap []int
+type slotHeap []int
 
-func (h intHeap) Len() int           { return len(h) }
-func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *intHeap) Pop() any {
+func (h slotHeap) Len() int           { return len(h) }
+func (h slotHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h slotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *slotHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *slotHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
 }
 
-// newPagedStore describes a store; Format or load sets it up.
-func newPagedStore(dev device.Device, hdrOff int64, magic [2][4]byte, recSize, inline int, chunk int64) *pagedStore {
-	s := &pagedStore{dev: dev, hdrOff: hdrOff, magic: magic, recSize: recSize, inline: inline, chunk: chunk,
-		perPage: (psBlock - psPageHeader - 4) / recSize, hdrSlot: 1, dirty: map[uint32]struct{}{}}
+// New describes a store; Format or load sets it up.
+func New(dev device.Device, hdrOff int64, magic [2][4]byte, recSize, inline int, chunk int64) *Store {
+	s := &Store{dev: dev, hdrOff: hdrOff, magic: magic, recSize: recSize, inline: inline, chunk: chunk,
+		perPage: (BlockSize - psPageHeader - 4) / recSize, hdrSlot: 1, dirty: map[uint32]struct{}{}}
 	s.maxList = (psCRCOff - psRecsOff - inline*recSize) / 4
 	return s
 }
 
-func (s *pagedStore) segLength(i int) int64 {
-	n := 2 * (int64(firstSegPages) << i) * psBlock
+// SegLength is the device length of segment i (both copies of its pages,
+// whole chunks).
+func (s *Store) SegLength(i int) int64 {
+	n := 2 * (int64(firstSegPages) << i) * BlockSize
 	return (n + s.chunk - 1) / s.chunk * s.chunk
 }
 
-func (s *pagedStore) newNonce() uint64 {
+// Format makes s a new, empty table (a fresh nonce: nothing an earlier
+// format left on the device is believed); the first Commit writes it.
+func (s *Store) Format() { s.nonce = s.newNonce() }
+
+// Owner is the owner's header fields as the last Load found them.
+func (s *Store) Owner() []byte { return s.ownerMeta }
+
+// SetOwner sets the owner's header fields (at most OwnerLen bytes) that
+// the next Commit writes.
+func (s *Store) SetOwner(b []byte) { s.ownerMeta = b }
+
+// Extent is a device range a segment of the table occupies.
+type Extent struct{ Off, Len int64 }
+
+// Extents lists the table's segments, which the owner must not allocate
+// to anything else.
+func (s *Store) Extents() []Extent {
+	out := make([]Extent, len(s.segs))
+	for i, g := range s.segs {
+		out[i] = Extent{g.off, s.SegLength(i)}
+	}
+	return out
+}
+
+// SetMaxList bounds how many pages a header lists (tests: commits that
+// flush their pages before the header).
+func (s *Store) SetMaxList(n int) { s.maxList = n }
+
+func (s *Store) newNonce() uint64 {
 	var b [8]byte
 	rand.Read(b[:]) // never fails
 	return binary.LittleEndian.Uint64(b[:]) | 1
 }
 
 // slotPage is the page of slot sl (sl >= inline) and its index there.
-func (s *pagedStore) slotPage(sl int) (uint32, int) {
+func (s *Store) slotPage(sl int) (uint32, int) {
 	t := sl - s.inline
 	return uint32(t / s.perPage), t % s.perPage
 }
 
-func (s *pagedStore) markDirty(sl int) {
+// MarkDirty schedules slot sl's page for the next Commit (its record
+// changed).
+func (s *Store) MarkDirty(sl int) {
 	if sl >= s.inline {
 		p, _ := s.slotPage(sl)
 		s.dirty[p] = struct{}{}
 	}
 }
 
-// alloc hands out the lowest free slot, growing the table by a page (and a
+// Alloc hands out the lowest free slot, growing the table by a page (and a
 // segment taken with allocExtent when the segments are full).
-func (s *pagedStore) alloc(allocExtent func(int64) (int64, bool)) (int, error) {
+func (s *Store) Alloc(allocExtent func(int64) (int64, bool)) (int, error) {
 	if s.free.Len() == 0 {
-		n := s.perPage
-		if len(s.used) < s.inline {
-			n = s.inline
-		} else {
-			p := s.pagesUsed
-			if int64(p) >= s.totalPages() {
-				k := len(s.segs)
-				if k == psMaxSegs {
-					return 0, fmt.Errorf("volume table has its %d segments: %w", psMaxSegs, strategies.ErrNoSpace)
-				}
-				off, ok := allocExtent(s.segLength(k))
-				if !ok {
-					return 0, fmt.Errorf("no room to grow the volume table by %d bytes: %w", s.segLength(k), strategies.ErrNoSpace)
-				}
-				s.segs = append(s.segs, pageSegment{off: off, pages: uint32(firstSegPages) << k, nonce: s.newNonce()})
-				for range firstSegPages << k {
-					s.cur = append(s.cur, -1)
-				}
-			}
-			s.pagesUsed++
-			s.dirty[p] = struct{}{}
-		}
-		base := len(s.used)
-		s.used = append(s.used, make([]bool, n)...)
-		for sl := base; sl < base+n; sl++ {
-			heap.Push(&s.free, sl)
+		if err := s.grow(allocExtent); err != nil {
+			return 0, err
 		}
 	}
 	sl := heap.Pop(&s.free).(int)
 	s.used[sl] = true
-	s.markDirty(sl)
+	s.MarkDirty(sl)
 	return sl, nil
 }
 
-func (s *pagedStore) release(sl int) {
+// Reserve makes room for n more records now, taking whatever segments
+// that needs with allocExtent, so that the next n Allocs cannot fail. The
+// room it makes is free slots: nothing is written until a commit uses
+// them, and a segment no committed header names is free space again after
+// a crash.
+func (s *Store) Reserve(n int, allocExtent func(int64) (int64, bool)) error {
+	for s.free.Len() < n {
+		if err := s.grow(allocExtent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grow adds free slots: the inline ones first, then a page (and a segment
+// when the segments are full).
+func (s *Store) grow(allocExtent func(int64) (int64, bool)) error {
+	n := s.perPage
+	if len(s.used) < s.inline {
+		n = s.inline
+	} else {
+		p := s.pagesUsed
+		if int64(p) >= s.totalPages() {
+			k := len(s.segs)
+			if k == psMaxSegs {
+				return fmt.Errorf("volume table has its %d segments: %w", psMaxSegs, strategies.ErrNoSpace)
+			}
+			off, ok := allocExtent(s.SegLength(k))
+			if !ok {
+				return fmt.Errorf("no room to grow the volume table by %d bytes: %w", s.SegLength(k), strategies.ErrNoSpace)
+			}
+			s.segs = append(s.segs, pageSegment{off: off, pages: uint32(firstSegPages) << k, nonce: s.newNonce()})
+			for range firstSegPages << k {
+				s.cur = append(s.cur, -1)
+			}
+		}
+		s.pagesUsed++
+		s.dirty[p] = struct{}{}
+	}
+	base := len(s.used)
+	s.used = append(s.used, make([]bool, n)...)
+	for sl := base; sl < base+n; sl++ {
+		heap.Push(&s.free, sl)
+	}
+	return nil
+}
+
+// Release frees slot sl; the next Commit writes it as zeros.
+func (s *Store) Release(sl int) {
 	if sl < 0 || sl >= len(s.used) || !s.used[sl] {
 		return
 	}
 	s.used[sl] = false
 	heap.Push(&s.free, sl)
-	s.markDirty(sl)
+	s.MarkDirty(sl)
 }
 
-func (s *pagedStore) totalPages() int64 {
+func (s *Store) totalPages() int64 {
 	var n int64
 	for _, g := range s.segs {
 		n += int64(g.pages)
@@ -179,7 +244,7 @@ func (s *pagedStore) totalPages() int64 {
 	return n
 }
 
-func (s *pagedStore) pageLoc(p uint32) (int, int64) {
+func (s *Store) pageLoc(p uint32) (int, int64) {
 	i := int64(p)
 	for k, g := range s.segs {
 		if i < int64(g.pages) {
@@ -190,10 +255,10 @@ func (s *pagedStore) pageLoc(p uint32) (int, int64) {
 	panic(fmt.Sprintf("table page %d beyond the segments", p))
 }
 
-// commit makes the table durable; encode(slot, b) writes slot's record
+// Commit makes the table durable; encode(slot, b) writes slot's record
 // into b (b is zero for a free slot and must stay zero). On error the
 // changes stay pending.
-func (s *pagedStore) commit(flush func() error, encode func(int, []byte)) error {
+func (s *Store) Commit(flush func() error, encode func(int, []byte)) error {
 	seq := s.seq + 1
 	pages := make([]uint32, 0, len(s.dirty))
 	for p := range s.dirty {
@@ -201,7 +266,7 @@ func (s *pagedStore) commit(flush func() error, encode func(int, []byte)) error 
 	}
 	slices.Sort(pages)
 	all := len(pages) > s.maxList
-	buf := device.GetBuffer(psBlock)
+	buf := device.GetBuffer(BlockSize)
 	defer device.PutBuffer(buf)
 	le := binary.LittleEndian
 	copies := make([]int8, len(pages))
@@ -225,7 +290,7 @@ func (s *pagedStore) commit(flush func() error, encode func(int, []byte)) error 
 			}
 		}
 		le.PutUint32(buf[psCRCOff:], meta.Checksum(buf[:psCRCOff]))
-		if _, err := s.dev.WriteAt(buf, s.segs[k].off+(2*idx+int64(c))*psBlock); err != nil {
+		if _, err := s.dev.WriteAt(buf, s.segs[k].off+(2*idx+int64(c))*BlockSize); err != nil {
 			return fmt.Errorf("write table page %d: %w", p, err)
 		}
 	}
@@ -246,7 +311,7 @@ func (s *pagedStore) commit(flush func() error, encode func(int, []byte)) error 
 		le.PutUint16(buf[26:], uint16(len(pages)))
 	}
 	le.PutUint32(buf[28:], s.pagesUsed)
-	copy(buf[psOwnerOff:psOwnerOff+ownerMetaLen], s.ownerMeta)
+	copy(buf[psOwnerOff:psOwnerOff+OwnerLen], s.ownerMeta)
 	for i, g := range s.segs {
 		o := psSegsOff + i*psSegSize
 		le.PutUint64(buf[o:], uint64(g.off))
@@ -266,7 +331,7 @@ func (s *pagedStore) commit(flush func() error, encode func(int, []byte)) error 
 	}
 	le.PutUint32(buf[psCRCOff:], meta.Checksum(buf[:psCRCOff]))
 	slot := 1 - s.hdrSlot
-	if _, err := s.dev.WriteAt(buf, s.hdrOff+int64(slot)*psBlock); err != nil {
+	if _, err := s.dev.WriteAt(buf, s.hdrOff+int64(slot)*BlockSize); err != nil {
 		return fmt.Errorf("write table header: %w", err)
 	}
 	if err := flush(); err != nil {
@@ -286,12 +351,12 @@ type errIncomplete struct{ msg string }
 func (e *errIncomplete) Error() string { return e.msg }
 func (e *errIncomplete) Unwrap() error { return strategies.ErrCorrupt }
 
-// load reads the newest completed table and sets the store up to commit
+// Load reads the newest completed table and sets the store up to commit
 // after it. record(slot, b) receives every slot whose record is not all
 // zeros. Problems wrap ErrCorrupt; device errors pass through. It never
 // panics on any device content. capacity bounds the segments.
-func (s *pagedStore) load(dataStart, capacity int64, record func(int, []byte) error) error {
-	buf := device.GetBuffer(2 * psBlock)
+func (s *Store) Load(dataStart, capacity int64, record func(int, []byte) error) error {
+	buf := device.GetBuffer(2 * BlockSize)
 	defer device.PutBuffer(buf)
 	if _, err := s.dev.ReadAt(buf, s.hdrOff); err != nil {
 		return fmt.Errorf("read table header: %w", err)
@@ -303,7 +368,7 @@ func (s *pagedStore) load(dataStart, capacity int64, record func(int, []byte) er
 	}
 	var cs []cand
 	for i := 0; i < 2; i++ {
-		b := buf[i*psBlock : (i+1)*psBlock]
+		b := buf[i*BlockSize : (i+1)*BlockSize]
 		if [4]byte(b[:4]) == s.magic[0] && le.Uint32(b[psCRCOff:]) == meta.Checksum(b[:psCRCOff]) {
 			cs = append(cs, cand{i, le.Uint64(b[8:])})
 		}
@@ -316,7 +381,7 @@ func (s *pagedStore) load(dataStart, capacity int64, record func(int, []byte) er
 	}
 	var firstErr error
 	for _, c := range cs {
-		hdr := append([]byte(nil), buf[c.slot*psBlock:(c.slot+1)*psBlock]...)
+		hdr := append([]byte(nil), buf[c.slot*BlockSize:(c.slot+1)*BlockSize]...)
 		err := s.loadFrom(hdr, c.slot, dataStart, capacity, record)
 		if err == nil {
 			return nil
@@ -331,7 +396,7 @@ func (s *pagedStore) load(dataStart, capacity int64, record func(int, []byte) er
 	return firstErr
 }
 
-func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, record func(int, []byte) error) error {
+func (s *Store) loadFrom(h []byte, slot int, dataStart, capacity int64, record func(int, []byte) error) error {
 	le := binary.LittleEndian
 	if v := le.Uint32(h[4:]); v != psVersion {
 		return fmt.Errorf("%w: volume table version %d", strategies.ErrCorrupt, v)
@@ -346,7 +411,7 @@ func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, rec
 	for i := 0; i < ns; i++ {
 		o := psSegsOff + i*psSegSize
 		g := pageSegment{off: int64(le.Uint64(h[o:])), pages: le.Uint32(h[o+8:]), nonce: le.Uint64(h[o+12:])}
-		if int64(g.pages) != int64(firstSegPages)<<i || g.off < dataStart || g.off%s.chunk != 0 || g.off > capacity || s.segLength(i) > capacity-g.off {
+		if int64(g.pages) != int64(firstSegPages)<<i || g.off < dataStart || g.off%s.chunk != 0 || g.off > capacity || s.SegLength(i) > capacity-g.off {
 			return fmt.Errorf("%w: volume table segment %d: %d pages at %d", strategies.ErrCorrupt, i, g.pages, g.off)
 		}
 		total += int64(g.pages)
@@ -374,7 +439,7 @@ func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, rec
 	}
 	var recs []slotRec // delivered once this header proves complete
 	rec := func(sl int, b []byte) error {
-		if isZero(b) {
+		if IsZero(b) {
 			return nil
 		}
 		usedSlots[sl] = true
@@ -392,20 +457,20 @@ func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, rec
 	}
 	var garbage []uint32
 	const batch = 64
-	pbuf := device.GetBuffer(2 * batch * psBlock)
+	pbuf := device.GetBuffer(2 * batch * BlockSize)
 	defer device.PutBuffer(pbuf)
 	page := uint32(0)
 	for _, g := range segs {
 		for i := int64(0); i < int64(g.pages) && page < used; {
 			n := min(int64(g.pages)-i, batch, int64(used-page))
-			b := pbuf[:2*n*psBlock]
-			if _, err := s.dev.ReadAt(b, g.off+2*i*psBlock); err != nil {
+			b := pbuf[:2*n*BlockSize]
+			if _, err := s.dev.ReadAt(b, g.off+2*i*BlockSize); err != nil {
 				return fmt.Errorf("read table page %d: %w", page, err)
 			}
 			for j := int64(0); j < n; j, page, i = j+1, page+1, i+1 {
 				best, bestSeq := -1, uint64(0)
 				for c := 0; c < 2; c++ {
-					pb := b[(2*j+int64(c))*psBlock : (2*j+int64(c)+1)*psBlock]
+					pb := b[(2*j+int64(c))*BlockSize : (2*j+int64(c)+1)*BlockSize]
 					if [4]byte(pb[:4]) != s.magic[1] || le.Uint32(pb[psCRCOff:]) != meta.Checksum(pb[:psCRCOff]) ||
 						le.Uint32(pb[4:]) != page || le.Uint64(pb[8:]) != g.nonce || le.Uint64(pb[16:]) != nonce {
 						continue
@@ -427,8 +492,8 @@ func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, rec
 					return fmt.Errorf("%w: volume table page %d has no valid copy", strategies.ErrCorrupt, page)
 				}
 				cur[page] = int8(best)
-				pb := b[(2*j+int64(best))*psBlock : (2*j+int64(best)+1)*psBlock]
-				if !isZero(pb[psPageHeader+s.perPage*s.recSize : psCRCOff]) {
+				pb := b[(2*j+int64(best))*BlockSize : (2*j+int64(best)+1)*BlockSize]
+				if !IsZero(pb[psPageHeader+s.perPage*s.recSize : psCRCOff]) {
 					return fmt.Errorf("%w: volume table page %d: bytes after the records", strategies.ErrCorrupt, page)
 				}
 				base := s.inline + int(page)*s.perPage
@@ -446,7 +511,7 @@ func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, rec
 		}
 	}
 	s.seq, s.hdrSlot, s.nonce, s.segs, s.pagesUsed, s.cur = seq, slot, nonce, segs, used, cur
-	s.ownerMeta = append([]byte(nil), h[psOwnerOff:psOwnerOff+ownerMetaLen]...)
+	s.ownerMeta = append([]byte(nil), h[psOwnerOff:psOwnerOff+OwnerLen]...)
 	s.used = usedSlots
 	s.free = s.free[:0]
 	for sl, u := range usedSlots {
@@ -461,7 +526,8 @@ func (s *pagedStore) loadFrom(h []byte, slot int, dataStart, capacity int64, rec
 	return nil
 }
 
-func isZero(b []byte) bool {
+// IsZero reports whether b is all zeros (a free record).
+func IsZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
 			return false
@@ -470,11 +536,11 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// metaBytes is the store's own space on the device beyond the headers.
-func (s *pagedStore) metaBytes() int64 {
+// MetaBytes is the store's own space on the device beyond the headers.
+func (s *Store) MetaBytes() int64 {
 	var n int64
 	for i := range s.segs {
-		n += s.segLength(i)
+		n += s.SegLength(i)
 	}
 	return n
 }
