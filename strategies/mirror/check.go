@@ -1,13 +1,13 @@
 package mirror
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 // Check verifies the engine against the device. It holds every volume's IO
@@ -46,15 +46,17 @@ func (e *Engine) Check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	rec, err := loadRecord(e.slots)
-	if err != nil {
-		return err
-	}
-	if _, err := decodeTable(rec, e.geo); err != nil {
+	disk, _, err := loadTable(paged.New(e.dev, blockSize, tableMagic, recSize, inlineRecs, e.chunk), e.geo)
+	switch {
+	case errors.Is(err, strategies.ErrCorrupt):
 		errs = append(errs, err)
-	}
-	if !bytes.Equal(rec, e.encodeTable()) {
-		bad("the committed volume table differs from memory")
+	case err != nil:
+		return err
+	default:
+		if mem := e.tableState(); disk.nextVol != mem.nextVol || disk.nextMir != mem.nextMir ||
+			!slices.Equal(disk.vols, mem.vols) || !slices.Equal(disk.mirs, mem.mirs) {
+			bad("the committed volume table differs from memory")
+		}
 	}
 	e.checkPairing(bad)
 	e.checkExtents(bad)
@@ -131,9 +133,12 @@ func (e *Engine) checkPairing(bad func(string, ...any)) {
 }
 
 // checkExtents verifies that the allocator holds exactly the extents of the
-// table, disjoint and inside the data area.
+// table (and the table's own segments), disjoint and inside the data area.
 func (e *Engine) checkExtents(bad func(string, ...any)) {
 	var want []span
+	for _, x := range e.store.Extents() {
+		want = append(want, span{x.Off, x.Len})
+	}
 	for _, v := range e.vols {
 		want = append(want, span{v.ext, v.bmLen + v.size})
 	}

@@ -48,8 +48,9 @@
 // # On-device layout (offsets within the engine area)
 //
 //	[0, 4 KiB)              write-intent block (see intent.go)
-//	[4 KiB, +2 slots)       volume table, two meta.DualSlot slots of
-//	                        capacity/128 (64 KiB to 8 MiB) each
+//	[4 KiB, 12 KiB)         volume table headers (a paged.Store: the two
+//	                        header blocks; its pages live in segments,
+//	                        extents of the data area taken as it grows)
 //	[dataStart, capacity)   extents, chunk aligned, allocated first fit:
 //	                        base volumes:   [data]
 //	                        mirrors/splits: [bitmap blocks, rounded to a chunk][data]
@@ -100,7 +101,8 @@
 //     sectors) fail their checksum and are recovered as all ones: resync or
 //     re-copy everything they cover, which is always safe.
 //   - A failed table commit poisons the engine (every metadata operation
-//     fails until it is reopened): which slot survives is unknown until then.
+//     fails until it is reopened): which header survives is unknown until
+//     then.
 //
 // # Complexity
 //
@@ -111,9 +113,9 @@
 //   - Create: O(size × (1 + auto-mirrors)) zeroing. Establish: O(bitmap).
 //     Sync: O(out-of-sync bytes) of copy. Split when synchronised: O(bitmap
 //     blocks changed + table); otherwise plus the full copy. Reestablish:
-//     O(changed chunks) of copy. Delete/Detach: O(volumes + mirrors) (the
-//     table is committed whole); DeleteMany: the same for a batch, with one
-//     commit. Extent allocation is O(log extents) (a first-fit treap).
+//     O(changed chunks) of copy. Delete/Detach: O(volumes + mirrors) CPU to find
+//     what changed, and device writes of the changed table pages and a
+//     header only; DeleteMany: the same for a batch, with one commit. Extent allocation is O(log extents) (a first-fit treap).
 //   - Flush: one device flush, plus O(dirty bitmap blocks) writes and a
 //     second flush, plus O(intent regions) bit operations.
 //   - Check: O(table + bitmaps) reads.
@@ -123,7 +125,8 @@
 // # Limits
 //
 // Extents are contiguous and allocated first fit, so free space fragments.
-// The table must fit one slot (about capacity/128/115 volumes). The intent
+// The table grows to 16 segments of pages: about 19 million volumes and
+// mirrors (37 records a page). The intent
 // map is one block: regions are made large enough for 32704 bits to cover
 // the device (chunk size for devices up to about 2 GiB at 64 KiB chunks).
 // Concurrent writes to the same sectors of a mirrored volume may leave its

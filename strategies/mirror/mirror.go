@@ -1,7 +1,7 @@
 package mirror
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
-	"github.com/snapbench/snapbench/strategies/internal/meta"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 const engineName = "mirror"
@@ -50,9 +50,11 @@ type Engine struct {
 	geo    geometry
 	chunk  int64
 	auto   int
-	slots  *meta.DualSlot
+	store  *paged.Store // the volume table (table.go)
 	intent *intentLog
 	alloc  allocator
+	rows   []*tableRow // the entry in each table slot; nil: free
+	gen    uint64      // commits staged so far (tableRow.gen)
 
 	nextVol strategies.VolumeID
 	nextMir MirrorID
@@ -77,6 +79,7 @@ type stats struct {
 type volume struct {
 	e *Engine
 	volRecord
+	row tableRow
 	// changed: chunks written on either side since the split (parent != 0).
 	changed *chunkBitmap
 
@@ -93,6 +96,7 @@ func (v *volume) dataOff() int64 { return v.ext + v.bmLen }
 // mirror is an attached mirror of a volume (a BCV in its established state).
 type mirror struct {
 	mirRecord
+	row tableRow
 	src *volume
 	// oos: chunks not yet copied from the source (the copy cursor's work).
 	oos    *chunkBitmap
@@ -120,8 +124,7 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 		return nil, err
 	}
 	capacity := dev.Size()
-	slot := min(max(capacity/128, 64<<10), 8<<20) &^ (blockSize - 1)
-	metaLen := blockSize + 2*slot
+	metaLen := int64(blockSize + tableBytes)
 	g := geometry{chunk: chunk, dataStart: (metaLen + chunk - 1) / chunk * chunk, capacity: capacity}
 	if g.dataStart+2*chunk > capacity {
 		return nil, fmt.Errorf("mirror: %w: device area of %d bytes too small", strategies.ErrNoSpace, capacity)
@@ -140,7 +143,7 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 		return nil, fmt.Errorf("mirror: chunk %d: %w", chunk, strategies.ErrInvalidArgument)
 	}
 	e := &Engine{dev: dev, geo: g, chunk: chunk, auto: int(auto),
-		slots:  meta.NewDualSlot(dev, blockSize, blockSize+slot, slot),
+		store:  paged.New(dev, blockSize, tableMagic, recSize, inlineRecs, chunk),
 		intent: newIntentLog(dev, 0, region, capacity),
 		alloc:  newAllocator(g.dataStart, capacity),
 		mbuf:   device.Alloc(blockSize),
@@ -160,7 +163,8 @@ func Validate(dev device.Device, opts strategies.Options) error {
 }
 
 // Format lays an empty engine on dev: an empty intent block, flushed, then
-// both table slots (each written and flushed). It is durable on return.
+// an empty volume table in both header blocks (each written and flushed).
+// It is durable on return.
 func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
 	e, err := newEngine(dev, opts)
 	if err != nil {
@@ -173,9 +177,13 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 	if err := dev.Flush(); err != nil {
 		return nil, fmt.Errorf("mirror: format: %w", err)
 	}
-	if err := e.slots.Format(e.encodeTable()); err != nil {
-		return nil, fmt.Errorf("mirror: format: %w", err)
+	e.store.Format()
+	for range 2 { // both header blocks
+		if err := e.commitLocked(); err != nil {
+			return nil, fmt.Errorf("mirror: format: %w", err)
+		}
 	}
+	e.st.commits.Store(0)
 	e.start()
 	return e, nil
 }
@@ -187,15 +195,11 @@ func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := loadRecord(e.slots)
+	t, slots, err := loadTable(e.store, e.geo)
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTable(rec, e.geo)
-	if err != nil {
-		return nil, err
-	}
-	e.build(t)
+	e.build(t, slots)
 	if err := e.loadBitmaps(); err != nil {
 		return nil, err
 	}
@@ -206,9 +210,13 @@ func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error)
 	return e, nil
 }
 
-// build creates the in-memory objects of a validated table.
-func (e *Engine) build(t *table) {
+// build creates the in-memory objects of a validated table; slots are
+// their records' slots in the store (by volume id, then by mirror id).
+func (e *Engine) build(t *table, slots tableSlots) {
 	e.nextVol, e.nextMir = t.nextVol, t.nextMir
+	for _, x := range e.store.Extents() {
+		e.alloc.add(x.Off, x.Len)
+	}
 	for _, r := range t.vols {
 		v := &volume{e: e, volRecord: r}
 		if p := e.find(r.parent); p != nil {
@@ -218,6 +226,8 @@ func (e *Engine) build(t *table) {
 		e.vols = append(e.vols, v)
 		e.byName[v.name] = v
 		e.alloc.add(r.ext, r.bmLen+r.size)
+		e.adoptRow(&v.row, slots.vols[r.id])
+		v.row.vol, v.row.savedV = v, r
 	}
 	for _, r := range t.mirs {
 		src := e.find(r.src)
@@ -225,20 +235,17 @@ func (e *Engine) build(t *table) {
 		src.mirrors = append(src.mirrors, m)
 		e.mirs = append(e.mirs, m)
 		e.alloc.add(r.ext, r.bmLen+r.size)
+		e.adoptRow(&m.row, slots.mirs[r.id])
+		m.row.mir, m.row.savedM = m, r
 	}
 }
 
-// loadRecord reads the newest table record: device errors pass through, a
-// missing or damaged record is ErrCorrupt.
-func loadRecord(slots *meta.DualSlot) ([]byte, error) {
-	rec, err := slots.Load()
-	switch {
-	case errors.Is(err, meta.ErrNoRecord):
-		return nil, fmt.Errorf("mirror: %w: no valid volume table", strategies.ErrCorrupt)
-	case err != nil:
-		return nil, fmt.Errorf("mirror: read volume table: %w", err)
+// adoptRow gives row the slot its record was loaded from.
+func (e *Engine) adoptRow(row *tableRow, sl int) {
+	for len(e.rows) <= sl {
+		e.rows = append(e.rows, nil)
 	}
-	return rec, nil
+	e.rows[sl], row.slot, row.stored = row, sl, true
 }
 
 func (e *Engine) tableState() *table {
@@ -254,12 +261,20 @@ func (e *Engine) tableState() *table {
 	return t
 }
 
-func (e *Engine) encodeTable() []byte { return e.tableState().encode() }
-
-// commitLocked commits the in-memory table. A failure poisons the engine:
-// which record the device will keep is unknown until it is reopened.
+// commitLocked commits the in-memory table: the records that changed since
+// the last commit, the new ones and the freed slots (stageTable), then the
+// header. A failure poisons the engine: which table the device will keep
+// is unknown until it is reopened.
 func (e *Engine) commitLocked() error {
-	if err := e.slots.Commit(e.encodeTable()); err != nil {
+	var owner [16]byte
+	binary.LittleEndian.PutUint64(owner[0:], uint64(e.nextVol))
+	binary.LittleEndian.PutUint64(owner[8:], uint64(e.nextMir))
+	e.store.SetOwner(owner[:])
+	err := e.stageTable()
+	if err == nil {
+		err = e.store.Commit(e.dev.Flush, e.encodeSlot)
+	}
+	if err != nil {
 		e.failed = err
 		return fmt.Errorf("mirror: commit volume table: %w", err)
 	}
@@ -267,12 +282,13 @@ func (e *Engine) commitLocked() error {
 	return nil
 }
 
-// roomInTable fails with ErrNoSpace when the table would outgrow its slot
-// with extra volumes and mirrors.
+// roomInTable fails with ErrNoSpace when the table cannot take extra
+// volumes and mirrors: it grows the table now (a segment of the data area
+// when its pages are full), so that the commit that adds them cannot fail
+// for space.
 func (e *Engine) roomInTable(vols, mirs int) error {
-	n := tableHeader + (len(e.vols)+vols)*volRecordMax + (len(e.mirs)+mirs)*mirRecordLen
-	if n > e.slots.MaxPayload() {
-		return fmt.Errorf("mirror: volume table full (%d bytes of %d): %w", n, e.slots.MaxPayload(), strategies.ErrNoSpace)
+	if err := e.store.Reserve(vols+mirs, e.allocSegment); err != nil {
+		return fmt.Errorf("mirror: %w", err)
 	}
 	return nil
 }
@@ -683,7 +699,8 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 }
 
 // Space: Data is the data of volumes and attached mirrors; Metadata the
-// fixed area (intent block, table slots) and every bitmap area.
+// fixed area (intent block, table headers), the table's pages and every
+// bitmap area.
 func (e *Engine) Space() strategies.Space {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -691,7 +708,7 @@ func (e *Engine) Space() strategies.Space {
 }
 
 func (e *Engine) spaceLocked() strategies.Space {
-	s := strategies.Space{Capacity: e.geo.capacity, Metadata: e.geo.dataStart}
+	s := strategies.Space{Capacity: e.geo.capacity, Metadata: e.geo.dataStart + e.store.MetaBytes()}
 	for _, v := range e.vols {
 		s.Data += v.size
 		s.Metadata += v.bmLen

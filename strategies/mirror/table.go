@@ -1,34 +1,43 @@
 package mirror
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 
 	"github.com/snapbench/snapbench/strategies"
-	"github.com/snapbench/snapbench/strategies/internal/meta"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
-// The volume table, committed whole with meta.DualSlot:
+// The volume table is a paged.Store (strategies/internal/paged): one
+// fixed-size record per volume and per attached mirror, and a commit
+// writes only the pages whose records changed, then a header. Its header
+// blocks follow the intent block; its page segments are extents of the
+// data area, allocated as the table grows. Record (recSize bytes; all zero:
+// a free slot):
 //
-//	u32 magic "MIRR", u32 version
-//	u64 next volume id, u64 next mirror id
-//	u32 volume count, u32 mirror count
-//	per volume (by id):  u64 id, u8 kind, u64 parent, i64 size, i64 extent,
-//	                     i64 bitmap length, string name
-//	per mirror (by id):  u64 id, u64 source volume, i64 size, i64 extent,
-//	                     i64 bitmap length
+//	u8 tag: 1 volume, 2 mirror
+//	volume: u64 id, u8 kind, u64 parent, i64 size, i64 extent,
+//	        i64 bitmap length, u16 name length, name (zero padded)
+//	mirror: u64 id, u64 source volume, i64 size, i64 extent,
+//	        i64 bitmap length (zero padded)
+//
+// The header's owner fields: u64 next volume id, u64 next mirror id.
 //
 // A volume's extent is [extent, extent+bitmap length+size): its bitmap area
 // (splits only; bases have none), then its data. A split volume whose parent
 // is non-zero tracks changes against that parent in its bitmap area; a
 // mirror's bitmap area holds its out-of-sync chunks.
 const (
-	tableMagic   = 0x5252494d // "MIRR"
-	tableVersion = 1
-	tableHeader  = 4 + 4 + 8 + 8 + 4 + 4
-	volRecordMax = 8 + 1 + 8 + 8 + 8 + 8 + 2 + strategies.MaxNameLen
-	mirRecordLen = 8 + 8 + 8 + 8 + 8
+	tagVolume  = 1
+	tagMirror  = 2
+	volRecLen  = 1 + 8 + 1 + 8 + 8 + 8 + 8 + 2 // before the name
+	recSize    = volRecLen + strategies.MaxNameLen
+	inlineRecs = 16
+	tableBytes = 2 * paged.BlockSize // the header blocks
 )
+
+var tableMagic = [2][4]byte{{'M', 'I', 'R', 'H'}, {'M', 'I', 'R', 'P'}}
 
 // volRecord is a volume's persistent description.
 type volRecord struct {
@@ -72,63 +81,78 @@ func (g geometry) bitmapLen(size int64) int64 {
 	return (n + g.chunk - 1) / g.chunk * g.chunk
 }
 
-func (t *table) encode() []byte {
-	enc := meta.Encoder{B: make([]byte, 0, tableHeader+len(t.vols)*volRecordMax+len(t.mirs)*mirRecordLen)}
-	enc.U32(tableMagic)
-	enc.U32(tableVersion)
-	enc.U64(uint64(t.nextVol))
-	enc.U64(uint64(t.nextMir))
-	enc.U32(uint32(len(t.vols)))
-	enc.U32(uint32(len(t.mirs)))
-	for _, v := range t.vols {
-		enc.U64(uint64(v.id))
-		enc.U8(uint8(v.kind))
-		enc.U64(uint64(v.parent))
-		enc.I64(v.size)
-		enc.I64(v.ext)
-		enc.I64(v.bmLen)
-		enc.String(v.name)
-	}
-	for _, m := range t.mirs {
-		enc.U64(uint64(m.id))
-		enc.U64(uint64(m.src))
-		enc.I64(m.size)
-		enc.I64(m.ext)
-		enc.I64(m.bmLen)
-	}
-	return enc.B
+// encodeVolume writes v's record into b (recSize zero bytes).
+func encodeVolume(b []byte, v volRecord) {
+	le := binary.LittleEndian
+	b[0] = tagVolume
+	le.PutUint64(b[1:], uint64(v.id))
+	b[9] = uint8(v.kind)
+	le.PutUint64(b[10:], uint64(v.parent))
+	le.PutUint64(b[18:], uint64(v.size))
+	le.PutUint64(b[26:], uint64(v.ext))
+	le.PutUint64(b[34:], uint64(v.bmLen))
+	le.PutUint16(b[42:], uint16(len(v.name)))
+	copy(b[volRecLen:], v.name)
 }
 
-// decodeTable decodes and validates a table record. It never panics; every
-// inconsistency is an error wrapping strategies.ErrCorrupt.
-func decodeTable(rec []byte, g geometry) (*table, error) {
-	bad := func(format string, args ...any) (*table, error) {
-		return nil, fmt.Errorf("mirror: %w: volume table: %s", strategies.ErrCorrupt, fmt.Sprintf(format, args...))
+// encodeMirror writes m's record into b (recSize zero bytes).
+func encodeMirror(b []byte, m mirRecord) {
+	le := binary.LittleEndian
+	b[0] = tagMirror
+	le.PutUint64(b[1:], uint64(m.id))
+	le.PutUint64(b[9:], uint64(m.src))
+	le.PutUint64(b[17:], uint64(m.size))
+	le.PutUint64(b[25:], uint64(m.ext))
+	le.PutUint64(b[33:], uint64(m.bmLen))
+}
+
+// decodeRecord decodes one record of recSize bytes into t (appended to its
+// volumes or mirrors, unordered). It never panics; a malformed record is an
+// error wrapping strategies.ErrCorrupt. Everything that relates records to
+// each other is validateTable's.
+func decodeRecord(b []byte, t *table) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("mirror: %w: volume table: %s", strategies.ErrCorrupt, fmt.Sprintf(format, args...))
 	}
-	d := meta.Decoder{B: rec}
-	if magic, version := d.U32(), d.U32(); d.Err() != nil || magic != tableMagic || version != tableVersion {
-		return bad("bad magic or version")
+	if len(b) != recSize {
+		return bad("record of %d bytes", len(b))
 	}
-	t := &table{nextVol: strategies.VolumeID(d.U64()), nextMir: MirrorID(d.U64())}
-	nv, nm := int(d.U32()), int(d.U32())
-	if d.Err() != nil {
-		return bad("truncated header")
-	}
-	// Counts cannot exceed what the record holds: no allocation from a
-	// hostile count.
-	if nv < 0 || nm < 0 || nv > d.Remaining()/(8+1+8+8+8+8+2) || nm > d.Remaining()/mirRecordLen {
-		return bad("%d volumes and %d mirrors do not fit %d bytes", nv, nm, d.Remaining())
-	}
-	t.vols = make([]volRecord, 0, nv)
-	names := make(map[string]bool, nv)
-	for i := 0; i < nv; i++ {
-		v := volRecord{id: strategies.VolumeID(d.U64()), kind: strategies.Kind(d.U8()), parent: strategies.VolumeID(d.U64()),
-			size: d.I64(), ext: d.I64(), bmLen: d.I64(), name: d.String(strategies.MaxNameLen)}
-		if d.Err() != nil {
-			return bad("truncated volume record %d", i)
+	le := binary.LittleEndian
+	switch b[0] {
+	case tagVolume:
+		n := int(le.Uint16(b[42:]))
+		if n > strategies.MaxNameLen || !paged.IsZero(b[volRecLen+n:]) {
+			return bad("volume record with a name of %d bytes", n)
 		}
+		t.vols = append(t.vols, volRecord{id: strategies.VolumeID(le.Uint64(b[1:])), kind: strategies.Kind(b[9]),
+			parent: strategies.VolumeID(le.Uint64(b[10:])), size: int64(le.Uint64(b[18:])), ext: int64(le.Uint64(b[26:])),
+			bmLen: int64(le.Uint64(b[34:])), name: string(b[volRecLen : volRecLen+n])})
+	case tagMirror:
+		if !paged.IsZero(b[41:]) {
+			return bad("mirror record with bytes after its fields")
+		}
+		t.mirs = append(t.mirs, mirRecord{id: MirrorID(le.Uint64(b[1:])), src: strategies.VolumeID(le.Uint64(b[9:])),
+			size: int64(le.Uint64(b[17:])), ext: int64(le.Uint64(b[25:])), bmLen: int64(le.Uint64(b[33:]))})
+	default:
+		return bad("record tag %d", b[0])
+	}
+	return nil
+}
+
+// validateTable sorts a decoded table by id and checks it: ids, names,
+// kinds, parents, sizes, extents inside the data area and disjoint (from
+// each other and from the table's own segments). It never panics; every
+// inconsistency is an error wrapping strategies.ErrCorrupt.
+func validateTable(t *table, g geometry, segments []paged.Extent) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("mirror: %w: volume table: %s", strategies.ErrCorrupt, fmt.Sprintf(format, args...))
+	}
+	slices.SortFunc(t.vols, func(a, b volRecord) int { return cmp64(int64(a.id), int64(b.id)) })
+	slices.SortFunc(t.mirs, func(a, b mirRecord) int { return cmp64(int64(a.id), int64(b.id)) })
+	names := make(map[string]bool, len(t.vols))
+	for i, v := range t.vols {
 		if v.id == 0 || v.id >= t.nextVol || (i > 0 && v.id <= t.vols[i-1].id) {
-			return bad("volume id %d out of order or outside [1,%d)", v.id, t.nextVol)
+			return bad("volume id %d repeated or outside [1,%d)", v.id, t.nextVol)
 		}
 		if err := strategies.ValidateName("mirror", v.name); err != nil || names[v.name] {
 			return bad("volume %d: bad or duplicate name %q", v.id, v.name)
@@ -155,16 +179,10 @@ func decodeTable(rec []byte, g geometry) (*table, error) {
 		default:
 			return bad("volume %d: kind %d", v.id, v.kind)
 		}
-		t.vols = append(t.vols, v)
 	}
-	t.mirs = make([]mirRecord, 0, nm)
-	for i := 0; i < nm; i++ {
-		m := mirRecord{id: MirrorID(d.U64()), src: strategies.VolumeID(d.U64()), size: d.I64(), ext: d.I64(), bmLen: d.I64()}
-		if d.Err() != nil {
-			return bad("truncated mirror record %d", i)
-		}
+	for i, m := range t.mirs {
 		if m.id == 0 || m.id >= t.nextMir || (i > 0 && m.id <= t.mirs[i-1].id) {
-			return bad("mirror id %d out of order or outside [1,%d)", m.id, t.nextMir)
+			return bad("mirror id %d repeated or outside [1,%d)", m.id, t.nextMir)
 		}
 		j, ok := slices.BinarySearchFunc(t.vols, m.src, func(r volRecord, id strategies.VolumeID) int { return cmp64(int64(r.id), int64(id)) })
 		if !ok || t.vols[j].size != m.size {
@@ -176,12 +194,13 @@ func decodeTable(rec []byte, g geometry) (*table, error) {
 		if m.bmLen != g.bitmapLen(m.size) {
 			return bad("mirror %d: bitmap length %d, want %d", m.id, m.bmLen, g.bitmapLen(m.size))
 		}
-		t.mirs = append(t.mirs, m)
-	}
-	if d.Remaining() != 0 {
-		return bad("%d trailing bytes", d.Remaining())
 	}
 	a := newAllocator(g.dataStart, g.capacity)
+	for i, x := range segments {
+		if !a.add(x.Off, x.Len) {
+			return bad("table segment %d overlaps another", i)
+		}
+	}
 	for _, v := range t.vols {
 		if !a.add(v.ext, v.bmLen+v.size) {
 			return bad("volume %d extent overlaps another", v.id)
@@ -192,7 +211,7 @@ func decodeTable(rec []byte, g geometry) (*table, error) {
 			return bad("mirror %d extent overlaps another", m.id)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // checkExtent validates an extent's geometry without overflowing.
@@ -208,4 +227,128 @@ func (g geometry) checkExtent(size, ext, bmLen int64) error {
 		return fmt.Errorf("extent %d+%d+%d past the end %d", ext, bmLen, size, g.capacity)
 	}
 	return nil
+}
+
+// tableRow is a volume's or an attached mirror's place in the volume
+// table: its record slot, and the record the last commit staged there.
+type tableRow struct {
+	vol    *volume // the entry: one of vol and mir
+	mir    *mirror
+	slot   int
+	stored bool   // slot is the entry's
+	gen    uint64 // the last commit that found the entry in the table
+	savedV volRecord
+	savedM mirRecord
+}
+
+// tableSlots are the slots of a loaded table's records.
+type tableSlots struct {
+	vols map[strategies.VolumeID]int
+	mirs map[MirrorID]int
+}
+
+// loadTable reads the newest complete volume table through st and
+// validates it. Device errors pass through; a missing or damaged table is
+// ErrCorrupt.
+func loadTable(st *paged.Store, g geometry) (*table, tableSlots, error) {
+	t := &table{}
+	slots := tableSlots{vols: map[strategies.VolumeID]int{}, mirs: map[MirrorID]int{}}
+	err := st.Load(g.dataStart, g.capacity, func(sl int, b []byte) error {
+		nv := len(t.vols)
+		if err := decodeRecord(b, t); err != nil {
+			return err
+		}
+		if len(t.vols) > nv {
+			slots.vols[t.vols[nv].id] = sl
+		} else {
+			slots.mirs[t.mirs[len(t.mirs)-1].id] = sl
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, tableSlots{}, fmt.Errorf("mirror: volume table: %w", err)
+	}
+	owner := st.Owner()
+	t.nextVol = strategies.VolumeID(binary.LittleEndian.Uint64(owner[0:]))
+	t.nextMir = MirrorID(binary.LittleEndian.Uint64(owner[8:]))
+	if err := validateTable(t, g, st.Extents()); err != nil {
+		return nil, tableSlots{}, err
+	}
+	return t, slots, nil
+}
+
+// stageTable prepares the next commit of the store from the in-memory
+// table, in time proportional to the number of entries but writing only
+// what changed: slots of entries no longer in the table are freed, new
+// entries get a slot, and an entry whose record differs from the one last
+// staged marks its page dirty.
+func (e *Engine) stageTable() error {
+	e.gen++
+	for _, v := range e.vols {
+		if v.row.stored {
+			v.row.gen = e.gen
+		}
+	}
+	for _, m := range e.mirs {
+		if m.row.stored {
+			m.row.gen = e.gen
+		}
+	}
+	for sl, r := range e.rows {
+		if r != nil && r.gen != e.gen {
+			e.store.Release(sl)
+			e.rows[sl], r.stored = nil, false
+		}
+	}
+	for _, v := range e.vols {
+		v.row.vol = v
+		if err := e.stageRow(&v.row, v.volRecord != v.row.savedV); err != nil {
+			return err
+		}
+		v.row.savedV = v.volRecord
+	}
+	for _, m := range e.mirs {
+		m.mirRecord.src = m.src.id
+		m.row.mir = m
+		if err := e.stageRow(&m.row, m.mirRecord != m.row.savedM); err != nil {
+			return err
+		}
+		m.row.savedM = m.mirRecord
+	}
+	return nil
+}
+
+// stageRow gives a new entry a slot, or marks a changed one's page dirty.
+func (e *Engine) stageRow(r *tableRow, changed bool) error {
+	r.gen = e.gen
+	if r.stored {
+		if changed {
+			e.store.MarkDirty(r.slot)
+		}
+		return nil
+	}
+	sl, err := e.store.Alloc(e.allocSegment)
+	if err != nil {
+		return err
+	}
+	for len(e.rows) <= sl {
+		e.rows = append(e.rows, nil)
+	}
+	e.rows[sl], r.slot, r.stored = r, sl, true
+	return nil
+}
+
+// encodeSlot writes slot sl's record into b for the store's commit.
+func (e *Engine) encodeSlot(sl int, b []byte) {
+	if r := e.rows[sl]; r.vol != nil {
+		encodeVolume(b, r.vol.volRecord)
+	} else {
+		encodeMirror(b, r.mir.mirRecord)
+	}
+}
+
+// allocSegment takes an extent of the data area for a table segment.
+func (e *Engine) allocSegment(n int64) (int64, bool) {
+	off, err := e.alloc.alloc(n)
+	return off, err == nil
 }
