@@ -21,24 +21,13 @@ type handle struct {
 // in v.open.
 func newHandle(e *Engine, v *vol) *handle {
 	h := &handle{e: e, v: v}
-	h.Init(fmt.Sprintf("cow: %q", v.name), func() error {
+	h.Init(fmt.Sprintf("cow: %q", v.name), &e.closed, func() error {
 		e.mu.Lock()
 		v.open--
 		e.mu.Unlock()
 		return nil
 	})
 	return h
-}
-
-// usable is nil while both the handle and its engine are open.
-func (h *handle) usable() error {
-	if err := h.Err(); err != nil {
-		return err
-	}
-	if h.e.closed.Load() {
-		return fmt.Errorf("%s: %w", h.Label(), strategies.ErrClosed)
-	}
-	return nil
 }
 
 func (h *handle) ID() strategies.VolumeID { return h.v.id }
@@ -52,10 +41,7 @@ func (h *handle) Info() device.Info {
 }
 
 func (h *handle) check(p []byte, off int64) error {
-	if err := h.CheckIO(p, off, h.e.sector, h.e.memAlign, h.v.size); err != nil {
-		return err
-	}
-	return h.usable()
+	return h.CheckIO(p, off, h.e.sector, h.e.memAlign, h.v.size)
 }
 
 func (h *handle) invalidErr() error {
@@ -124,7 +110,7 @@ func (h *handle) WriteAt(p []byte, off int64) (int, error) {
 // Flush makes the volume's acknowledged writes durable: a device flush, and
 // for a clone the commit of the exceptions its writes recorded.
 func (h *handle) Flush() error {
-	if err := h.usable(); err != nil {
+	if err := h.Err(); err != nil {
 		return err
 	}
 	v := h.v

@@ -55,24 +55,13 @@ type handle struct {
 // in v.open.
 func newHandle(e *Engine, v *volume) *handle {
 	h := &handle{e: e, v: v}
-	h.Init(fmt.Sprintf("linked: %q", v.name), func() error {
+	h.Init(fmt.Sprintf("linked: %q", v.name), &e.closed, func() error {
 		e.mu.Lock()
 		v.open--
 		e.mu.Unlock()
 		return nil
 	})
 	return h
-}
-
-// usable is nil while both the handle and its engine are open.
-func (h *handle) usable() error {
-	if err := h.Err(); err != nil {
-		return err
-	}
-	if h.e.closed.Load() {
-		return fmt.Errorf("%s: %w", h.Label(), strategies.ErrClosed)
-	}
-	return nil
 }
 
 // Open returns a handle for IO. Internal volumes (replicas, layers) are not
@@ -101,10 +90,7 @@ func (h *handle) Size() int64             { return h.v.size }
 func (h *handle) SectorSize() int         { return h.e.geo.sector }
 
 func (h *handle) check(p []byte, off int64) error {
-	if err := h.CheckIO(p, off, h.e.geo.sector, h.e.memAlign, h.v.size); err != nil {
-		return err
-	}
-	return h.usable()
+	return h.CheckIO(p, off, h.e.geo.sector, h.e.memAlign, h.v.size)
 }
 
 // ReadAt reads through the chain: for each grain, the first delta from the
@@ -295,7 +281,7 @@ func (e *Engine) writeNewGrain(v *volume, top *delta, gi uint32, in int, data []
 // then its top delta's new mappings, then a second flush; plus a catalog
 // commit when a write needed a new grain-table grain.
 func (h *handle) Flush() error {
-	if err := h.usable(); err != nil {
+	if err := h.Err(); err != nil {
 		return err
 	}
 	if err := h.e.usable(); err != nil {

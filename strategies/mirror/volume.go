@@ -18,7 +18,7 @@ type handle struct {
 // has counted it in v.open.
 func newHandle(v *volume) *handle {
 	h := &handle{v: v}
-	h.Init(fmt.Sprintf("mirror: %q", v.name), func() error {
+	h.Init(fmt.Sprintf("mirror: %q", v.name), nil, func() error {
 		v.e.mu.Lock()
 		v.open--
 		v.e.mu.Unlock()

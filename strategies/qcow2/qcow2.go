@@ -372,7 +372,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	}
 	v := &volume{e: e, sv: sv, id: id, size: r.Size, sector: e.fs.Sector, readOnly: r.ReadOnly}
 	// The last handle of a volume to close stops its qemu-nbd.
-	v.Init(fmt.Sprintf("qcow2: volume %d", id), func() error { return e.release(v) })
+	v.Init(fmt.Sprintf("qcow2: volume %d", id), nil, func() error { return e.release(v) })
 	e.handles.Add(id, v)
 	return v, nil
 }

@@ -197,7 +197,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	}
 	e.open++
 	v := &volume{e: e, id: id, size: e.vol.size, data: e.data}
-	v.Init("raw", func() error {
+	v.Init("raw", nil, func() error {
 		e.mu.Lock()
 		e.open--
 		e.mu.Unlock()

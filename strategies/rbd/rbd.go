@@ -479,7 +479,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	}
 	v := &volume{e: e, id: id, im: im, size: r.Size, readOnly: r.ReadOnly}
 	// Close does not flush (librbd caches nothing here): it closes the image.
-	v.Init(fmt.Sprintf("rbd: volume %d", id), func() error {
+	v.Init(fmt.Sprintf("rbd: volume %d", id), nil, func() error {
 		e.release(v)
 		return v.im.close()
 	})

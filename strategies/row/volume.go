@@ -21,7 +21,7 @@ type handle struct {
 // newHandle opens a handle of v; the caller has counted it in v.open.
 func newHandle(e *Engine, v *volState) *handle {
 	h := &handle{e: e, v: v}
-	h.Init(fmt.Sprintf("row: volume %q", v.name), func() error { v.open.Add(-1); return nil })
+	h.Init(fmt.Sprintf("row: volume %q", v.name), nil, func() error { v.open.Add(-1); return nil })
 	return h
 }
 

@@ -24,14 +24,16 @@ import (
 type Handle struct {
 	label   string       // what errors name, e.g. `row: volume "base"`
 	release func() error // runs at the first Close; may be nil
+	engine  *atomic.Bool // the engine's closed flag, or nil
 	closed  atomic.Bool
 }
 
 // Init opens the handle. label prefixes its errors (engine and volume, e.g.
-// `cow: "base"`); release, if not nil, runs once, at the first Close, and
-// its error is that Close's.
-func (l *Handle) Init(label string, release func() error) {
-	l.label, l.release = label, release
+// `cow: "base"`); engineClosed, if not nil, is the engine's closed flag: a
+// handle of a closed engine fails IO and Flush as closed too; release, if
+// not nil, runs once, at the first Close, and its error is that Close's.
+func (l *Handle) Init(label string, engineClosed *atomic.Bool, release func() error) {
+	l.label, l.engine, l.release = label, engineClosed, release
 }
 
 // Label is what the handle's errors are prefixed with.
@@ -40,10 +42,10 @@ func (l *Handle) Label() string { return l.label }
 // Closed reports whether Close has been called.
 func (l *Handle) Closed() bool { return l.closed.Load() }
 
-// Err returns nil while the handle is open, else an error wrapping
-// strategies.ErrClosed.
+// Err returns nil while the handle (and its engine) is open, else an
+// error wrapping strategies.ErrClosed.
 func (l *Handle) Err() error {
-	if l.closed.Load() {
+	if l.closed.Load() || l.engine != nil && l.engine.Load() {
 		return fmt.Errorf("%s: %w", l.label, strategies.ErrClosed)
 	}
 	return nil

@@ -30,7 +30,7 @@ func TestLifeCheckIO(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var l Handle
-			l.Init(`eng: volume "v"`, nil)
+			l.Init(`eng: volume "v"`, nil, nil)
 			if c.closed {
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
@@ -57,7 +57,7 @@ func TestLifeCloseOnce(t *testing.T) {
 	var l Handle
 	var released atomic.Int32
 	relErr := errors.New("release failed")
-	l.Init("eng", func() error { released.Add(1); return relErr })
+	l.Init("eng", nil, func() error { released.Add(1); return relErr })
 	if err := l.Err(); err != nil {
 		t.Fatalf("Err before Close = %v", err)
 	}
@@ -81,5 +81,21 @@ func TestLifeCloseOnce(t *testing.T) {
 	}
 	if !l.Closed() || !errors.Is(l.Err(), strategies.ErrClosed) {
 		t.Fatalf("after Close: Closed %v Err %v", l.Closed(), l.Err())
+	}
+}
+
+func TestHandleEngineClosed(t *testing.T) {
+	var engine atomic.Bool
+	var l Handle
+	l.Init("eng", &engine, nil)
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err with the engine open = %v", err)
+	}
+	engine.Store(true)
+	if err := l.CheckIO(make([]byte, 512), 0, 512, 1, 4096); !errors.Is(err, strategies.ErrClosed) {
+		t.Fatalf("CheckIO with the engine closed = %v, want ErrClosed", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("first Close of a handle of a closed engine = %v, want nil (it releases)", err)
 	}
 }

@@ -40,7 +40,7 @@ func OpenFile(engine string, id strategies.VolumeID, path string, size int64, se
 		return nil, fmt.Errorf("%s: open volume %d: %w", engine, id, err)
 	}
 	v := &FileVolume{engine: engine, id: id, f: f, size: size, sector: sector, readOnly: readOnly}
-	v.Init(fmt.Sprintf("%s: volume %d", engine, id), func() error {
+	v.Init(fmt.Sprintf("%s: volume %d", engine, id), nil, func() error {
 		err := f.Close()
 		if release != nil {
 			release(v)
