@@ -647,7 +647,8 @@ func (e *Engine) rootLocked() *root {
 	if e.rdev != nil {
 		r.hasRep, r.nRep, r.nonce = true, e.geo.nRep, e.rdev.nonce
 	}
-	for _, idx := range sortedKeys(e.buckets) {
+	r.buckets = make([]bucketRef, 0, len(e.bucketIdx))
+	for _, idx := range e.bucketIdx {
 		r.buckets = append(r.buckets, e.buckets[idx])
 	}
 	return r

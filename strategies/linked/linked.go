@@ -139,6 +139,7 @@ type Engine struct {
 	nextDelta  uint64
 	useReplica bool
 	buckets    map[uint32]bucketRef // the committed catalog buckets
+	bucketIdx  []uint32             // their indexes, ascending (the root's order)
 	dirtyB     map[uint32]bool      // buckets to rewrite at the next commit
 	zero       []byte               // one chunk of zeros, for new grain tables
 
@@ -350,13 +351,18 @@ func (e *Engine) writeRoot() error {
 			return fail(fmt.Errorf("flush: %w", err))
 		}
 	}
-	old := e.buckets
-	e.buckets = make(map[uint32]bucketRef, len(old)+len(next))
-	for idx, br := range old {
-		e.buckets[idx] = br
+	// Apply the changed buckets in place (O(changed), not O(buckets)),
+	// keeping what they replaced to undo a failed commit.
+	type was struct {
+		br  bucketRef
+		had bool
 	}
-	for idx, br := range next {
-		if ob, ok := old[idx]; ok {
+	undo := make(map[uint32]was, len(next))
+	for _, idx := range sortedKeys(next) {
+		br := next[idx]
+		ob, had := e.buckets[idx]
+		undo[idx] = was{ob, had}
+		if had {
 			replaced = append(replaced, ob.grains...)
 		}
 		if br.length == 0 {
@@ -364,15 +370,30 @@ func (e *Engine) writeRoot() error {
 		} else {
 			e.buckets[idx] = br
 		}
+		if i, found := slices.BinarySearch(e.bucketIdx, idx); found && br.length == 0 {
+			e.bucketIdx = slices.Delete(e.bucketIdx, i, i+1)
+		} else if !found && br.length != 0 {
+			e.bucketIdx = slices.Insert(e.bucketIdx, i, idx)
+		}
+	}
+	rollback := func() {
+		for idx, w := range undo {
+			if w.had {
+				e.buckets[idx] = w.br
+			} else {
+				delete(e.buckets, idx)
+			}
+		}
+		e.bucketIdx = sortedKeys(e.buckets)
 	}
 	rec := encodeRoot(e.rootLocked())
 	if len(rec) > e.slots.MaxPayload() {
-		e.buckets = old
+		rollback()
 		return fail(fmt.Errorf("%w: catalog root of %d bytes (%d buckets) exceeds its %d-byte slot",
 			strategies.ErrNoSpace, len(rec), len(e.buckets), e.slots.MaxPayload()))
 	}
 	if err := e.slots.Commit(rec); err != nil {
-		e.buckets = old
+		rollback()
 		return fail(err)
 	}
 	clear(e.dirtyB)

@@ -234,6 +234,7 @@ func (e *Engine) install(st *state) {
 	for _, br := range st.root.buckets {
 		e.buckets[br.idx] = br
 	}
+	e.bucketIdx = sortedKeys(e.buckets)
 	clear(e.dirtyB)
 	e.stats.noteDepth(st.maxDepth)
 }
