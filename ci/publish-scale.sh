@@ -139,10 +139,7 @@ figure() { # figure FILE CAPTION: FILE into docs/plots/scale and a line for it, 
 	echo
 	echo '```'
 	echo "snapbench $("$bin" report --format csv "$out/thin" | awk -F, 'NR == 2 {print $5}') (the result files)"
-	echo "kernel: $(uname -sr)"
-	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores)"
-	echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
-	echo "date: $(date -u +%Y-%m-%d)"
+	ci/machine.sh
 	echo '```'
 	echo
 	echo "## Clones one at a time"

@@ -31,10 +31,7 @@ figures=$("$bin" plot --format svg --out docs/plots "$out")
 	echo
 	echo '```'
 	"$bin" version
-	echo "kernel: $(uname -sr)"
-	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores)"
-	echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
-	echo "date: $(date -u +%Y-%m-%d)"
+	ci/machine.sh
 	echo '```'
 	echo
 	"$bin" report --format markdown "$out"
