@@ -343,8 +343,12 @@ func (d *File) Discard(off, n int64) error {
 	return nil
 }
 
-// Zero makes the range read as zeros: FALLOC_FL_ZERO_RANGE on files (a hole
-// punch where that is refused), BLKZEROOUT on block devices.
+// Zero makes the range read as zeros: BLKZEROOUT on block devices; on a
+// sparse file (fewer blocks allocated than its size) a hole punch, which
+// allocates nothing (FALLOC_FL_ZERO_RANGE would allocate the whole range
+// for real, and on a large sparse test file can fill the file system under
+// it); on a fully allocated file FALLOC_FL_ZERO_RANGE, which keeps the
+// blocks allocated as a device would (a hole punch where that is refused).
 func (d *File) Zero(off, n int64) error {
 	if err := CheckRange(off, n, d.info.LogicalSector, d.info.Size); err != nil {
 		return err
@@ -357,9 +361,15 @@ func (d *File) Zero(off, n int64) error {
 		r := [2]uint64{uint64(off), uint64(n)}
 		err = ioctlPtr(int(d.f.Fd()), unix.BLKZEROOUT, &r)
 	} else {
-		err = unix.Fallocate(int(d.f.Fd()), unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, off, n)
-		if err != nil {
-			err = unix.Fallocate(int(d.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+		fd := int(d.f.Fd())
+		var st unix.Stat_t
+		if err = unix.Fstat(fd, &st); err == nil && st.Blocks*512 < st.Size {
+			err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+		} else {
+			err = unix.Fallocate(fd, unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+			if err != nil {
+				err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+			}
 		}
 	}
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // ext4Head returns n bytes carrying an ext4 superblock magic.
@@ -353,5 +355,46 @@ func TestFileConcurrent(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestFileZeroAllocation: Zero on a sparse file allocates nothing (a hole
+// punch, not FALLOC_FL_ZERO_RANGE, which would allocate the range); on a
+// fully allocated file the range stays allocated, as on a device. Both
+// read as zeros.
+func TestFileZeroAllocation(t *testing.T) {
+	const size, zeroOff, zeroLen = 64 << 20, 8 << 20, 48 << 20
+	allocated := func(d *File) int64 {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(d.f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	for _, full := range []bool{false, true} {
+		name := map[bool]string{false: "sparse", true: "allocated"}[full]
+		t.Run(name, func(t *testing.T) {
+			d := newFile(t, diskDir(t), size)
+			if full {
+				if err := unix.Fallocate(int(d.f.Fd()), 0, 0, size); err != nil {
+					t.Skipf("fallocate: %v", err)
+				}
+			}
+			mustWrite(t, d, stamp(1<<20, d.SectorSize(), 7), zeroOff)
+			before := allocated(d)
+			if err := d.Zero(zeroOff, zeroLen); err != nil {
+				t.Fatal(err)
+			}
+			after := allocated(d)
+			switch {
+			case !full && after > before:
+				t.Errorf("Zero of %d bytes on a sparse file allocated %d bytes more", zeroLen, after-before)
+			case full && after < before:
+				t.Errorf("Zero on an allocated file freed %d bytes", before-after)
+			}
+			if got := mustRead(t, d, zeroOff, 1<<20); !allZero(got) {
+				t.Error("zeroed range does not read as zeros")
+			}
+		})
 	}
 }
