@@ -165,10 +165,11 @@ figure() { # figure FILE CAPTION: FILE into docs/plots/scale and a line for it, 
 	echo
 	sizetable "$out/thin"
 	echo
-	echo "cow allocates its base thick and zeroes it at create (FALLOC_FL_ZERO_RANGE"
-	echo "on a file, BLKZEROOUT on a block device), so its create time is the"
-	echo "device's zeroing time; on a file that depends on what the file held"
-	echo "before (here, the clone sweeps' deltas), and its 1 TiB base and 100"
+	echo "cow allocates its base thick and zeroes it at create (BLKZEROOUT on a"
+	echo "block device; on a file FALLOC_FL_ZERO_RANGE in builds before 36b588c, a"
+	echo "hole punch on a sparse file since), so its create time is the device's"
+	echo "zeroing time, which on a file depends on what the file held before"
+	echo "(here, the clone sweeps' deltas); its 1 TiB base and 100"
 	echo "deltas of 1% do not fit the 2 TiB device. The burst of 100 clones is"
 	echo "timed as one block, so its time per clone includes the burst's commit."
 	echo
