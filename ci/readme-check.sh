@@ -93,6 +93,7 @@ declare -A how=(
 	['snapbench compare old-run/ new-run/ --threshold 10%']="run snapbench compare $runs $work/runs/second --threshold 10% || [ \$? -eq 1 ]"
 	['snapbench compare --bench runs/... > new.txt']="run snapbench compare --bench $runs > new.txt"
 	['make publish']='skip rewrites docs/ from the default suite at 3 trials; ci/publish.sh is the run, report and plot commands above'
+	['make publish-scale']='skip rewrites docs/scale.md from two scale runs (about 10 minutes on a 2 TiB sparse file); ci/publish-scale.sh'
 	['bin/snapbench devices']='run bin/snapbench devices'
 	['sudo bin/snapbench run --device /dev/nvme1n1 --precondition --discard']="${root_only:-run bin/snapbench run --device $loop_b --precondition --discard --repeat 1}"
 	['bin/snapbench calibrate --device /var/tmp/cal.img --size 2G']="run bin/snapbench calibrate --device $work/cal.img --size 2G --repeat 1 --runtime 1s"
