@@ -12,7 +12,7 @@ FUZZTIME  ?= 30s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= staticcheck
 
-.PHONY: all build test bench lint fuzz ci clean regress baseline publish publish-scale cover long readme-check
+.PHONY: all build test bench lint fuzz ci clean regress baseline publish publish-scale serve-vs-qemu cover long readme-check
 
 all: build
 
@@ -74,6 +74,10 @@ publish: build
 ## publish-scale: the scale curves (clones to 100,000, volumes to 1 TiB) as docs/scale.md, docs/plots/scale and docs/scale-run (about 10 minutes; a few GiB in $$WORK, default /var/tmp/snapbench-scale)
 publish-scale: build
 	ci/publish-scale.sh
+
+## serve-vs-qemu: snapbench serve against qemu-nbd through fio's nbd engine, 4 KiB random IO at QD 1 and 16, 3 interleaved trials (a benchmark, about 2 minutes)
+serve-vs-qemu: build
+	ci/serve-vs-qemu.sh 3
 
 ## clean: remove what build and coverage runs leave in the tree
 clean:
