@@ -647,10 +647,7 @@ func (e *Engine) rootLocked() *root {
 	if e.rdev != nil {
 		r.hasRep, r.nRep, r.nonce = true, e.geo.nRep, e.rdev.nonce
 	}
-	r.buckets = make([]bucketRef, 0, len(e.bucketIdx))
-	for _, idx := range e.bucketIdx {
-		r.buckets = append(r.buckets, e.buckets[idx])
-	}
+	r.buckets = e.buckets // read only: encodeRoot and Check
 	return r
 }
 

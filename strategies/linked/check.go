@@ -47,8 +47,8 @@ func (e *Engine) Check() error {
 		bad("%d catalog buckets changed but not committed", len(e.dirtyB))
 	}
 	idxs := make(map[uint32]bool, len(e.buckets))
-	for idx := range e.buckets {
-		idxs[idx] = true
+	for _, br := range e.buckets {
+		idxs[br.idx] = true
 	}
 	for id := range e.vols {
 		idxs[uint32(id>>bucketShift)] = true

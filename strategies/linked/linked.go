@@ -138,10 +138,9 @@ type Engine struct {
 	nextVol    strategies.VolumeID
 	nextDelta  uint64
 	useReplica bool
-	buckets    map[uint32]bucketRef // the committed catalog buckets
-	bucketIdx  []uint32             // their indexes, ascending (the root's order)
-	dirtyB     map[uint32]bool      // buckets to rewrite at the next commit
-	zero       []byte               // one chunk of zeros, for new grain tables
+	buckets    []bucketRef     // the committed catalog buckets, by ascending index (the root's)
+	dirtyB     map[uint32]bool // buckets to rewrite at the next commit
+	zero       []byte          // one chunk of zeros, for new grain tables
 
 	closed atomic.Bool
 	failed atomic.Pointer[error] // set when a catalog commit failed: state on the device is ambiguous
@@ -186,8 +185,8 @@ func newEngine(dev device.Device, opts strategies.Options, format bool) (*Engine
 		slots: meta.NewDualSlot(dev, 0, slotSize, slotSize), useReplica: useReplica,
 		vols: make(map[strategies.VolumeID]*volume), names: make(map[string]*volume),
 		deltas: make(map[uint64]*delta), nextVol: 1, nextDelta: 1,
-		buckets: make(map[uint32]bucketRef), dirtyB: make(map[uint32]bool),
-		zero: device.Alloc(geo.chunk)}
+		dirtyB: make(map[uint32]bool),
+		zero:   device.Alloc(geo.chunk)}
 	if path := opts.Params["replica-device"]; path != "" {
 		if format {
 			err = e.formatReplicaDevice(path)
@@ -351,49 +350,33 @@ func (e *Engine) writeRoot() error {
 			return fail(fmt.Errorf("flush: %w", err))
 		}
 	}
-	// Apply the changed buckets in place (O(changed), not O(buckets)),
-	// keeping what they replaced to undo a failed commit.
-	type was struct {
-		br  bucketRef
-		had bool
-	}
-	undo := make(map[uint32]was, len(next))
+	// Apply the changed buckets to the sorted list (a binary search each;
+	// the root written below is O(buckets) anyway), keeping the old list to
+	// undo a failed commit.
+	old := slices.Clone(e.buckets)
 	for _, idx := range sortedKeys(next) {
 		br := next[idx]
-		ob, had := e.buckets[idx]
-		undo[idx] = was{ob, had}
-		if had {
-			replaced = append(replaced, ob.grains...)
-		}
-		if br.length == 0 {
-			delete(e.buckets, idx)
-		} else {
-			e.buckets[idx] = br
-		}
-		if i, found := slices.BinarySearch(e.bucketIdx, idx); found && br.length == 0 {
-			e.bucketIdx = slices.Delete(e.bucketIdx, i, i+1)
-		} else if !found && br.length != 0 {
-			e.bucketIdx = slices.Insert(e.bucketIdx, i, idx)
-		}
-	}
-	rollback := func() {
-		for idx, w := range undo {
-			if w.had {
-				e.buckets[idx] = w.br
+		i, found := slices.BinarySearchFunc(e.buckets, idx, func(b bucketRef, idx uint32) int { return cmp.Compare(b.idx, idx) })
+		switch {
+		case found:
+			replaced = append(replaced, e.buckets[i].grains...)
+			if br.length == 0 {
+				e.buckets = slices.Delete(e.buckets, i, i+1)
 			} else {
-				delete(e.buckets, idx)
+				e.buckets[i] = br
 			}
+		case br.length != 0:
+			e.buckets = slices.Insert(e.buckets, i, br)
 		}
-		e.bucketIdx = sortedKeys(e.buckets)
 	}
 	rec := encodeRoot(e.rootLocked())
 	if len(rec) > e.slots.MaxPayload() {
-		rollback()
+		e.buckets = old
 		return fail(fmt.Errorf("%w: catalog root of %d bytes (%d buckets) exceeds its %d-byte slot",
 			strategies.ErrNoSpace, len(rec), len(e.buckets), e.slots.MaxPayload()))
 	}
 	if err := e.slots.Commit(rec); err != nil {
-		rollback()
+		e.buckets = old
 		return fail(err)
 	}
 	clear(e.dirtyB)

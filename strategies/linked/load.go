@@ -3,6 +3,7 @@ package linked
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
@@ -230,11 +231,7 @@ func (e *Engine) install(st *state) {
 		e.names[v.name] = v
 	}
 	e.nextVol, e.nextDelta = st.nextVol, st.nextDelta
-	e.buckets = make(map[uint32]bucketRef, len(st.root.buckets))
-	for _, br := range st.root.buckets {
-		e.buckets[br.idx] = br
-	}
-	e.bucketIdx = sortedKeys(e.buckets)
+	e.buckets = slices.Clone(st.root.buckets) // ascending index: decodeRoot checked
 	clear(e.dirtyB)
 	e.stats.noteDepth(st.maxDepth)
 }
