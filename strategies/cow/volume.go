@@ -21,12 +21,7 @@ type handle struct {
 // in v.open.
 func newHandle(e *Engine, v *vol) *handle {
 	h := &handle{e: e, v: v}
-	h.Init(fmt.Sprintf("cow: %q", v.name), &e.closed, func() error {
-		e.mu.Lock()
-		v.open--
-		e.mu.Unlock()
-		return nil
-	})
+	h.Init(fmt.Sprintf("cow: %q", v.name), &e.closed, lifecycle.Uncount(&e.mu, &v.open))
 	return h
 }
 

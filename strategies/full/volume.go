@@ -165,12 +165,7 @@ type handle struct {
 // has counted it in v.open.
 func newHandle(v *volume) *handle {
 	h := &handle{v: v}
-	h.Init(fmt.Sprintf("full: %q", v.name), nil, func() error {
-		v.e.mu.Lock()
-		v.open--
-		v.e.mu.Unlock()
-		return nil
-	})
+	h.Init(fmt.Sprintf("full: %q", v.name), nil, lifecycle.Uncount(&v.e.mu, &v.open))
 	return h
 }
 

@@ -55,12 +55,7 @@ type handle struct {
 // in v.open.
 func newHandle(e *Engine, v *volume) *handle {
 	h := &handle{e: e, v: v}
-	h.Init(fmt.Sprintf("linked: %q", v.name), &e.closed, func() error {
-		e.mu.Lock()
-		v.open--
-		e.mu.Unlock()
-		return nil
-	})
+	h.Init(fmt.Sprintf("linked: %q", v.name), &e.closed, lifecycle.Uncount(&e.mu, &v.open))
 	return h
 }
 

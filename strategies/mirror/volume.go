@@ -18,12 +18,7 @@ type handle struct {
 // has counted it in v.open.
 func newHandle(v *volume) *handle {
 	h := &handle{v: v}
-	h.Init(fmt.Sprintf("mirror: %q", v.name), nil, func() error {
-		v.e.mu.Lock()
-		v.open--
-		v.e.mu.Unlock()
-		return nil
-	})
+	h.Init(fmt.Sprintf("mirror: %q", v.name), nil, lifecycle.Uncount(&v.e.mu, &v.open))
 	return h
 }
 
@@ -158,5 +153,3 @@ func (h *handle) Flush() error {
 	}
 	return h.v.e.Flush()
 }
-
-// Close releases the handle; it does not flush.

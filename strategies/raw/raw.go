@@ -197,12 +197,7 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 	}
 	e.open++
 	v := &volume{e: e, id: id, size: e.vol.size, data: e.data}
-	v.Init("raw", nil, func() error {
-		e.mu.Lock()
-		e.open--
-		e.mu.Unlock()
-		return nil
-	})
+	v.Init("raw", nil, lifecycle.Uncount(&e.mu, &e.open))
 	return v, nil
 }
 
@@ -292,15 +287,27 @@ func (v *volume) ID() strategies.VolumeID { return v.id }
 func (v *volume) Size() int64             { return v.size }
 func (v *volume) SectorSize() int         { return v.data.SectorSize() }
 
+// check is the closed flag and the volume's bounds (the data area may be
+// larger); alignment is the device's own check, not repeated here.
+func (v *volume) check(p []byte, off int64) error {
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if off < 0 || off > v.size || int64(len(p)) > v.size-off {
+		return fmt.Errorf("raw: %w: offset %d length %d, volume size %d", device.ErrOutOfRange, off, len(p), v.size)
+	}
+	return nil
+}
+
 func (v *volume) ReadAt(p []byte, off int64) (int, error) {
-	if err := v.CheckIO(p, off, v.data.SectorSize(), 1, v.size); err != nil {
+	if err := v.check(p, off); err != nil {
 		return 0, err
 	}
 	return v.data.ReadAt(p, off)
 }
 
 func (v *volume) WriteAt(p []byte, off int64) (int, error) {
-	if err := v.CheckIO(p, off, v.data.SectorSize(), 1, v.size); err != nil {
+	if err := v.check(p, off); err != nil {
 		return 0, err
 	}
 	return v.data.WriteAt(p, off)

@@ -3,7 +3,6 @@ package rbd
 import (
 	"fmt"
 
-	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/lifecycle"
 )
@@ -30,13 +29,7 @@ func (v *volume) Size() int64             { return v.size }
 func (v *volume) SectorSize() int         { return sectorSize }
 
 func (v *volume) check(p []byte, off int64) error {
-	if off < 0 || off%sectorSize != 0 || len(p)%sectorSize != 0 {
-		return fmt.Errorf("rbd: IO of %d bytes at %d: %w: not %d-byte aligned", len(p), off, device.ErrUnaligned, sectorSize)
-	}
-	if off+int64(len(p)) > v.size {
-		return fmt.Errorf("rbd: IO of %d bytes at %d: %w (%d)", len(p), off, device.ErrOutOfRange, v.size)
-	}
-	return v.Err()
+	return v.CheckIO(p, off, sectorSize, 1, v.size)
 }
 
 func (v *volume) ReadAt(p []byte, off int64) (int, error) {

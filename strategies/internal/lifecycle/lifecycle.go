@@ -13,6 +13,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/snapbench/snapbench/device"
@@ -36,12 +37,6 @@ func (l *Handle) Init(label string, engineClosed *atomic.Bool, release func() er
 	l.label, l.engine, l.release = label, engineClosed, release
 }
 
-// Label is what the handle's errors are prefixed with.
-func (l *Handle) Label() string { return l.label }
-
-// Closed reports whether Close has been called.
-func (l *Handle) Closed() bool { return l.closed.Load() }
-
 // Err returns nil while the handle (and its engine) is open, else an
 // error wrapping strategies.ErrClosed.
 func (l *Handle) Err() error {
@@ -62,6 +57,17 @@ func (l *Handle) CheckIO(p []byte, off int64, sector, memAlign int, size int64) 
 		return fmt.Errorf("%s: %w", l.label, err)
 	}
 	return nil
+}
+
+// Uncount is the release of a handle the engine counts in *open under mu
+// (its volume stays busy while the count is not zero).
+func Uncount(mu sync.Locker, open *int) func() error {
+	return func() error {
+		mu.Lock()
+		*open--
+		mu.Unlock()
+		return nil
+	}
 }
 
 // Close closes the handle: the first call runs release and returns its

@@ -79,8 +79,20 @@ func TestLifeCloseOnce(t *testing.T) {
 	if released.Load() != 1 || firsts.Load() != 1 {
 		t.Fatalf("release ran %d times, first Close seen %d times; want 1 and 1", released.Load(), firsts.Load())
 	}
-	if !l.Closed() || !errors.Is(l.Err(), strategies.ErrClosed) {
-		t.Fatalf("after Close: Closed %v Err %v", l.Closed(), l.Err())
+	if !l.closed.Load() || !errors.Is(l.Err(), strategies.ErrClosed) {
+		t.Fatalf("after Close: closed %v Err %v", l.closed.Load(), l.Err())
+	}
+}
+
+func TestUncount(t *testing.T) {
+	var mu sync.Mutex
+	open := 2
+	var l Handle
+	l.Init("eng", nil, Uncount(&mu, &open))
+	l.Close()
+	l.Close()
+	if open != 1 {
+		t.Fatalf("two Closes of one handle left the count at %d, want 1", open)
 	}
 }
 
