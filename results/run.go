@@ -27,9 +27,6 @@ func SetEngines(order []string, baseline string) {
 	engineOrder, baselineEngine = append([]string(nil), order...), baseline
 }
 
-// BaselineEngine is the engine compare divides timings by (SetEngines).
-func BaselineEngine() string { return baselineEngine }
-
 // SweepPoint returns the swept parameter and its value ("", "" if r is not
 // part of a sweep).
 func (r *Run) SweepPoint() (param, value string) {

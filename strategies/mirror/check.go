@@ -7,7 +7,6 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
-	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 // Check verifies the engine against the device. It holds every volume's IO
@@ -46,7 +45,7 @@ func (e *Engine) Check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	disk, _, err := loadTable(paged.New(e.dev, blockSize, tableMagic, recSize, inlineRecs, e.chunk), e.geo)
+	disk, _, err := loadTable(newStore(e.dev, e.chunk), e.geo)
 	switch {
 	case errors.Is(err, strategies.ErrCorrupt):
 		errs = append(errs, err)

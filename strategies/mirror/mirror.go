@@ -143,7 +143,7 @@ func newEngine(dev device.Device, opts strategies.Options) (*Engine, error) {
 		return nil, fmt.Errorf("mirror: chunk %d: %w", chunk, strategies.ErrInvalidArgument)
 	}
 	e := &Engine{dev: dev, geo: g, chunk: chunk, auto: int(auto),
-		store:  paged.New(dev, blockSize, tableMagic, recSize, inlineRecs, chunk),
+		store:  newStore(dev, chunk),
 		intent: newIntentLog(dev, 0, region, capacity),
 		alloc:  newAllocator(g.dataStart, capacity),
 		mbuf:   device.Alloc(blockSize),
@@ -227,7 +227,7 @@ func (e *Engine) build(t *table, slots tableSlots) {
 		e.byName[v.name] = v
 		e.alloc.add(r.ext, r.bmLen+r.size)
 		e.adoptRow(&v.row, slots.vols[r.id])
-		v.row.vol, v.row.savedV = v, r
+		v.row.savedV = r
 	}
 	for _, r := range t.mirs {
 		src := e.find(r.src)
@@ -236,11 +236,11 @@ func (e *Engine) build(t *table, slots tableSlots) {
 		e.mirs = append(e.mirs, m)
 		e.alloc.add(r.ext, r.bmLen+r.size)
 		e.adoptRow(&m.row, slots.mirs[r.id])
-		m.row.mir, m.row.savedM = m, r
+		m.row.savedM = r
 	}
 }
 
-// adoptRow gives row the slot its record was loaded from.
+// adoptRow gives row slot sl (loaded from it, or just allocated).
 func (e *Engine) adoptRow(row *tableRow, sl int) {
 	for len(e.rows) <= sl {
 		e.rows = append(e.rows, nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
 	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
@@ -38,6 +39,12 @@ const (
 )
 
 var tableMagic = [2][4]byte{{'M', 'I', 'R', 'H'}, {'M', 'I', 'R', 'P'}}
+
+// newStore describes the volume table of an engine on dev (Format or
+// loadTable sets it up).
+func newStore(dev device.Device, chunk int64) *paged.Store {
+	return paged.New(dev, blockSize, tableMagic, recSize, inlineRecs, chunk)
+}
 
 // volRecord is a volume's persistent description.
 type volRecord struct {
@@ -328,14 +335,10 @@ func (e *Engine) stageRow(r *tableRow, changed bool) error {
 		return nil
 	}
 	sl, err := e.store.Alloc(e.allocSegment)
-	if err != nil {
-		return err
+	if err == nil {
+		e.adoptRow(r, sl)
 	}
-	for len(e.rows) <= sl {
-		e.rows = append(e.rows, nil)
-	}
-	e.rows[sl], r.slot, r.stored = r, sl, true
-	return nil
+	return err
 }
 
 // encodeSlot writes slot sl's record into b for the store's commit.

@@ -17,7 +17,7 @@ import (
 
 // Store is a crash-consistent table of fixed-size records whose
 // commits write only what changed. Records live in slots: the first
-// inlineSlots in the header block, the others in 4 KiB pages of
+// inline of them in the header block, the others in 4 KiB pages of
 // perPage records, each page in two copies, in segments (extents of the
 // data area, segment i holding firstSegPages<<i pages) allocated as the
 // table grows. A commit writes every changed page into its copy that does
@@ -101,7 +101,10 @@ func (h *slotHeap) Pop() any {
 	return x
 }
 
-// New describes a store; Format or load sets it up.
+// New describes a store whose two header blocks are at hdrOff of dev;
+// magic[0] marks its headers and magic[1] its pages; records are recSize
+// bytes, the first inline of them in the header; segments are whole
+// chunks. Format or Load sets it up.
 func New(dev device.Device, hdrOff int64, magic [2][4]byte, recSize, inline int, chunk int64) *Store {
 	s := &Store{dev: dev, hdrOff: hdrOff, magic: magic, recSize: recSize, inline: inline, chunk: chunk,
 		perPage: (BlockSize - psPageHeader - 4) / recSize, hdrSlot: 1, dirty: map[uint32]struct{}{}}
