@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/snapbench/snapbench/device"
@@ -33,6 +34,27 @@ var Default = []Workload{
 	{"4k randwrite qd32", "randwrite", 4 << 10, 32},
 	{"1m read qd4", "read", 1 << 20, 4},
 	{"1m write qd4", "write", 1 << 20, 4},
+}
+
+// Select is the workloads of ws whose name contains sub (all of them for
+// "").
+func Select(ws []Workload, sub string) []Workload {
+	var out []Workload
+	for _, w := range ws {
+		if strings.Contains(w.Name, sub) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Names lists the workloads' names, comma-separated.
+func Names(ws []Workload) string {
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // Measure is what one run of one tool gave.

@@ -145,3 +145,21 @@ func TestLat(t *testing.T) {
 		}
 	}
 }
+
+func TestSelect(t *testing.T) {
+	for _, tc := range []struct {
+		sub  string
+		want []string
+	}{
+		{"", []string{"4k randread qd1", "4k randread qd32", "4k randwrite qd1", "4k randwrite qd32", "1m read qd4", "1m write qd4"}},
+		{"qd32", []string{"4k randread qd32", "4k randwrite qd32"}},
+		{"randwrite qd1", []string{"4k randwrite qd1"}},
+		{"1m", []string{"1m read qd4", "1m write qd4"}},
+		{"qd64", nil},
+	} {
+		got := Select(Default, tc.sub)
+		if names := Names(got); names != strings.Join(tc.want, ", ") {
+			t.Errorf("Select(%q) = %s, want %s", tc.sub, names, strings.Join(tc.want, ", "))
+		}
+	}
+}

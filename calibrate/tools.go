@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -138,6 +139,11 @@ func (s *Snapbench) Run(ctx context.Context, w Workload, d time.Duration) (Measu
 	defer dev.Close()
 	if s.Used, err = dev.SetIOEngine(s.IOEngine); err != nil {
 		return Measure{}, err
+	}
+	if s.Used == device.IOEnginePsync {
+		// Workers blocked in pread/pwrite each hold a thread, as snapbench
+		// run arranges for psync.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(device.PsyncProcs(w.QD)))
 	}
 	cnt := device.NewCounting(dev)
 	eng, err := strategies.Format("raw", cnt, strategies.Options{})

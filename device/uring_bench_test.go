@@ -8,17 +8,21 @@ import (
 // random reads and writes of a filled file): psync, the ring with
 // completions through the eventfd and the netpoller, the ring with
 // submit-and-wait in one io_uring_enter (waitInline), and the uring engine
-// as File uses it (a lone request is a plain pread/pwrite). Run them interleaved and compare ratios:
+// as File uses it (a lone request is a plain pread/pwrite: a raw system
+// call, or through the runtime's syscall path with -syscall). Run them
+// interleaved and compare ratios:
 //
 //	go test ./device -run '^$' -bench FileEngineQD1 -benchtime 20000x -count 3
 func BenchmarkFileEngineQD1(b *testing.B) {
 	for _, bc := range []struct {
-		name   string
-		engine IOEngine
-		inline bool
-		always bool // every request through the ring
-	}{{"psync", IOEnginePsync, false, false}, {"uring-eventfd", IOEngineURing, false, true},
-		{"uring-inline", IOEngineURing, true, true}, {"uring-file", IOEngineURing, false, false}} {
+		name    string
+		engine  IOEngine
+		inline  bool
+		always  bool // every request through the ring
+		syscall bool // a lone request through os.File, not a raw system call
+	}{{"psync", IOEnginePsync, false, false, false}, {"uring-eventfd", IOEngineURing, false, true, false},
+		{"uring-inline", IOEngineURing, true, true, false}, {"uring-file", IOEngineURing, false, false, false},
+		{"uring-file-syscall", IOEngineURing, false, false, true}} {
 		for _, write := range []bool{false, true} {
 			name := bc.name + "/read"
 			if write {
@@ -33,6 +37,9 @@ func BenchmarkFileEngineQD1(b *testing.B) {
 					d.ring.waitInline = bc.inline
 				}
 				d.ringAlways = bc.always
+				if bc.syscall {
+					d.loneRaw = false
+				}
 				benchRandIO(b, d, write)
 			})
 		}

@@ -22,7 +22,8 @@ const (
 	// a goroutine waiting for IO holds no OS thread, so any number of
 	// concurrent callers share the runtime's few threads. A read or write
 	// made while no other is in progress (queue depth 1) is a plain
-	// pread/pwrite instead, the shortest path for a lone request.
+	// pread/pwrite instead, the shortest path for a lone request (a raw
+	// system call when GOMAXPROCS > 1: see File.loneRaw).
 	IOEngineURing IOEngine = "uring"
 	// IOEnginePsync is pread/pwrite/fdatasync: each caller blocks an OS
 	// thread for the duration of its IO (the default of Open). Concurrent
@@ -73,7 +74,7 @@ func (d *File) SetIOEngine(e IOEngine) (IOEngine, error) {
 	case IOEnginePsync:
 		if d.ring != nil {
 			d.ring.close()
-			d.ring = nil
+			d.ring, d.loneRaw = nil, false
 		}
 	case IOEngineURing, IOEngineAuto:
 		if d.ring == nil {
@@ -88,6 +89,7 @@ func (d *File) SetIOEngine(e IOEngine) (IOEngine, error) {
 			// fdatasync need anyway; regular files are never polled.
 			d.fd, d.ring = int32(d.f.Fd()), r
 		}
+		d.loneRaw = runtime.GOMAXPROCS(0) > 1
 	default:
 		return d.engine(), fmt.Errorf("device: unknown IO engine %q", e)
 	}
@@ -105,11 +107,35 @@ func (d *File) engine() IOEngine {
 // 2 GiB - 4 KiB anyway); longer IO is split.
 const ringMaxIO = 1 << 30
 
-// ringRW reads or writes all of p at off through the ring, resubmitting the
-// remainder of a short transfer and requests the kernel ended with EINTR or
-// EAGAIN. A read that reaches the end of the file fails with io.EOF, as
-// os.File.ReadAt does.
+// ringRW reads or writes all of p at off through the ring (see transfer).
 func (d *File) ringRW(op uint8, p []byte, off int64) (int, error) {
+	return d.transfer(op, p, off, func(addr uintptr, n int, off int64) (int32, error) {
+		return d.ring.do(op, d.fd, addr, uint32(n), uint64(off), 0)
+	})
+}
+
+// rawRW reads or writes all of p at off with pread/pwrite made as raw
+// system calls (see File.loneRaw and transfer).
+func (d *File) rawRW(op uint8, p []byte, off int64) (int, error) {
+	sys := uintptr(unix.SYS_PREAD64)
+	if op == uringOpWrite {
+		sys = unix.SYS_PWRITE64
+	}
+	return d.transfer(op, p, off, func(addr uintptr, n int, off int64) (int32, error) {
+		r, _, e := unix.RawSyscall6(sys, uintptr(d.fd), addr, uintptr(n), uintptr(off), 0, 0)
+		if e != 0 {
+			return -int32(e), nil
+		}
+		return int32(r), nil
+	})
+}
+
+// transfer moves all of p at off with do, one call per at most ringMaxIO
+// bytes, resubmitting the remainder of a short transfer and requests the
+// kernel ended with EINTR or EAGAIN. do returns the kernel's result (bytes,
+// or -errno) or an error of its own. A read that reaches the end of the
+// file fails with io.EOF, as os.File.ReadAt does.
+func (d *File) transfer(op uint8, p []byte, off int64, do func(addr uintptr, n int, off int64) (int32, error)) (int, error) {
 	what := "read"
 	if op == uringOpWrite {
 		what = "write"
@@ -117,7 +143,7 @@ func (d *File) ringRW(op uint8, p []byte, off int64) (int, error) {
 	done := 0
 	for done < len(p) {
 		n := min(len(p)-done, ringMaxIO)
-		res, err := d.ring.do(op, d.fd, uintptr(unsafe.Pointer(&p[done])), uint32(n), uint64(off)+uint64(done), 0)
+		res, err := do(uintptr(unsafe.Pointer(&p[done])), n, off+int64(done))
 		switch {
 		case errors.Is(err, ErrClosed):
 			return done, ErrClosed

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"unsafe"
@@ -39,19 +40,30 @@ func engineFile(t testing.TB, dir string, size int64, e IOEngine) *File {
 var fileEngines = []IOEngine{IOEnginePsync, IOEngineURing}
 
 // filePath is one IO path of File: psync, uring as File uses it (a lone
-// request is a pread/pwrite), and uring with every request through the ring.
+// request is a pread/pwrite made as a raw system call, or through the
+// runtime's syscall path when GOMAXPROCS is 1), and uring with every request
+// through the ring.
 type filePath struct {
-	name   string
-	engine IOEngine
-	always bool // File.ringAlways
+	name    string
+	engine  IOEngine
+	always  bool // File.ringAlways
+	syscall bool // File.loneRaw off
 }
 
-var filePaths = []filePath{{"psync", IOEnginePsync, false}, {"uring", IOEngineURing, false}, {"uring-ring-only", IOEngineURing, true}}
+var filePaths = []filePath{{"psync", IOEnginePsync, false, false}, {"uring", IOEngineURing, false, false},
+	{"uring-ring-only", IOEngineURing, true, false}, {"uring-lone-syscall", IOEngineURing, false, true}}
 
 func (fp filePath) open(t testing.TB, dir string, size int64) *File {
 	d := engineFile(t, dir, size, fp.engine)
-	d.ringAlways = fp.always
+	fp.set(d)
 	return d
+}
+
+func (fp filePath) set(d *File) {
+	d.ringAlways = fp.always
+	if fp.syscall {
+		d.loneRaw = false
+	}
 }
 
 // TestFileEngineConformance runs the File contract on both IO paths:
@@ -169,7 +181,7 @@ func TestFileEngineErrno(t *testing.T) {
 			if _, err := d.SetIOEngine(fp.engine); err != nil {
 				t.Skipf("SetIOEngine(%s): %v", fp.engine, err)
 			}
-			d.ringAlways = fp.always
+			fp.set(d)
 			_, err = d.WriteAt(Alloc(4096), 0)
 			if !errors.Is(err, unix.EBADF) {
 				t.Errorf("WriteAt on a read-only device = %v, want EBADF", err)
@@ -474,6 +486,28 @@ func TestFileLoneRequestSkipsRing(t *testing.T) {
 			}
 			if n := d.ringActive.Load(); n != 0 {
 				t.Errorf("%d requests still counted in progress", n)
+			}
+		})
+	}
+}
+
+// TestFileLoneRawFollowsProcs: the lone pread/pwrite is a raw system call
+// only when other Ps can run everything else while it blocks its own.
+func TestFileLoneRawFollowsProcs(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprint(procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			d := engineFile(t, diskDir(t), 1<<20, IOEngineURing)
+			if want := procs > 1; d.loneRaw != want {
+				t.Errorf("GOMAXPROCS %d: loneRaw %v, want %v", procs, d.loneRaw, want)
+			}
+			buf := stamp(4096, d.SectorSize(), 3)
+			mustWrite(t, d, buf, 4096)
+			if got := mustRead(t, d, 4096, 4096); !bytes.Equal(got, buf) {
+				t.Fatal("read back differs")
+			}
+			if _, err := d.SetIOEngine(IOEnginePsync); err != nil || d.loneRaw {
+				t.Errorf("psync: loneRaw %v, err %v", d.loneRaw, err)
 			}
 		})
 	}

@@ -223,6 +223,15 @@ func badInputs() []badInput {
 		{name: "volume list during a run", args: []string{"volume", "list", "--device", "@row"}, code: 2, want: "in use by another snapbench command", dev: "row", lock: "exclusive"},
 
 		// serve.
+		{name: "calibrate no device", args: []string{"calibrate"}, code: 2, want: "--device is required"},
+		{name: "calibrate only nothing", args: []string{"calibrate", "--device", "@zeros", "--only", "qd64"}, code: 2, want: "matches no workload", dev: "zeros"},
+		{name: "calibrate region", args: []string{"calibrate", "--device", "@zeros", "--region", "3k"}, code: 2, want: "multiple of 1M", dev: "zeros"},
+		{name: "calibrate repeat 0", args: []string{"calibrate", "--device", "@zeros", "--repeat", "0"}, code: 2, want: "must be positive", dev: "zeros"},
+		{name: "calibrate io engine", args: []string{"calibrate", "--device", "@zeros", "--io-engine", "aio"}, code: 2, want: "unknown IO engine", dev: "zeros"},
+		{name: "calibrate size unit", args: []string{"calibrate", "--device", "@zeros", "--size", "1Q"}, code: 2, want: "unknown suffix", dev: "zeros"},
+		{name: "calibrate formatted", args: []string{"calibrate", "--device", "@ext4"}, code: 2, want: "use --force", dev: "ext4"},
+		{name: "calibrate engine", args: []string{"calibrate", "--device", "@row"}, code: 2, want: "use --force", dev: "row"},
+		{name: "calibrate missing", args: []string{"calibrate", "--device", "{dir}/fresh-cal"}, code: 2, want: "give --size", fresh: "{dir}/fresh-cal"},
 		{name: "serve no device", args: []string{"serve"}, code: 2, want: "--device is required"},
 		{name: "serve socket and listen", args: []string{"serve", "--device", "@row", "--socket", "{dir}/s", "--listen", "127.0.0.1:0"}, code: 2, want: "not both", dev: "row"},
 		{name: "serve remote", args: []string{"serve", "--device", "@row", "--listen", "0.0.0.0:0"}, code: 2, want: "loopback", dev: "row"},

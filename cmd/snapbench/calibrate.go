@@ -30,7 +30,8 @@ Needs fio in $PATH.
 
 Example:
   snapbench calibrate --device /var/tmp/cal.img --size 2G
-  snapbench calibrate --device /dev/loop7 --runtime 5s --repeat 3`
+  snapbench calibrate --device /dev/loop7 --runtime 5s --repeat 3
+  snapbench calibrate --device /var/tmp/cal.img --only qd32 --repeat 5`
 
 func runCalibrate(args []string) int {
 	fs := newFlags("calibrate", "calibrate --device PATH [--size SIZE] [--runtime D] [--repeat N] [--force]", calibrateHelp)
@@ -42,6 +43,7 @@ func runCalibrate(args []string) int {
 	ioEngine := fs.String("io-engine", "auto", "snapbench's IO engine: uring, psync or auto")
 	fioPath := fs.String("fio", "fio", "the fio binary")
 	force := fs.Bool("force", false, "write a device the safety rules refuse")
+	only := fs.String("only", "", "run only the workloads whose name contains this text (e.g. qd32, \"randwrite qd1\", 1m)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -57,11 +59,18 @@ func runCalibrate(args []string) int {
 	if err != nil {
 		return usageError("calibrate", "%v", err)
 	}
+	suite := calibrate.Select(calibrate.Default, *only)
+	if len(suite) == 0 {
+		return usageError("calibrate", "--only %q matches no workload (%s)", *only, calibrate.Names(calibrate.Default))
+	}
 	var size int64
 	if *sizeFlag != "" {
 		if size, err = parseSize(*sizeFlag); err != nil || size <= 0 {
 			return usageError("calibrate", "--size: %s", orValue(err, "must be positive"))
 		}
+	}
+	if _, err := os.Stat(*path); os.IsNotExist(err) && size == 0 {
+		return usageError("calibrate", "%s does not exist; give --size to create it", *path)
 	}
 	reg, err := parseSize(*region)
 	if err != nil || reg <= 0 || reg%(1<<20) != 0 {
@@ -80,7 +89,7 @@ func runCalibrate(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	snap := &calibrate.Snapbench{Device: *path, Region: reg, IOEngine: engine}
-	cfg := calibrate.Config{Workloads: calibrate.Default, Runtime: *runtime, Repeat: *repeat, Progress: stderr}
+	cfg := calibrate.Config{Workloads: suite, Runtime: *runtime, Repeat: *repeat, Progress: stderr}
 	rows, err := calibrate.Run(ctx, cfg, &calibrate.Fio{Path: *fioPath, Device: *path, Region: reg}, snap)
 	if err != nil {
 		return fail(err)
