@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snapbench/snapbench/device"
 )
 
 // A trimmed fio 3.x --output-format=json --lat_percentiles=1 output, with a
@@ -161,5 +166,40 @@ func TestSelect(t *testing.T) {
 		if names := Names(got); names != strings.Join(tc.want, ", ") {
 			t.Errorf("Select(%q) = %s, want %s", tc.sub, names, strings.Join(tc.want, ", "))
 		}
+	}
+}
+
+// TestSnapbenchTool runs the snapbench side on a real file with both IO
+// engines: it measures something, leaves no engine on the device (a second
+// calibrate needs no --force) and restores GOMAXPROCS after psync raised it.
+func TestSnapbenchTool(t *testing.T) {
+	dir, err := os.MkdirTemp("/var/tmp", "calibrate-test-")
+	if err != nil {
+		t.Skipf("no /var/tmp: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "dev.img")
+	if _, err := CheckDevice(path, 64<<20, false); err != nil {
+		t.Skipf("no direct-IO file in %s: %v", dir, err)
+	}
+	w := Workload{"4k randwrite qd4", "randwrite", 4 << 10, 4}
+	for _, e := range []device.IOEngine{device.IOEngineAuto, device.IOEnginePsync} {
+		t.Run(string(e), func(t *testing.T) {
+			procs := runtime.GOMAXPROCS(0)
+			s := &Snapbench{Device: path, Region: 16 << 20, IOEngine: e}
+			m, err := s.Run(context.Background(), w, 200*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.IOPS <= 0 || m.P99 <= 0 {
+				t.Errorf("measure %+v: nothing measured", m)
+			}
+			if got := runtime.GOMAXPROCS(0); got != procs {
+				t.Errorf("GOMAXPROCS %d after the run, was %d", got, procs)
+			}
+			if _, err := CheckDevice(path, 0, false); err != nil {
+				t.Errorf("a second calibrate is refused: %v", err)
+			}
+		})
 	}
 }

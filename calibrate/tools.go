@@ -131,7 +131,7 @@ type Snapbench struct {
 
 func (s *Snapbench) Name() string { return "snapbench" }
 
-func (s *Snapbench) Run(ctx context.Context, w Workload, d time.Duration) (Measure, error) {
+func (s *Snapbench) Run(ctx context.Context, w Workload, d time.Duration) (m Measure, err error) {
 	dev, err := device.Open(s.Device, device.Options{Force: true}) // CheckDevice has applied the rules
 	if err != nil {
 		return Measure{}, err
@@ -150,7 +150,17 @@ func (s *Snapbench) Run(ctx context.Context, w Workload, d time.Duration) (Measu
 	if err != nil {
 		return Measure{}, err
 	}
-	defer eng.Close()
+	defer func() {
+		// Leave no engine behind: the next calibrate of this device needs no
+		// --force for the raw engine this run formatted.
+		cerr := eng.Close()
+		if cerr == nil {
+			cerr = strategies.EraseSuperblock(dev)
+		}
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("snapbench: %w", cerr)
+		}
+	}()
 	readPct, access := "0", "seq"
 	if w.Read() {
 		readPct = "100"

@@ -69,7 +69,7 @@ if [ -z "$root_only" ] && [ -z "$listing" ]; then
 	newloop loop_b 4G
 	newloop loop_c 4G
 	newloop loop_d 6G # the fanout spec wants 5 GiB
-	newloop loop_e 4G # calibrate refuses a device an earlier calibrate formatted
+	newloop loop_e 4G # the calibrate example of --help
 fi
 runs=$work/runs/default
 
@@ -98,6 +98,7 @@ declare -A how=(
 	['sudo bin/snapbench run --device /dev/nvme1n1 --precondition --discard']="${root_only:-run bin/snapbench run --device $loop_b --precondition --discard --repeat 1}"
 	['bin/snapbench calibrate --device /var/tmp/cal.img --size 2G']="run bin/snapbench calibrate --device $work/cal.img --size 2G --repeat 1 --runtime 1s"
 	['sudo bin/snapbench calibrate --device /dev/loop7 --repeat 3 --runtime 5s']="${root_only:-run bin/snapbench calibrate --device $loop_c --repeat 1 --runtime 1s}"
+	['bin/snapbench calibrate --device /var/tmp/cal.img --only qd32']="run bin/snapbench calibrate --device $work/cal.img --only qd32 --repeat 1 --runtime 1s"
 	['snapbench format --device sb.img --size 4G --engine row']='run snapbench format --device sb.img --size 4G --engine row'
 	['snapbench volume create --device sb.img --name base --size 1G']='run snapbench volume create --device sb.img --name base --size 1G'
 	['snapbench volume snapshot --device sb.img --source base --name base@1']='run snapbench volume snapshot --device sb.img --source base --name base@1'
@@ -139,6 +140,7 @@ declare -A how=(
 	['snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock & fio --name=t --ioengine=nbd --uri='"'"'nbd+unix:///vm1?socket=/tmp/sb.sock'"'"' --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c']='serve+fio snapbench serve --device sb.img --volume vm1 --socket /tmp/sb.sock ;; fio --name=t --ioengine=nbd --uri='"'"'nbd+unix:///vm1?socket=/tmp/sb.sock'"'"' --rw=randwrite --bs=4k --iodepth=8 --size=256M --verify=crc32c'
 	['snapbench calibrate --device /var/tmp/cal.img --size 2G']="run snapbench calibrate --device $work/cal2.img --size 2G --repeat 1 --runtime 1s"
 	['snapbench calibrate --device /dev/loop7 --runtime 5s --repeat 3']="${root_only:-run snapbench calibrate --device $loop_e --repeat 1 --runtime 1s}"
+	['snapbench calibrate --device /var/tmp/cal.img --only qd32 --repeat 5']="run snapbench calibrate --device $work/cal2.img --only qd32 --repeat 1 --runtime 1s"
 )
 
 # README commands, in order: the lines of ```sh blocks, comments removed.

@@ -136,6 +136,20 @@ func ReadSuperblock(dev device.Device) (Superblock, error) {
 	return DecodeSuperblock(buf)
 }
 
+// EraseSuperblock zeroes both superblock copies of dev and flushes: on
+// return dev holds no engine (Open and ReadSuperblock fail with
+// ErrNoSuperblock); the engine's own area is left as it is. The device must
+// not be open as an engine.
+func EraseSuperblock(dev device.Device) error {
+	if _, err := dev.WriteAt(device.Alloc(2*superSize), 0); err != nil {
+		return fmt.Errorf("strategies: erase superblock: %w", err)
+	}
+	if err := dev.Flush(); err != nil {
+		return fmt.Errorf("strategies: flush: %w", err)
+	}
+	return nil
+}
+
 func engineArea(dev device.Device) (device.Device, error) {
 	sec := dev.SectorSize()
 	if sec > 4096 || 4096%sec != 0 {
@@ -182,12 +196,8 @@ func Format(name string, dev device.Device, opts Options) (Engine, error) {
 	if err := f.Validate(area, opts); err != nil {
 		return nil, err
 	}
-	zero := device.Alloc(2 * superSize)
-	if _, err := dev.WriteAt(zero, 0); err != nil {
-		return nil, fmt.Errorf("strategies: erase superblock: %w", err)
-	}
-	if err := dev.Flush(); err != nil {
-		return nil, fmt.Errorf("strategies: flush: %w", err)
+	if err := EraseSuperblock(dev); err != nil {
+		return nil, err
 	}
 	eng, err := f.Format(area, opts)
 	if err != nil {

@@ -25,8 +25,9 @@ IOPS, MB/s and p50/p99 latency and the snapbench/fio IOPS ratio: near 1, the
 numbers of snapbench run on this device are the device's, not the harness's.
 
 The device is written. Devices are refused as format refuses them (mounted,
-held, partitioned, carrying a signature or a snapbench engine) unless --force.
-Needs fio in $PATH.
+held, partitioned, carrying a signature or a snapbench engine) unless --force;
+calibrate erases the raw engine it formats, so calibrating the same device
+again needs no --force. Needs fio in $PATH.
 
 Example:
   snapbench calibrate --device /var/tmp/cal.img --size 2G
