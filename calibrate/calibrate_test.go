@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/snapbench/snapbench/device"
+	"github.com/snapbench/snapbench/results"
 )
 
 // A trimmed fio 3.x --output-format=json --lat_percentiles=1 output, with a
@@ -199,6 +201,44 @@ func TestSnapbenchTool(t *testing.T) {
 			}
 			if _, err := CheckDevice(path, 0, false); err != nil {
 				t.Errorf("a second calibrate is refused: %v", err)
+			}
+		})
+	}
+}
+
+// TestPhaseMeasure: snapbench's rates leave out the flush that ends its
+// phase, since fio's run has none.
+func TestPhaseMeasure(t *testing.T) {
+	phase := func(secs float64, flushNS int64) *results.Phase {
+		return &results.Phase{Name: "io", Seconds: secs, Ops: map[results.Op]results.OpStats{
+			results.OpWrite: {Count: 30000, Bytes: 30000 * 4096, P50: 40e3, P99: 90e3},
+			results.OpRead:  {Count: 3000, Bytes: 3000 * 4096},
+			results.OpFlush: {Count: 1, Total: flushNS},
+		}}
+	}
+	for _, tc := range []struct {
+		name    string
+		p       *results.Phase
+		read    bool
+		iops    float64
+		wantErr bool
+	}{
+		{"no flush", phase(3, 0), false, 10000, false},
+		{"flush left out", phase(3.2, 200e6), false, 10000, false},
+		{"reads", phase(3.2, 200e6), true, 1000, false},
+		{"all flush", phase(0.2, 200e6), false, 0, true},
+		{"no phase", nil, false, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := phaseMeasure(tc.p, tc.read)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if math.Abs(m.IOPS-tc.iops) > 1e-6 {
+				t.Errorf("IOPS %.3f, want %.3f", m.IOPS, tc.iops)
+			}
+			if !tc.wantErr && m.MBps != m.IOPS*4096/1e6 {
+				t.Errorf("MB/s %.3f, want %.3f", m.MBps, m.IOPS*4096/1e6)
 			}
 		})
 	}

@@ -178,16 +178,27 @@ func (s *Snapbench) Run(ctx context.Context, w Workload, d time.Duration) (m Mea
 	if err != nil {
 		return Measure{}, err
 	}
-	p := run.Phase("io")
+	return phaseMeasure(run.Phase("io"), w.Read())
+}
+
+// phaseMeasure is what the io phase p measured for a read or write
+// workload. The phase ends with the engine's commit, a device flush
+// (hundreds of milliseconds on some devices); fio's run has none, so the
+// rates are over the phase's time without it.
+func phaseMeasure(p *results.Phase, read bool) (Measure, error) {
 	if p == nil || p.Seconds <= 0 {
 		return Measure{}, errors.New("snapbench: no io phase")
 	}
 	op := results.OpWrite
-	if w.Read() {
+	if read {
 		op = results.OpRead
 	}
+	secs := p.Seconds - float64(p.Ops[results.OpFlush].Total)/1e9
+	if secs <= 0 {
+		return Measure{}, errors.New("snapbench: the io phase spent all its time flushing")
+	}
 	st := p.Ops[op]
-	return Measure{IOPS: float64(st.Count) / p.Seconds, MBps: float64(st.Bytes) / p.Seconds / 1e6,
+	return Measure{IOPS: float64(st.Count) / secs, MBps: float64(st.Bytes) / secs / 1e6,
 		P50: time.Duration(st.P50), P99: time.Duration(st.P99)}, nil
 }
 

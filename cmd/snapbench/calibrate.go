@@ -23,6 +23,8 @@ and 32, 1 MiB sequential reads and writes at queue depth 4. Each tool writes
 the measured region once, untimed, before each run. Prints each tool's median
 IOPS, MB/s and p50/p99 latency and the snapbench/fio IOPS ratio: near 1, the
 numbers of snapbench run on this device are the device's, not the harness's.
+snapbench's IOPS are over its time doing IO: the flush that ends its phase
+is left out, as fio's run has none.
 
 The device is written. Devices are refused as format refuses them (mounted,
 held, partitioned, carrying a signature or a snapbench engine) unless --force;
