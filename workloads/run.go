@@ -78,8 +78,8 @@ func RunScenario(ctx context.Context, env Env, sc Scenario) (*results.Run, error
 	if env.Engine == nil {
 		return fail(errors.New("workloads: Env.Engine is nil"))
 	}
-	if _, ok := sc.Params.(*SweepParams); ok {
-		return fail(errors.New("workloads: a sweep makes one run per point: use Scenario.Points or RunSweep"))
+	if _, ok := sc.Params.(expander); ok {
+		return fail(fmt.Errorf("workloads: scenario %s makes one run per point: use Scenario.Points or RunSweep", sc.Name))
 	}
 	if err := sc.Validate(); err != nil {
 		return fail(err)

@@ -38,7 +38,7 @@ type Scenario struct {
 
 	// Params holds the scenario's own parameters: *SnaptreeParams,
 	// *ClonebushParams, *OverwriteParams, *ChainreadParams,
-	// *ExhaustParams, *IOParams or *SweepParams.
+	// *ExhaustParams, *IOParams, or an expander (*SweepParams).
 	Params any
 
 	// SweepParam and SweepValue are set on the points of a sweep (Points):
@@ -170,10 +170,39 @@ func ParseSet(kvs []string) (map[string]string, error) {
 	return out, nil
 }
 
+// expander is the Params of a scenario that is not run itself but expands
+// into runs of other scenarios (a sweep: sweep.go). It owns all of the
+// scenario's keys (none of the common ones apply), its validation and its
+// copy, and says what runs it makes; the generic code below asks for it
+// rather than naming a scenario.
+type expander interface {
+	table() []param
+	set(key, value string) error
+	validate(sc *Scenario) error
+	points(sc Scenario) ([]Point, error)
+	clone() (expander, error)
+}
+
+// Point is one run of a sweep: the scenario with the swept value set, and
+// for a chunk-size sweep the chunk size to format the engine with.
+type Point struct {
+	Scenario  Scenario
+	ChunkSize int // 0: whatever the caller formats with
+}
+
+// Points expands a scenario into its runs: a sweep's, in the order of its
+// values, each validated; any other scenario is its own single point.
+func (sc Scenario) Points() ([]Point, error) {
+	if x, ok := sc.Params.(expander); ok {
+		return x.points(sc)
+	}
+	return []Point{{Scenario: sc}}, nil
+}
+
 // table is every key of sc, bound to its fields.
 func (sc *Scenario) table() []param {
-	if sp, ok := sc.Params.(*SweepParams); ok {
-		return sweepTable(sp)
+	if x, ok := sc.Params.(expander); ok {
+		return x.table()
 	}
 	d, err := lookupDef(sc.Name)
 	if err != nil {
@@ -248,8 +277,8 @@ func (sc *Scenario) commonParams(d *scenarioDef) []param {
 // Set sets one key. The error is a *ParamError naming the key, the value
 // and why it was refused.
 func (sc *Scenario) Set(key, value string) error {
-	if sp, ok := sc.Params.(*SweepParams); ok {
-		return sp.set(sc, key, value)
+	if x, ok := sc.Params.(expander); ok {
+		return x.set(key, value)
 	}
 	for _, p := range sc.table() {
 		if p.name == key {
@@ -380,8 +409,8 @@ func gcd64(a, b int64) int64 {
 
 // Validate checks the whole configuration. Errors are *ParamError.
 func (sc *Scenario) Validate() error {
-	if sp, ok := sc.Params.(*SweepParams); ok {
-		return sp.validate(sc)
+	if x, ok := sc.Params.(expander); ok {
+		return x.validate(sc)
 	}
 	d, err := lookupDef(sc.Name)
 	if err != nil {
@@ -480,12 +509,10 @@ func copyScenario(sc Scenario) (Scenario, error) {
 	if err != nil {
 		return Scenario{}, err
 	}
-	if sp, ok := sc.Params.(*SweepParams); ok {
-		base, err := copyScenario(sp.Base)
-		if err != nil {
+	if x, ok := sc.Params.(expander); ok {
+		if out.Params, err = x.clone(); err != nil {
 			return Scenario{}, err
 		}
-		out.Params = &SweepParams{Of: sp.Of, Param: sp.Param, Values: append([]string(nil), sp.Values...), Base: base}
 	} else {
 		for _, p := range sc.table() {
 			if err := out.Set(p.name, p.get()); err != nil {

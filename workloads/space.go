@@ -16,7 +16,7 @@ const perCopyFloor = 4 << 20
 // a guarantee: a snapshot tree whose branches outlive their parents can
 // hold more.
 func (sc Scenario) SpaceWanted() int64 {
-	if _, ok := sc.Params.(*SweepParams); ok {
+	if _, ok := sc.Params.(expander); ok {
 		pts, err := sc.Points()
 		if err != nil {
 			return 0

@@ -33,7 +33,9 @@ func sweepDef() *scenarioDef {
 	}
 }
 
-func sweepTable(sp *SweepParams) []param {
+var _ expander = (*SweepParams)(nil)
+
+func (sp *SweepParams) table() []param {
 	ps := []param{
 		{name: "of", help: "the scenario to sweep", get: func() string { return sp.Of }},
 		{name: "param", help: "the key to sweep, or \"chunk\" for the engine's chunk size", get: func() string { return sp.Param }},
@@ -45,7 +47,7 @@ func sweepTable(sp *SweepParams) []param {
 	return ps
 }
 
-func (sp *SweepParams) set(sc *Scenario, key, value string) error {
+func (sp *SweepParams) set(key, value string) error {
 	bad := func(why string) error { return &ParamError{Scenario: "sweep", Key: key, Value: value, Why: why} }
 	switch key {
 	case "of":
@@ -112,20 +114,15 @@ func (sp *SweepParams) validate(sc *Scenario) error {
 	return err
 }
 
-// Point is one run of a sweep: the scenario with the swept value set, and
-// for a chunk-size sweep the chunk size to format the engine with.
-type Point struct {
-	Scenario  Scenario
-	ChunkSize int // 0: whatever the caller formats with
+func (sp *SweepParams) clone() (expander, error) {
+	base, err := copyScenario(sp.Base)
+	if err != nil {
+		return nil, err
+	}
+	return &SweepParams{Of: sp.Of, Param: sp.Param, Values: append([]string(nil), sp.Values...), Base: base}, nil
 }
 
-// Points expands a sweep into its runs, in the order of its values; any
-// other scenario is its own single point. Every point is validated.
-func (sc Scenario) Points() ([]Point, error) {
-	sp, ok := sc.Params.(*SweepParams)
-	if !ok {
-		return []Point{{Scenario: sc}}, nil
-	}
+func (sp *SweepParams) points(sc Scenario) ([]Point, error) {
 	var out []Point
 	for _, v := range sp.Values {
 		p, err := copyScenario(sp.Base)
