@@ -81,7 +81,7 @@ func encodeSuper(sb Superblock) ([]byte, error) {
 	}
 	binary.LittleEndian.PutUint16(buf[88:], uint16(params.Len()))
 	copy(buf[superParamsOff:], params.String())
-	binary.LittleEndian.PutUint32(buf[superCRCOff:], meta.Checksum(buf[:superCRCOff]))
+	meta.Seal(buf, superCRCOff)
 	return buf, nil
 }
 
@@ -93,7 +93,7 @@ func DecodeSuperblock(buf []byte) (Superblock, error) {
 	if len(buf) < superSize || !bytes.Equal(buf[:8], superMagic) {
 		return Superblock{}, errNoMagic
 	}
-	if binary.LittleEndian.Uint32(buf[superCRCOff:]) != meta.Checksum(buf[:superCRCOff]) {
+	if !meta.Sealed(buf, superCRCOff) {
 		return Superblock{}, fmt.Errorf("%w: superblock checksum mismatch", ErrCorrupt)
 	}
 	sb := Superblock{

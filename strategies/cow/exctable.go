@@ -52,7 +52,7 @@ func encodeBlock(buf []byte, id blockID, seq uint64, ents []entry) {
 		le.PutUint32(buf[blockHeaderSize+8*i:], e.chunk)
 		le.PutUint32(buf[blockHeaderSize+8*i+4:], e.slot)
 	}
-	le.PutUint32(buf[blockCRCOff:], meta.Checksum(buf[:blockCRCOff]))
+	meta.Seal(buf, blockCRCOff)
 }
 
 // decodeBlock checks one copy of a table block and returns its sequence
@@ -64,7 +64,7 @@ func decodeBlock(buf []byte, id blockID, ents []entry) (seq uint64, out []entry,
 		return 0, ents, false
 	}
 	le := binary.LittleEndian
-	if le.Uint32(buf[0:]) != blockMagic || le.Uint32(buf[blockCRCOff:]) != meta.Checksum(buf[:blockCRCOff]) {
+	if le.Uint32(buf[0:]) != blockMagic || !meta.Sealed(buf, blockCRCOff) {
 		return 0, ents, false
 	}
 	n := le.Uint32(buf[4:])

@@ -271,7 +271,7 @@ func encodeHeader(b []byte, h *header) {
 			le.PutUint32(b[hdrDirtyOff+4*i:], p)
 		}
 	}
-	le.PutUint32(b[hdrCRCOff:], meta.Checksum(b[:hdrCRCOff]))
+	meta.Seal(b, hdrCRCOff)
 }
 
 // decodeHeader decodes a header block. ok is false for a block that is not
@@ -280,7 +280,7 @@ func encodeHeader(b []byte, h *header) {
 // right. It never panics.
 func decodeHeader(b []byte) (h header, ok bool, err error) {
 	le := binary.LittleEndian
-	if len(b) < blockSize || [4]byte(b[:4]) != headerMagic || le.Uint32(b[hdrCRCOff:]) != meta.Checksum(b[:hdrCRCOff]) {
+	if len(b) < blockSize || [4]byte(b[:4]) != headerMagic || !meta.Sealed(b, hdrCRCOff) {
 		return h, false, nil
 	}
 	if v := le.Uint32(b[4:]); v != tableVersion {
@@ -338,7 +338,7 @@ func encodePage(b []byte, id pageID, seq uint64, recs []*volRec) {
 	for i, r := range recs {
 		encodeRec(b[pageHeader+i*recSize:], r)
 	}
-	le.PutUint32(b[hdrCRCOff:], meta.Checksum(b[:hdrCRCOff]))
+	meta.Seal(b, hdrCRCOff)
 }
 
 // decodePage checks a page copy: ok is false unless it checksums and
@@ -346,7 +346,7 @@ func encodePage(b []byte, id pageID, seq uint64, recs []*volRec) {
 // numbered from its page number. It never panics.
 func decodePage(b []byte, id pageID, recs *[recsPerPage]volRec) (seq uint64, ok bool, err error) {
 	le := binary.LittleEndian
-	if len(b) < blockSize || [4]byte(b[:4]) != pageMagic || le.Uint32(b[hdrCRCOff:]) != meta.Checksum(b[:hdrCRCOff]) ||
+	if len(b) < blockSize || [4]byte(b[:4]) != pageMagic || !meta.Sealed(b, hdrCRCOff) ||
 		le.Uint32(b[4:]) != id.index || le.Uint64(b[8:]) != id.segNonce || le.Uint64(b[16:]) != id.nonce {
 		return 0, false, nil
 	}

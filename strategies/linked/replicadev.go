@@ -173,7 +173,7 @@ func encodeReplicaHeader(buf []byte, nonce [16]byte, g *geometry) {
 	binary.LittleEndian.PutUint32(buf[28:], uint32(g.chunk))
 	binary.LittleEndian.PutUint32(buf[32:], uint32(g.sector))
 	binary.LittleEndian.PutUint32(buf[36:], g.nRep)
-	binary.LittleEndian.PutUint32(buf[40:], meta.Checksum(buf[:40]))
+	meta.Seal(buf, 40)
 }
 
 // formatReplicaDevice opens the replica device, draws the format nonce and
@@ -236,7 +236,7 @@ func (e *Engine) readReplicaHeader() (nonce [16]byte, nRep uint32, err error) {
 		return nonce, 0, fmt.Errorf("linked: replica device %s: %w: no linked replica header on it (a wrong device?)",
 			r.path, strategies.ErrInvalidArgument)
 	}
-	if binary.LittleEndian.Uint32(buf[40:]) != meta.Checksum(buf[:40]) {
+	if !meta.Sealed(buf, 40) {
 		return nonce, 0, fmt.Errorf("linked: replica device %s: %w: header checksum mismatch", r.path, strategies.ErrCorrupt)
 	}
 	if v := binary.LittleEndian.Uint32(buf[8:]); v != replicaHdrVersion {

@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/snapbench/snapbench/strategies/internal/meta"
 )
 
 // In memory a grain table is paged: pages of pageEntries uint32 entries,
@@ -187,16 +188,13 @@ func (d *delta) depth() int {
 // all-zero block is an empty block: grain tables are zeroed when a delta is
 // made, as VMDK preallocates zeroed grain tables.
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 func entriesPerBlock(sector int) int { return sector/4 - 1 }
 
 func gtBlockCRC(buf []byte, id uint64, b uint32) uint32 {
 	var ident [12]byte
 	binary.LittleEndian.PutUint64(ident[:], id)
 	binary.LittleEndian.PutUint32(ident[8:], b)
-	c := crc32.Checksum(buf[:len(buf)-4], castagnoli)
-	return crc32.Update(c, castagnoli, ident[:])
+	return meta.ChecksumUpdate(meta.Checksum(buf[:len(buf)-4]), ident[:])
 }
 
 // sealGTBlock writes the checksum of a filled block.

@@ -42,7 +42,7 @@ func blocksFor(n int64) int64 { return (n + bitsPerBlock - 1) / bitsPerBlock }
 // sealBlock stamps a rendered block with its tag and checksum.
 func sealBlock(buf []byte, tag uint32) {
 	binary.LittleEndian.PutUint32(buf[blockTagOff:], tag)
-	binary.LittleEndian.PutUint32(buf[blockCRCOff:], meta.Checksum(buf[:blockCRCOff]))
+	meta.Seal(buf, blockCRCOff)
 }
 
 // decodeBlock verifies a block's checksum and tag and fills words (at least
@@ -51,7 +51,7 @@ func decodeBlock(buf []byte, tag uint32, words []uint64) error {
 	if len(buf) < blockSize || len(words) < wordsPerBlock {
 		return errBlockShort
 	}
-	if binary.LittleEndian.Uint32(buf[blockCRCOff:]) != meta.Checksum(buf[:blockCRCOff]) {
+	if !meta.Sealed(buf, blockCRCOff) {
 		return errBlockChecksum
 	}
 	if binary.LittleEndian.Uint32(buf[blockTagOff:]) != tag {

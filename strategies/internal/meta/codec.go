@@ -11,6 +11,23 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Checksum is CRC-32C, the checksum of every metadata record.
 func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
+// ChecksumUpdate extends the CRC-32C c with b: Checksum(x+y) is
+// ChecksumUpdate(Checksum(x), y).
+func ChecksumUpdate(c uint32, b []byte) uint32 { return crc32.Update(c, castagnoli, b) }
+
+// Seal stores the CRC-32C of b[:crcOff], little endian, at
+// b[crcOff:crcOff+4]: the sealed metadata blocks whose checksum covers the
+// bytes before it (the superblock, cow's volume and exception tables,
+// mirror's bitmap blocks, the paged store, linked's replica header) share
+// this layout and these two functions. b must be at least crcOff+4 long.
+func Seal(b []byte, crcOff int) { binary.LittleEndian.PutUint32(b[crcOff:], Checksum(b[:crcOff])) }
+
+// Sealed reports whether b[crcOff:crcOff+4] holds the CRC-32C of
+// b[:crcOff], as Seal wrote it; false when b is shorter than crcOff+4.
+func Sealed(b []byte, crcOff int) bool {
+	return crcOff >= 0 && len(b) >= crcOff+4 && binary.LittleEndian.Uint32(b[crcOff:]) == Checksum(b[:crcOff])
+}
+
 // ErrShort is returned by Decoder when a record ends early.
 var ErrShort = errors.New("meta: record truncated")
 

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -111,4 +112,42 @@ func FuzzDecoder(f *testing.F) {
 			d.U64()
 		}
 	})
+}
+
+func TestSeal(t *testing.T) {
+	b := make([]byte, 64)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	const off = 60
+	Seal(b, off)
+	if got, want := binary.LittleEndian.Uint32(b[off:]), Checksum(b[:off]); got != want {
+		t.Fatalf("Seal stored %08x, want the CRC-32C of the prefix %08x", got, want)
+	}
+	if ChecksumUpdate(Checksum(b[:10]), b[10:off]) != Checksum(b[:off]) {
+		t.Error("ChecksumUpdate does not extend Checksum")
+	}
+	flipped := func(i int) []byte {
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x10
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		off  int
+		want bool
+	}{
+		{"sealed", b, off, true},
+		{"a covered byte changed", flipped(3), off, false},
+		{"the checksum changed", flipped(off + 1), off, false},
+		{"nothing after the checksum", b[:off+4], off, true},
+		{"too short", b[:off+3], off, false},
+		{"another offset", b, 20, false},
+		{"negative offset", b, -1, false},
+	} {
+		if got := Sealed(tc.b, tc.off); got != tc.want {
+			t.Errorf("%s: Sealed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -292,7 +292,7 @@ func (s *Store) Commit(flush func() error, encode func(int, []byte)) error {
 				encode(sl, buf[psPageHeader+j*s.recSize:psPageHeader+(j+1)*s.recSize])
 			}
 		}
-		le.PutUint32(buf[psCRCOff:], meta.Checksum(buf[:psCRCOff]))
+		meta.Seal(buf, psCRCOff)
 		if _, err := s.dev.WriteAt(buf, s.segs[k].off+(2*idx+int64(c))*BlockSize); err != nil {
 			return fmt.Errorf("write table page %d: %w", p, err)
 		}
@@ -332,7 +332,7 @@ func (s *Store) Commit(flush func() error, encode func(int, []byte)) error {
 			le.PutUint32(buf[listOff+4*i:], p)
 		}
 	}
-	le.PutUint32(buf[psCRCOff:], meta.Checksum(buf[:psCRCOff]))
+	meta.Seal(buf, psCRCOff)
 	slot := 1 - s.hdrSlot
 	if _, err := s.dev.WriteAt(buf, s.hdrOff+int64(slot)*BlockSize); err != nil {
 		return fmt.Errorf("write table header: %w", err)
@@ -372,7 +372,7 @@ func (s *Store) Load(dataStart, capacity int64, record func(int, []byte) error) 
 	var cs []cand
 	for i := 0; i < 2; i++ {
 		b := buf[i*BlockSize : (i+1)*BlockSize]
-		if [4]byte(b[:4]) == s.magic[0] && le.Uint32(b[psCRCOff:]) == meta.Checksum(b[:psCRCOff]) {
+		if [4]byte(b[:4]) == s.magic[0] && meta.Sealed(b, psCRCOff) {
 			cs = append(cs, cand{i, le.Uint64(b[8:])})
 		}
 	}
@@ -474,7 +474,7 @@ func (s *Store) loadFrom(h []byte, slot int, dataStart, capacity int64, record f
 				best, bestSeq := -1, uint64(0)
 				for c := 0; c < 2; c++ {
 					pb := b[(2*j+int64(c))*BlockSize : (2*j+int64(c)+1)*BlockSize]
-					if [4]byte(pb[:4]) != s.magic[1] || le.Uint32(pb[psCRCOff:]) != meta.Checksum(pb[:psCRCOff]) ||
+					if [4]byte(pb[:4]) != s.magic[1] || !meta.Sealed(pb, psCRCOff) ||
 						le.Uint32(pb[4:]) != page || le.Uint64(pb[8:]) != g.nonce || le.Uint64(pb[16:]) != nonce {
 						continue
 					}
