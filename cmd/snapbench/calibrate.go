@@ -37,7 +37,7 @@ Example:
   snapbench calibrate --device /var/tmp/cal.img --only qd32 --repeat 5`
 
 func runCalibrate(args []string) int {
-	fs := newFlags("calibrate", "calibrate --device PATH [--size SIZE] [--runtime D] [--repeat N] [--force]", calibrateHelp)
+	fs := newFlags("calibrate", "calibrate --device PATH [--size SIZE] [--runtime D] [--repeat N] [--only TEXT] [--force]", calibrateHelp)
 	path := fs.String("device", "", "block device or file to measure (required; it is written)")
 	sizeFlag := fs.String("size", "", "create the file if missing, or extend it, to this size (regular files)")
 	region := fs.String("region", "1G", "bytes of the device both tools do IO on (at most half the device)")
