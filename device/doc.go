@@ -7,8 +7,9 @@
 //   - File: a regular file (created sparse or extended to a requested size) or a
 //     block device, opened with direct IO. Block devices are opened O_EXCL and
 //     refused when mounted, held, or carrying a filesystem, partition table, LVM
-//     or swap signature, unless the caller forces it. Nothing is written before
-//     those checks pass.
+//     or swap signature, unless the caller forces it; a regular file is
+//     refused when it carries such a signature or a loop device serves it
+//     (LoopsOver). Nothing is written before those checks pass.
 //   - Mem: a sparse in-memory device with a crash model (CrashClone keeps what
 //     was flushed plus a random fraction of unflushed sector writes).
 //   - Faulty: a wrapper whose Injector decides per operation whether it fails,

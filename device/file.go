@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"github.com/ncw/directio"
@@ -95,6 +96,11 @@ func Open(path string, opts Options) (*File, error) {
 	}
 	if opts.Size < 0 {
 		return nil, fmt.Errorf("%w: negative size %d", ErrBadSize, opts.Size)
+	}
+	if !created && !opts.Force && !opts.ReadOnly {
+		if loops := LoopsOver(path); len(loops) > 0 {
+			return nil, fmt.Errorf("%w: %s backs loop device %s (use --force to overwrite)", ErrRefused, path, strings.Join(loops, ","))
+		}
 	}
 	if !created && !opts.Force && !opts.ReadOnly && st.Size() > 0 {
 		if found, err := probeSignatures(path); err != nil {

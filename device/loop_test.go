@@ -437,3 +437,58 @@ func TestLoopOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestBackingFileRefused: a regular file a loop device serves is in use:
+// Probe names the loop device, Open refuses to write it (nothing written)
+// unless Force, and reading it stays allowed. Once detached it is accepted.
+func TestBackingFileRefused(t *testing.T) {
+	requireLoop(t)
+	l, backing := attachLoop(t, 8<<20, LoopOptions{})
+	// Another name for the same file is the same file.
+	alias := filepath.Join(filepath.Dir(backing), "alias.img")
+	if err := os.Link(backing, alias); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{backing, alias} {
+		if got := LoopsOver(p); len(got) != 1 || got[0] != l.Path {
+			t.Errorf("LoopsOver(%s) = %q, want [%s]", p, got, l.Path)
+		}
+		reasons, err := Probe(p)
+		if err != nil || len(reasons) != 1 || !strings.Contains(reasons[0], "backs loop device "+l.Path) {
+			t.Errorf("Probe(%s) = %q, %v; want the loop device", p, reasons, err)
+		}
+		before := fileSum(t, p)
+		if d, err := Open(p, Options{}); !errors.Is(err, ErrRefused) || !strings.Contains(fmt.Sprint(err), l.Path) {
+			if d != nil {
+				d.Close()
+			}
+			t.Errorf("Open(%s) = %v, want refused naming %s", p, err, l.Path)
+		}
+		if fileSum(t, p) != before {
+			t.Errorf("a refused Open changed %s", p)
+		}
+		d, err := Open(p, Options{ReadOnly: true})
+		if err != nil {
+			t.Errorf("read-only Open(%s): %v", p, err)
+		} else {
+			d.Close()
+		}
+		d, err = Open(p, Options{Force: true})
+		if err != nil {
+			t.Errorf("Open(%s, Force): %v", p, err)
+		} else {
+			d.Close()
+		}
+	}
+	if err := l.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if got := LoopsOver(backing); len(got) != 0 {
+		t.Errorf("LoopsOver after Detach = %q", got)
+	}
+	d, err := Open(backing, Options{})
+	if err != nil {
+		t.Fatalf("Open after Detach: %v", err)
+	}
+	d.Close()
+}

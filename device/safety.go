@@ -287,19 +287,47 @@ func Probe(path string) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
 	}
 	if st.Mode().IsRegular() {
+		var reasons []string
+		if loops := LoopsOver(path); len(loops) > 0 {
+			reasons = append(reasons, "backs loop device "+strings.Join(loops, ","))
+		}
 		if st.Size() == 0 {
-			return nil, nil
+			return reasons, nil
 		}
 		sig, err := probeSignatures(path)
-		if err != nil || sig == "" {
+		if err != nil {
 			return nil, err
 		}
-		return []string{"carries " + sig}, nil
+		if sig != "" {
+			reasons = append(reasons, "carries "+sig)
+		}
+		return reasons, nil
 	}
 	if st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotDevice, path)
 	}
 	return refusalReasons(path), nil
+}
+
+// LoopsOver lists the loop devices (/dev/loopN) whose backing file is the
+// regular file at path, from /sys/block/loop*/loop/backing_file: a file a
+// loop device serves is in use (mounted through it, perhaps), as a held
+// block device is. A backing file deleted or renamed since it was attached
+// is not found.
+func LoopsOver(path string) []string {
+	want, err := os.Stat(path)
+	if err != nil || !want.Mode().IsRegular() {
+		return nil
+	}
+	ents, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var out []string
+	for _, f := range ents {
+		st, err := os.Stat(readTrim(f))
+		if err == nil && os.SameFile(st, want) {
+			out = append(out, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(f))))
+		}
+	}
+	return out
 }
 
 // refusalReasons lists everything that makes a block device unsafe to write.

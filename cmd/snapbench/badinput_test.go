@@ -146,7 +146,7 @@ type badInput struct {
 	want string   // a phrase stderr must contain
 	dev  string   // fixture whose checksum must not change ("" none)
 	lock string   // hold "shared" or "exclusive" lock on dev meanwhile
-	root string   // "immutable" or "ro-loop": dev becomes that; root only
+	root string   // "immutable", "ro-loop" (dev becomes that) or "loop-backing" (a loop device serves dev); root only
 	// fresh names a path ({dir} expanded) that must not exist after the
 	// command: the --out directory of a case refused before anything is
 	// written.
@@ -189,6 +189,9 @@ func badInputs() []badInput {
 		{name: "format char device", args: []string{"format", "--device", "/dev/null", "--engine", "row"}, code: 1, want: "not a regular file or block device"},
 		{name: "format odd size", args: []string{"format", "--device", "@odd", "--engine", "row"}, code: 1, want: "sector size", dev: "odd"},
 		{name: "format locked", args: []string{"format", "--device", "@zeros", "--engine", "row"}, code: 2, want: "in use by another snapbench command", dev: "zeros", lock: "shared"},
+		{name: "format loop backing file", args: []string{"format", "--device", "@zeros", "--engine", "row"}, code: 2, want: "backs loop device", dev: "zeros", root: "loop-backing"},
+		{name: "calibrate loop backing file", args: []string{"calibrate", "--device", "@zeros"}, code: 2, want: "backs loop device", dev: "zeros", root: "loop-backing"},
+		{name: "run loop backing file", args: []string{"run", "--out", out, "--device", "@zeros", "--engines", "raw", "--scenario", "overwrite", "--set", "volume_size=8m"}, code: 2, want: "backs loop device", dev: "zeros", root: "loop-backing"},
 		{name: "format read-only loop", args: []string{"format", "--device", "@zeros", "--engine", "row"}, code: 2, want: "read-only block device", dev: "zeros", root: "ro-loop"},
 
 		// check.
@@ -317,6 +320,12 @@ func TestBadInputs(t *testing.T) {
 						t.Skipf("chattr +i: %v %s", err, out)
 					}
 					defer exec.Command("chattr", "-i", dev).Run()
+				case "loop-backing":
+					out, err := exec.Command("losetup", "--find", "--show", dev).Output()
+					if err != nil {
+						t.Skipf("losetup: %v", err)
+					}
+					defer exec.Command("losetup", "-d", strings.TrimSpace(string(out))).Run()
 				case "ro-loop":
 					out, err := exec.Command("losetup", "--find", "--show", "-r", dev).Output()
 					if err != nil {

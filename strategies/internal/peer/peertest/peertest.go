@@ -161,17 +161,7 @@ func Lifecycle(t *testing.T, engine string, requirements func() error) {
 // attachedTo lists loop devices whose backing file is dev's file.
 func attachedTo(t *testing.T, dev device.Device) []string {
 	t.Helper()
-	path := device.Describe(dev).Path
-	path, _ = filepath.EvalSymlinks(path)
-	ents, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	var out []string
-	for _, f := range ents {
-		b, err := os.ReadFile(f)
-		if err == nil && strings.TrimSpace(string(b)) == path {
-			out = append(out, f)
-		}
-	}
-	return out
+	return device.LoopsOver(device.Describe(dev).Path)
 }
 
 // mounted reports whether dir is a mount point.
