@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -140,11 +139,7 @@ func (s *Snapbench) Run(ctx context.Context, w Workload, d time.Duration) (m Mea
 	if s.Used, err = dev.SetIOEngine(s.IOEngine); err != nil {
 		return Measure{}, err
 	}
-	if s.Used == device.IOEnginePsync {
-		// Workers blocked in pread/pwrite each hold a thread, as snapbench
-		// run arranges for psync.
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(device.PsyncProcs(w.QD)))
-	}
+	defer device.ProcsFor(s.Used, w.QD)() // as snapbench run does
 	cnt := device.NewCounting(dev)
 	eng, err := strategies.Format("raw", cnt, strategies.Options{})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 
 	"github.com/ncw/directio"
@@ -60,10 +59,10 @@ type File struct {
 	// through the runtime's syscall entry and exit: 4 KiB at queue depth 1
 	// on a file, 1-6% less time per IO (BenchmarkFileEngineQD1, uring-file
 	// against uring-file-syscall) and in a bare loop up to 15% more IOPS,
-	// the same as fio's psync. Nobody else
-	// needs the device meanwhile, and with GOMAXPROCS > 1 (the condition
-	// SetIOEngine sets it under) the other Ps run everything else; the
-	// price is that a stop-the-world waits for that one IO to end.
+	// the same as fio's psync. Nobody else needs the device meanwhile, and
+	// with GOMAXPROCS > 1 (the condition SetIOEngine sets it under) the
+	// other Ps run everything else; the price is that a stop-the-world
+	// waits for that one IO to end.
 	loneRaw    bool
 	ringAlways bool // tests and benchmarks: lone requests through the ring too
 	fd         int32
@@ -98,15 +97,12 @@ func Open(path string, opts Options) (*File, error) {
 		return nil, fmt.Errorf("%w: negative size %d", ErrBadSize, opts.Size)
 	}
 	if !created && !opts.Force && !opts.ReadOnly {
-		if loops := LoopsOver(path); len(loops) > 0 {
-			return nil, fmt.Errorf("%w: %s backs loop device %s (use --force to overwrite)", ErrRefused, path, strings.Join(loops, ","))
-		}
-	}
-	if !created && !opts.Force && !opts.ReadOnly && st.Size() > 0 {
-		if found, err := probeSignatures(path); err != nil {
+		reasons, err := fileRefusalReasons(path, st.Size())
+		if err != nil {
 			return nil, err
-		} else if found != "" {
-			return nil, fmt.Errorf("%w: %s carries %s (use --force to overwrite)", ErrRefused, path, found)
+		}
+		if len(reasons) > 0 {
+			return nil, fmt.Errorf("%w: %s %s (use --force to overwrite)", ErrRefused, path, joinReasons(reasons))
 		}
 	}
 	return openFile(path, opts, created)

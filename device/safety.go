@@ -287,26 +287,32 @@ func Probe(path string) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
 	}
 	if st.Mode().IsRegular() {
-		var reasons []string
-		if loops := LoopsOver(path); len(loops) > 0 {
-			reasons = append(reasons, "backs loop device "+strings.Join(loops, ","))
-		}
-		if st.Size() == 0 {
-			return reasons, nil
-		}
-		sig, err := probeSignatures(path)
-		if err != nil {
-			return nil, err
-		}
-		if sig != "" {
-			reasons = append(reasons, "carries "+sig)
-		}
-		return reasons, nil
+		return fileRefusalReasons(path, st.Size())
 	}
 	if st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotDevice, path)
 	}
 	return refusalReasons(path), nil
+}
+
+// fileRefusalReasons lists everything that makes an existing regular file
+// of size bytes unsafe to write: a loop device serving it, a signature.
+func fileRefusalReasons(path string, size int64) ([]string, error) {
+	var reasons []string
+	if loops := LoopsOver(path); len(loops) > 0 {
+		reasons = append(reasons, "backs loop device "+strings.Join(loops, ","))
+	}
+	if size == 0 {
+		return reasons, nil
+	}
+	sig, err := probeSignatures(path)
+	if err != nil {
+		return nil, err
+	}
+	if sig != "" {
+		reasons = append(reasons, "carries "+sig)
+	}
+	return reasons, nil
 }
 
 // LoopsOver lists the loop devices (/dev/loopN) whose backing file is the

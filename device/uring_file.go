@@ -188,3 +188,14 @@ func (d *File) ringFlush() error {
 func PsyncProcs(qd int) int {
 	return max(qd+runtime.NumCPU(), runtime.GOMAXPROCS(0))
 }
+
+// ProcsFor prepares the process for qd concurrent callers on engine e: for
+// psync it raises GOMAXPROCS to PsyncProcs(qd); the uring engine's waiters
+// hold no thread and need nothing. It returns the function that undoes it.
+func ProcsFor(e IOEngine, qd int) (restore func()) {
+	if e != IOEnginePsync {
+		return func() {}
+	}
+	old := runtime.GOMAXPROCS(PsyncProcs(qd))
+	return func() { runtime.GOMAXPROCS(old) }
+}

@@ -512,3 +512,27 @@ func TestFileLoneRawFollowsProcs(t *testing.T) {
 		})
 	}
 }
+
+// TestProcsFor: psync gets GOMAXPROCS raised for its blocked callers and
+// restored after; the uring engine leaves it alone.
+func TestProcsFor(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, tc := range []struct {
+		engine IOEngine
+		qd     int
+		want   int
+	}{
+		{IOEnginePsync, 32, 32 + runtime.NumCPU()},
+		{IOEnginePsync, 1, max(1+runtime.NumCPU(), 2)},
+		{IOEngineURing, 32, 2},
+	} {
+		restore := ProcsFor(tc.engine, tc.qd)
+		if got := runtime.GOMAXPROCS(0); got != tc.want {
+			t.Errorf("%s qd %d: GOMAXPROCS %d, want %d", tc.engine, tc.qd, got, tc.want)
+		}
+		restore()
+		if got := runtime.GOMAXPROCS(0); got != 2 {
+			t.Errorf("%s qd %d: GOMAXPROCS %d after restore, want 2", tc.engine, tc.qd, got)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -266,9 +265,6 @@ func (c *Config) setIOEngine(dev device.Device) (device.IOEngine, func(), error)
 	if err != nil {
 		return used, func() {}, fmt.Errorf("%w: --io-engine %s: %v", ErrConfig, want, err)
 	}
-	if used != device.IOEnginePsync {
-		return used, func() {}, nil
-	}
 	qd := 1
 	for _, sc := range c.Runs {
 		if pts, err := sc.Points(); err == nil {
@@ -277,6 +273,5 @@ func (c *Config) setIOEngine(dev device.Device) (device.IOEngine, func(), error)
 			}
 		}
 	}
-	old := runtime.GOMAXPROCS(device.PsyncProcs(qd))
-	return used, func() { runtime.GOMAXPROCS(old) }, nil
+	return used, device.ProcsFor(used, qd), nil
 }

@@ -28,8 +28,8 @@ func sweepDef() *scenarioDef {
 		doc: "Runs another scenario (key of) once per value of one of its parameters (key param; " +
 			"\"chunk\" sweeps the engine's chunk size) over a list (key values), one result per point: " +
 			"fan-out 1,10,100,1000; depth; chunk size.",
+		// No params: a sweep's keys are its expander's (SweepParams.table).
 		defaults: func(sc *Scenario) { sc.Params = &SweepParams{} },
-		params:   func(*Scenario) []param { return nil },
 	}
 }
 
