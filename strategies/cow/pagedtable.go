@@ -7,6 +7,7 @@ import (
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
+	"github.com/snapbench/snapbench/strategies/internal/paged"
 )
 
 // tableState is the volume table's on-device state as memory knows it: the
@@ -20,28 +21,13 @@ type tableState struct {
 	pagesUsed uint32
 	cur       []int8 // per page: the copy holding its committed version, -1: never written
 	slots     []*vol // record slot -> volume, nil: free
-	free      slotHeap
+	free      paged.SlotHeap
 	dirty     map[uint32]struct{}
 }
 
 // dirtyListLimit is the most pages a commit lists in its header (tests
 // lower it to exercise the other commit mode).
 var dirtyListLimit = maxDirtyList
-
-// slotHeap hands out the lowest free record slot first, so the table stays
-// a prefix of its pages.
-type slotHeap []int
-
-func (h slotHeap) Len() int           { return len(h) }
-func (h slotHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h slotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *slotHeap) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *slotHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
 
 func (t *tableState) totalPages() int64 {
 	var n int64

@@ -56,7 +56,7 @@ type Store struct {
 	pagesUsed uint32
 	cur       []int8
 	used      []bool // slot in use
-	free      slotHeap
+	free      SlotHeap
 	dirty     map[uint32]struct{}
 	maxList   int
 }
@@ -88,13 +88,16 @@ const (
 	psVersion     = 1
 )
 
-type slotHeap []int
+// SlotHeap is a container/heap of free record slots that hands out the
+// lowest first, so a table stays a prefix of its pages (the Store's, and
+// cow's volume table's).
+type SlotHeap []int
 
-func (h slotHeap) Len() int           { return len(h) }
-func (h slotHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h slotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *slotHeap) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *slotHeap) Pop() any {
+func (h SlotHeap) Len() int           { return len(h) }
+func (h SlotHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h SlotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *SlotHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *SlotHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
