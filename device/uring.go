@@ -39,6 +39,7 @@ import (
 // liburing does with smp_store_release / smp_load_acquire.
 type uring struct {
 	fd                    int
+	setupFlags            uint32 // what io_uring_setup accepted
 	sqMem, cqMem, sqeMem  []byte
 	sqHead, sqTail, sqFlg *uint32
 	sqMask                uint32
@@ -78,15 +79,40 @@ type uringSlot struct {
 // for good before the kernel took it.
 const errRingBrokenRes = -int32(unix.ECANCELED)
 
+// uringSetupPreferred are the setup flags newUring asks for beyond
+// uringSetupClamp, dropped on a kernel that refuses them (EINVAL).
+//
+// IORING_SETUP_COOP_TASKRUN: a completion is finished (its CQE posted) by
+// task work on the thread that submitted it. Without the flag the kernel
+// interrupts that thread with an IPI when it is running; here submitters
+// are whatever threads the Go runtime ran them on, busy with other
+// goroutines, so each completion interrupted one. With it the work runs
+// at the thread's next entry to the kernel (a system call, a futex sleep
+// it is woken from, the timer tick), which Go's threads make all the
+// time. Measured on a 2-core machine, 4 KiB random IO (interleaved
+// trials): writes to a direct-IO loop device +4-19% IOPS at queue depth
+// 32 and +13-26% at 4, writes to an ext4 file +13-25% at 32, no change
+// in p99.9.
+const uringSetupPreferred = uringSetupCoopTaskrun
+
 // newUring sets up a ring of at least entries submission entries.
 func newUring(entries uint32) (*uring, error) {
-	var p uringParams
-	p.Flags = uringSetupClamp
+	return newUringFlags(entries, uringSetupPreferred)
+}
+
+// newUringFlags is newUring asking for the setup flags extra, or, when the
+// kernel refuses them, for none beyond uringSetupClamp.
+func newUringFlags(entries, extra uint32) (*uring, error) {
+	p := uringParams{Flags: uringSetupClamp | extra}
 	fd, err := uringSetup(entries, &p)
+	if errors.Is(err, unix.EINVAL) && extra != 0 {
+		p = uringParams{Flags: uringSetupClamp}
+		fd, err = uringSetup(entries, &p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("device: io_uring_setup: %w", err)
 	}
-	r := &uring{fd: fd, reaperDone: make(chan struct{})}
+	r := &uring{fd: fd, setupFlags: p.Flags, reaperDone: make(chan struct{})}
 	fail := func(err error) (*uring, error) {
 		r.unmap()
 		unix.Close(fd)

@@ -29,7 +29,8 @@ const (
 
 	uringRegisterEventfd = 4
 
-	uringSetupClamp = 1 << 4
+	uringSetupClamp       = 1 << 4
+	uringSetupCoopTaskrun = 1 << 8 // Linux 5.19
 )
 
 type uringSQOffsets struct {

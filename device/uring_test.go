@@ -536,3 +536,35 @@ func TestProcsFor(t *testing.T) {
 		}
 	}
 }
+
+// TestURingSetupFlags: newUring asks for IORING_SETUP_COOP_TASKRUN and gets
+// it from a kernel that has it (5.19 on); setup flags a kernel refuses
+// (here a bit no kernel defines) are dropped, and that ring works.
+func TestURingSetupFlags(t *testing.T) {
+	r, err := newUring(8)
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	defer r.close()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	if (major > 5 || major == 5 && minor >= 19) && r.setupFlags&uringSetupCoopTaskrun == 0 {
+		t.Errorf("kernel %d.%d: ring set up with flags %#x, without COOP_TASKRUN", major, minor, r.setupFlags)
+	}
+
+	old, err := newUringFlags(8, 1<<30)
+	if err != nil {
+		t.Fatalf("an unknown setup flag was not dropped: %v", err)
+	}
+	defer old.close()
+	if old.setupFlags != uringSetupClamp {
+		t.Errorf("fallback ring set up with flags %#x, want %#x", old.setupFlags, uringSetupClamp)
+	}
+	if res, err := old.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
+		t.Errorf("nop on the fallback ring = %d, %v", res, err)
+	}
+}
