@@ -55,51 +55,16 @@
 // Plots draw each phase's key metrics against the swept value (log x axis
 // for fanout, depth and chunk-size-like parameters spanning a decade).
 //
-// Headline table (one column per engine, one row per item), and where each
-// item comes from. Trials of a point (runs with one Key, Trial 1..Trials)
-// each give a value; a timing cell shows their median and min–max range and
-// is marked against the row's lowest median (see HeadlineNote); a cell whose
-// runs were degraded or failed (Condition) shows that condition first and
-// its value only in brackets. The deterministic rows lead:
-//
-//	device writes and bytes per base write
-//	    phases named "overwrite", at the highest fan-out: Device.Writes /
-//	    Logical.Writes and the write amplification.
-//	device writes and space per clone at creation, after the boot storm
-//	    scenario "clonebush", phase "burst": Device.Writes /
-//	    Metrics["clones"], Metrics["space_per_clone_bytes"]; phase "boot":
-//	    Metrics["space_per_clone_bytes"].
-//	base write cost vs fan-out
-//	    phases named "overwrite" (any scenario, normally scenario
-//	    "overwrite"); fan-out = Metrics["fanout"], else the run's
-//	    Params["fanout"]; Ops["write"].P50 at the lowest and highest
-//	    fan-out, P99 at the highest, and the Mean at both with its growth
-//	    (with N dependents only the first write to a chunk pays the N
-//	    copies, so the median hides them and the mean carries them).
-//	base write cost in a snapshot tree
-//	    scenario "snaptree", phase "steady" (runs that are not sweep
-//	    points): Series "base_write_p50" and "base_write_p99" (x = live
-//	    snapshots). Shown: p50 at the fewest and the most live snapshots,
-//	    p99 at the most.
-//	clone burst time (this and the other clonebush rows read one run: an
-//	unlabelled one, else any that is not a sweep point, else the sweep
-//	point with the largest value)
-//	    scenario "clonebush", phase "burst": Metrics["burst_s"] (else the
-//	    phase's Seconds), over Metrics["clones"] clones (else
-//	    Ops["clone"].Count).
-//	boot-storm p99
-//	    scenario "clonebush", phase "boot": Ops["read"].P99 and
-//	    Ops["write"].P99 (an Ops["boot"], one clone's whole boot, shows in
-//	    the phase table).
-//	chain-depth read cost
-//	    scenario "chainread", every phase named "read": depth =
-//	    Metrics["depth"], else the run's Params["depth"]; cost =
-//	    Ops["read"].P50. Shown: p50 at the lowest and highest depth and
-//	    their ratio.
-//	template deleted
-//	    scenario "clonebush": Metrics["template_deleted"] of any phase, 1 =
-//	    yes, 0 = no; a phase named "delete-template" that is Unsupported
-//	    shows "unsupported".
+// Headline table (one column per engine, one row per metric). The scenarios
+// declare their metrics (HeadlineMetric, RegisterHeadline; package
+// workloads says where each comes from): results reads them through the
+// Measure building blocks (PhaseCurve, SeriesCurve, HeadlineRun,
+// HeadlinePhase) and never names a scenario or phase for them. Trials of
+// a point (runs with one Key, Trial 1..Trials) each give a value; a timing
+// cell shows their median and min–max range and is marked against the
+// row's lowest median (see HeadlineNote); a cell whose runs were degraded
+// or failed (Condition) shows that condition first and its value only in
+// brackets. The deterministic rows lead.
 //
 // Series (Phase.Series) are plotted as given, one line per engine, one chart
 // per (scenario, phase, series name). Conventional names:

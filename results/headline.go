@@ -3,7 +3,9 @@ package results
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"sync"
 )
 
 // headlineCell is a headline value or the reason there is none.
@@ -18,134 +20,92 @@ func missingCell() headlineCell { return headlineCell{cell: textCell(Missing)} }
 
 func stateCell(s string) headlineCell { return headlineCell{cell: textCell(s), found: true} }
 
-// point is one (x, y) measurement of a curve, e.g. (fan-out, write p50).
-type point struct{ x, y float64 }
-
-// curve gathers the points of an engine's phases, and whether any phase
-// that would have given one was unsupported or failed.
-type curve struct {
-	points []point
-	state  string
+// HeadlineMetric is one row of the headline table. The scenario that
+// measures it declares it (workloads registers its scenarios' metrics with
+// RegisterHeadline); results computes, spreads and ranks it without knowing
+// what it reads.
+type HeadlineMetric struct {
+	// Order places the row: lower first. The deterministic mechanism
+	// costs lead, then the timings.
+	Order int
+	Label string
+	Key   string // stable machine name of the row (JSON, CSV)
+	Unit  string
+	// Note explains the row under the table; rows of one quantity share
+	// the first one's.
+	Note   string
+	Format func(float64) string
+	// Scenario is the scenario whose runs' condition (degraded, failed) a
+	// cell carries.
+	Scenario string
+	// Timing rows are moved by noise: they show the min–max spread across
+	// trials and are ranked ("*", "~") within Noise (0: NoiseCentral).
+	Timing bool
+	Noise  float64
+	// Get reads one trial's runs of one engine. A growth row has no Get:
+	// it divides the median of the row keyed Growth[0] by that of the row
+	// keyed Growth[1] (both registered), its spread from the per-trial
+	// ratios.
+	Get    func(trial []*Run) Measure
+	Growth [2]string
 }
 
-// measure is one trial's value of a headline row for one engine.
-type measure struct {
-	v, x  float64
-	hasX  bool
-	ok    bool
-	state string // why there is no value: unsupported, failed
-}
+var (
+	headlineMu      sync.Mutex
+	headlineMetrics []HeadlineMetric // in Order
+)
 
-// end is the curve's point at the lowest x (hi false) or the highest; a
-// curve of one x has no highest.
-func (c curve) end(hi bool) measure {
-	if len(c.points) == 0 {
-		return measure{state: c.state}
+// RegisterHeadline adds metrics to the headline table. It panics on a
+// metric without a label, key or format, with both or neither of Get and
+// Growth, or with the key or order of one already registered: programming
+// errors that any test of the registering package catches. Safe for
+// concurrent use (normally called from init functions).
+func RegisterHeadline(ms ...HeadlineMetric) {
+	headlineMu.Lock()
+	defer headlineMu.Unlock()
+	for _, m := range ms {
+		growth := m.Growth != [2]string{}
+		if m.Label == "" || m.Key == "" || m.Format == nil || (m.Get == nil) == !growth {
+			panic(fmt.Sprintf("results: headline metric %q: want a label, a key, a format, and a Get or a Growth", m.Key))
+		}
+		for _, o := range headlineMetrics {
+			if o.Key == m.Key || o.Order == m.Order {
+				panic(fmt.Sprintf("results: headline metric %q registered with the key or order (%d) of %q", m.Key, m.Order, o.Key))
+			}
+		}
+		headlineMetrics = append(headlineMetrics, m)
 	}
-	pts := append([]point(nil), c.points...)
-	sort.SliceStable(pts, func(i, j int) bool { return pts[i].x < pts[j].x })
-	p := pts[0]
-	if hi {
-		p = pts[len(pts)-1]
-		if p.x == pts[0].x {
-			return measure{state: c.state}
+	sort.SliceStable(headlineMetrics, func(i, j int) bool { return headlineMetrics[i].Order < headlineMetrics[j].Order })
+}
+
+// HeadlineMetrics returns the registered headline metrics in order.
+func HeadlineMetrics() []HeadlineMetric {
+	headlineMu.Lock()
+	defer headlineMu.Unlock()
+	return slices.Clone(headlineMetrics)
+}
+
+// growthRows resolves the Growth keys of rows to their indices in rows:
+// [numerator, denominator], or nil for a row with a Get. A key that names
+// no row gives -1 (the row then shows no value).
+func growthRows(rows []HeadlineMetric) [][2]int {
+	at := map[string]int{}
+	for i, m := range rows {
+		at[m.Key] = i
+	}
+	out := make([][2]int, len(rows))
+	for i, m := range rows {
+		out[i] = [2]int{-1, -1}
+		if m.Get != nil {
+			continue
+		}
+		for k, key := range m.Growth {
+			if j, ok := at[key]; ok {
+				out[i][k] = j
+			}
 		}
 	}
-	return measure{v: p.y, x: p.x, hasX: true, ok: true}
-}
-
-// headlineRow is one line of the headline table. get reads one trial's
-// runs of one engine. A growth row (ratio set) divides the median of row
-// ratio[0] by that of row ratio[1], its spread from the per-trial ratios.
-type headlineRow struct {
-	label, key, unit, note string
-	timing                 bool    // noise moves it: spread and "~" marks
-	noise                  float64 // timing rows: factor within which medians are alike (0: NoiseCentral)
-	format                 func(float64) string
-	scenario               string // whose runs' condition the cell carries
-	get                    func(runs []*Run) measure
-	ratio                  *[2]int
-}
-
-func fmtTimes(v float64) string { return fmtNum(v) + "×" }
-
-func fmtRatio(v float64) string { return "×" + fmtNum(v) }
-
-// overwriteCurve is the overwrite scenario's curve of y against the number
-// of live dependents.
-func overwriteCurve(y phaseValue, hi bool) func([]*Run) measure {
-	return func(runs []*Run) measure { return gatherCurve(runs, "", "overwrite", "fanout", y).end(hi) }
-}
-
-func treeSeries(name string, hi bool) func([]*Run) measure {
-	return func(runs []*Run) measure { return seriesCurve(runs, "snaptree", "steady", name).end(hi) }
-}
-
-func chainCurve(hi bool) func([]*Run) measure {
-	return func(runs []*Run) measure {
-		return gatherCurve(runs, "chainread", "read", "depth", opP50(OpRead)).end(hi)
-	}
-}
-
-var headlineRows = []headlineRow{
-	// Deterministic mechanism costs first: noise cannot move them.
-	{label: "base write: device writes per write, most dependents", key: "base_write_device_writes_high_fanout", unit: "IOs",
-		format: fmtNum, scenario: "overwrite", get: overwriteCurve(deviceWritesPerWrite, true),
-		note: "base write: device IOs and bytes per write to the base volume with N live dependent snapshots/clones (overwrite, @N); deterministic at QD 1"},
-	{label: "base write: device bytes per byte, most dependents", key: "base_write_amp_high_fanout", unit: "x",
-		format: fmtTimes, scenario: "overwrite", get: overwriteCurve(writeAmp, true)},
-	{label: "clone burst: device writes per clone", key: "clone_device_writes_per_clone", unit: "IOs",
-		format: fmtNum, scenario: "clonebush", get: burstWritesPerClone,
-		note: "clone burst: metadata IO each clone costs at creation, device writes per clone (clonebush/burst); deterministic"},
-	{label: "space per clone at creation", key: "space_per_clone_created_bytes", unit: "bytes",
-		format: fmtBytes, scenario: "clonebush", get: phaseMetric("burst", "space_per_clone_bytes"),
-		note: "space per clone: device space used per clone right after the burst, and after the boot storm wrote to them (clonebush)"},
-	{label: "space per clone after boot storm", key: "space_per_clone_booted_bytes", unit: "bytes",
-		format: fmtBytes, scenario: "clonebush", get: phaseMetric("boot", "space_per_clone_bytes")},
-	{label: "template deleted", key: "template_deleted", format: func(v float64) string {
-		if v != 0 {
-			return "yes"
-		}
-		return "no"
-	}, scenario: "clonebush", get: templateDeleted,
-		note: "template deleted: whether the template could be deleted with its clones alive (clonebush)"},
-	// Timings: median across trials (min–max).
-	{label: "base write p50, fewest dependents", key: "base_write_p50_low_fanout", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opP50(OpWrite), false),
-		note: "base write p50/p99: latency of the base volume's writes with N live dependents (overwrite, @N)"},
-	{label: "base write p50, most dependents", key: "base_write_p50_high_fanout", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opP50(OpWrite), true)},
-	{label: "base write p99, most dependents", key: "base_write_p99_high_fanout", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opP99(OpWrite), true), noise: NoiseTail},
-	{label: "base write mean, fewest dependents", key: "base_write_mean_low_fanout", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opMean(OpWrite), false),
-		note: "base write mean: only the first write to a shared chunk pays the copies to its N dependents, so the mean, beside p50 and p99, carries that cost; growth is the ratio of the medians across trials of the mean at the most and the fewest dependents"},
-	{label: "base write mean, most dependents", key: "base_write_mean_high_fanout", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "overwrite", get: overwriteCurve(opMean(OpWrite), true)},
-	{label: "base write mean growth, fewest to most dependents", key: "base_write_fanout_growth", unit: "x", timing: true,
-		format: fmtRatio, scenario: "overwrite", ratio: &[2]int{10, 9}},
-	{label: "tree: base write p50, fewest snapshots", key: "tree_base_write_p50_few", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "snaptree", get: treeSeries("base_write_p50", false)},
-	{label: "tree: base write p50, most snapshots", key: "tree_base_write_p50_most", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "snaptree", get: treeSeries("base_write_p50", true)},
-	{label: "tree: base write p99, most snapshots", key: "tree_base_write_p99_most", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "snaptree", get: treeSeries("base_write_p99", true), noise: NoiseTail,
-		note: "tree: latency of the base volume's writes under a periodic snapshot tree at the fewest and the most live snapshots (snaptree, @N live)"},
-	{label: "clone burst time", key: "clone_burst_s", unit: "s", timing: true,
-		format: func(v float64) string { return fmtDuration(v * 1e9) }, scenario: "clonebush", get: burstSeconds, noise: NoiseWallTime,
-		note: "clone burst time: wall time to create the burst of clones (clonebush/burst, @clones)"},
-	{label: "boot-storm read p99", key: "boot_read_p99", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "clonebush", get: bootP99(OpRead), noise: NoiseStorm,
-		note: "boot-storm p99: per-IO latency while every clone boots at once (clonebush/boot)"},
-	{label: "boot-storm write p99", key: "boot_write_p99", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "clonebush", get: bootP99(OpWrite), noise: NoiseStorm},
-	{label: "read p50, shallowest chain", key: "chain_read_p50_low_depth", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "chainread", get: chainCurve(false),
-		note: "chain read: read p50 at the shallowest and deepest chain, and its growth (chainread, @depth)"},
-	{label: "read p50, deepest chain", key: "chain_read_p50_high_depth", unit: "ns", timing: true,
-		format: fmtDuration, scenario: "chainread", get: chainCurve(true)},
-	{label: "read p50 growth with depth", key: "chain_read_depth_growth", unit: "x", timing: true,
-		format: fmtRatio, scenario: "chainread", ratio: &[2]int{19, 18}},
+	return out
 }
 
 // HeadlineNote explains the spread and the marks of timing cells.
@@ -155,15 +115,9 @@ const HeadlineNote = "timings: median across trials (min–max); * lowest, separ
 	"or Mann–Whitney U p ≥ 0.05 with enough trials, else overlapping min–max ranges; unmarked: slower than the lowest; a value from a degraded or failed run is shown in brackets after its condition and not ranked"
 
 // Headline is the table that states the thesis in numbers. It is
-// Transposed: one row per headline metric, one column per engine. The
-// deterministic mechanism costs lead (device writes and bytes per base
-// write at the most dependents, device writes and space per clone at
-// creation, space after the boot storm, whether the template could be
-// deleted); then timings, as the median across trials with their min–max
-// spread: base write p50 at the fewest and most dependents, p99 at the
-// most, the mean at both and its growth (ratio of medians); p50 and p99
-// under the snapshot
-// tree; clone burst time; boot-storm p99; chain read p50 and its growth.
+// Transposed: one row per registered headline metric (RegisterHeadline; the
+// scenarios declare them), one column per engine. Timing rows show the
+// median across trials with their min–max spread and are ranked.
 // Trials of a point are runs with the same Key (GroupTrials). A cell whose
 // runs were degraded or failed (Condition) says so before its value. Rows
 // no engine has a value for are left out.
@@ -171,6 +125,8 @@ func Headline(runs []*Run) Table {
 	runs = sortedCopy(runs)
 	t := Table{Title: "headline", Transposed: true, Origin: commonOrigin(runs)}
 	t.Columns = []Column{{Header: "metric", Key: "metric"}}
+	rows := HeadlineMetrics()
+	growth := growthRows(rows)
 	engs := engines(runs)
 	cols := make([][]headlineCell, len(engs))
 	multi := false
@@ -184,31 +140,31 @@ func Headline(runs []*Run) Table {
 		}
 		trials := splitTrials(mine)
 		multi = multi || len(trials) > 1
-		per := make([][]measure, len(headlineRows)) // row, trial
-		for i, hr := range headlineRows {
-			if hr.get == nil {
+		per := make([][]Measure, len(rows)) // row, trial
+		for i, hr := range rows {
+			if hr.Get == nil {
 				continue
 			}
 			for _, tr := range trials {
-				per[i] = append(per[i], hr.get(tr))
+				per[i] = append(per[i], hr.Get(tr))
 			}
 		}
-		for i, hr := range headlineRows {
-			cols[e] = append(cols[e], headlineValue(hr, per, i, scenarioCondition(mine, hr.scenario)))
+		for i, hr := range rows {
+			cols[e] = append(cols[e], headlineValue(hr, growth[i], per, i, scenarioCondition(mine, hr.Scenario)))
 		}
 	}
-	for i, hr := range headlineRows {
-		if hr.timing {
-			noise := hr.noise
+	for i, hr := range rows {
+		if hr.Timing {
+			noise := hr.Noise
 			if noise == 0 {
 				noise = NoiseCentral
 			}
 			markRow(cols, i, noise)
 		}
 	}
-	for i, hr := range headlineRows {
+	for i, hr := range rows {
 		found, measured := false, false
-		row := []Cell{textCell(hr.label)}
+		row := []Cell{textCell(hr.Label)}
 		for _, col := range cols {
 			row = append(row, col[i].cell)
 			found = found || col[i].found
@@ -218,9 +174,9 @@ func Headline(runs []*Run) Table {
 			continue
 		}
 		t.Rows = append(t.Rows, row)
-		t.RowKeys = append(t.RowKeys, Column{Header: hr.label, Key: hr.key, Unit: hr.unit})
-		if hr.note != "" {
-			t.Notes = append(t.Notes, hr.note)
+		t.RowKeys = append(t.RowKeys, Column{Header: hr.Label, Key: hr.Key, Unit: hr.Unit})
+		if hr.Note != "" {
+			t.Notes = append(t.Notes, hr.Note)
 		}
 	}
 	if multi {
@@ -271,18 +227,22 @@ func scenarioCondition(runs []*Run, scenario string) string {
 }
 
 // headlineValue builds row i's cell of one engine from its per-trial
-// measures (per[row][trial]).
-func headlineValue(hr headlineRow, per [][]measure, i int, cond string) headlineCell {
+// measures (per[row][trial]); growth is the row's [numerator, denominator]
+// rows (growthRows).
+func headlineValue(hr HeadlineMetric, growth [2]int, per [][]Measure, i int, cond string) headlineCell {
 	var vals []float64
-	var ms []measure
+	var ms []Measure
 	central := math.NaN()
-	if hr.ratio != nil {
-		hi, lo := per[hr.ratio[0]], per[hr.ratio[1]]
+	if hr.Get == nil {
+		var hi, lo []Measure
+		if growth[0] >= 0 && growth[1] >= 0 {
+			hi, lo = per[growth[0]], per[growth[1]]
+		}
 		var his, los []float64
 		for k := range hi {
-			if k < len(lo) && hi[k].ok && lo[k].ok && lo[k].v > 0 {
-				vals = append(vals, hi[k].v/lo[k].v)
-				his, los = append(his, hi[k].v), append(los, lo[k].v)
+			if k < len(lo) && hi[k].OK && lo[k].OK && lo[k].Value > 0 {
+				vals = append(vals, hi[k].Value/lo[k].Value)
+				his, los = append(his, hi[k].Value), append(los, lo[k].Value)
 			}
 		}
 		if len(vals) > 0 {
@@ -292,8 +252,8 @@ func headlineValue(hr headlineRow, per [][]measure, i int, cond string) headline
 	} else {
 		ms = per[i]
 		for _, m := range ms {
-			if m.ok {
-				vals = append(vals, m.v)
+			if m.OK {
+				vals = append(vals, m.Value)
 			}
 		}
 		if len(vals) > 0 {
@@ -303,8 +263,8 @@ func headlineValue(hr headlineRow, per [][]measure, i int, cond string) headline
 	if len(vals) == 0 {
 		state := ""
 		for _, m := range ms {
-			if m.state != "" {
-				state = m.state
+			if m.State != "" {
+				state = m.State
 				break
 			}
 		}
@@ -316,15 +276,15 @@ func headlineValue(hr headlineRow, per [][]measure, i int, cond string) headline
 		}
 		return missingCell()
 	}
-	text := hr.format(central)
+	text := hr.Format(central)
 	for _, m := range ms {
-		if m.ok && m.hasX && hr.ratio == nil {
-			text += " @" + fmtNum(m.x)
+		if m.OK && m.HasX && hr.Get != nil {
+			text += " @" + fmtNum(m.X)
 			break
 		}
 	}
-	if sp := SpreadOf(vals); len(vals) > 1 && (hr.timing || !sp.Exact()) {
-		text += fmt.Sprintf(" (%s–%s)", hr.format(sp.Min), hr.format(sp.Max))
+	if sp := SpreadOf(vals); len(vals) > 1 && (hr.Timing || !sp.Exact()) {
+		text += fmt.Sprintf(" (%s–%s)", hr.Format(sp.Min), hr.Format(sp.Max))
 	}
 	c := headlineCell{cell: numCell(central, text), found: true, value: true, vals: vals}
 	if cond != "" {
@@ -413,256 +373,4 @@ func engines(runs []*Run) []string {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return compareEngines(out[i], out[j]) < 0 })
 	return out
-}
-
-// runState is the headline text of a run that measured nothing usable.
-func runState(r *Run, p *Phase) string {
-	switch {
-	case r.Status == StatusUnsupported:
-		return Unsupported
-	case p != nil && p.Unsupported != "":
-		return Unsupported
-	case r.Status == StatusFailed:
-		return StatusFailed
-	}
-	return ""
-}
-
-// A phaseValue is the y of a curve point read from a phase, if it has one.
-type phaseValue func(p *Phase) (float64, bool)
-
-// opP50 is the median latency of op, opMean its mean.
-func opP50(op Op) phaseValue {
-	return func(p *Phase) (float64, bool) {
-		o, ok := p.Ops[op]
-		return float64(o.P50), ok && o.Count > 0
-	}
-}
-
-func writeAmp(p *Phase) (float64, bool) {
-	return p.WriteAmp(), p.Logical.WriteBytes > 0 && p.DeviceCounted()
-}
-
-// phaseState is the headline text of a phase of a curve that measured
-// nothing usable: its own unsupported step, or a failed run.
-func phaseState(r *Run, p *Phase) string {
-	switch {
-	case p.Unsupported != "":
-		return Unsupported
-	case r.Status == StatusFailed:
-		return StatusFailed
-	}
-	return ""
-}
-
-// gatherCurve collects (x, y(phase)) from every occurrence of the phase
-// named phase in the runs of scenario (any scenario when ""), x from
-// Metrics[xKey] else Params[xKey]. An unsupported run of scenario (or of
-// the scenario named like the phase) makes the curve unsupported when it
-// has no points.
-func gatherCurve(runs []*Run, scenario, phase, xKey string, y phaseValue) curve {
-	var c curve
-	for _, r := range runs {
-		if scenario != "" && r.Scenario != scenario {
-			continue
-		}
-		if r.Status == StatusUnsupported && (r.Scenario == scenario || scenario == "" && r.Scenario == phase) {
-			// The steps the engine could run still count: raw has no
-			// dependents but gives the cost of a write with none.
-			c.state = Unsupported
-		}
-		for i := range r.Phases {
-			p := &r.Phases[i]
-			if p.Name != phase {
-				continue
-			}
-			x, ok := r.param(p, xKey)
-			if !ok {
-				continue
-			}
-			if s := phaseState(r, p); s != "" {
-				c.state = s
-				continue
-			}
-			if v, ok := y(p); ok {
-				c.points = append(c.points, point{x, v})
-			}
-		}
-	}
-	return c
-}
-
-// seriesCurve collects the points of the series named name of the phase
-// of scenario's runs that are not sweep points; an unsupported run makes
-// it unsupported.
-func seriesCurve(runs []*Run, scenario, phase, name string) curve {
-	var c curve
-	for _, r := range runs {
-		if r.Scenario != scenario {
-			continue
-		}
-		if _, sweep := r.SweepValue(); sweep {
-			continue
-		}
-		if r.Status == StatusUnsupported {
-			c.state = Unsupported
-			continue
-		}
-		p := r.Phase(phase)
-		if p == nil {
-			continue
-		}
-		if s := phaseState(r, p); s != "" {
-			c.state = s
-			continue
-		}
-		for _, se := range p.Series {
-			if se.Name == name {
-				for _, pt := range se.Points {
-					c.points = append(c.points, point{pt[0], pt[1]})
-				}
-			}
-		}
-	}
-	return c
-}
-
-// clonebush returns the engine's clonebush run that the headline reads:
-// an unlabelled one that is not a sweep point, else one that is not a
-// sweep point, else the sweep point with the largest value; nil if none.
-func clonebush(runs []*Run) *Run {
-	var best *Run
-	rank := func(r *Run) (int, float64) {
-		v, sweep := r.SweepValue()
-		switch {
-		case !sweep && r.Name() == r.Scenario:
-			return 3, 0
-		case !sweep:
-			return 2, 0
-		}
-		return 1, v
-	}
-	for _, r := range runs {
-		if r.Scenario != "clonebush" {
-			continue
-		}
-		if best == nil {
-			best = r
-			continue
-		}
-		rb, vb := rank(best)
-		rr, vr := rank(r)
-		if rr > rb || rr == rb && vr > vb {
-			best = r
-		}
-	}
-	return best
-}
-
-func opMean(op Op) phaseValue {
-	return func(p *Phase) (float64, bool) {
-		o, ok := p.Ops[op]
-		return o.Mean, ok && o.Count > 0
-	}
-}
-
-func opP99(op Op) phaseValue {
-	return func(p *Phase) (float64, bool) {
-		o, ok := p.Ops[op]
-		return float64(o.P99), ok && o.Count > 0
-	}
-}
-
-func deviceWritesPerWrite(p *Phase) (float64, bool) {
-	return float64(p.Device.Writes) / float64(p.Logical.Writes), p.Logical.Writes > 0 && p.DeviceCounted()
-}
-
-// clonebushPhase is the named phase of the engine's clonebush run, or a
-// measure saying why there is none.
-func clonebushPhase(runs []*Run, name string) (*Run, *Phase, measure) {
-	r := clonebush(runs)
-	if r == nil {
-		return nil, nil, measure{}
-	}
-	p := r.Phase(name)
-	if s := runState(r, p); s != "" {
-		return nil, nil, measure{state: s}
-	}
-	if p == nil {
-		return nil, nil, measure{}
-	}
-	return r, p, measure{}
-}
-
-func burstWritesPerClone(runs []*Run) measure {
-	_, p, m := clonebushPhase(runs, "burst")
-	if p == nil {
-		return m
-	}
-	clones := p.Metrics["clones"]
-	if clones <= 0 {
-		return measure{}
-	}
-	return measure{v: float64(p.Device.Writes) / clones, x: clones, hasX: true, ok: true}
-}
-
-func burstSeconds(runs []*Run) measure {
-	_, p, m := clonebushPhase(runs, "burst")
-	if p == nil {
-		return m
-	}
-	secs, ok := p.Metrics["burst_s"]
-	if !ok {
-		secs = p.Seconds
-	}
-	clones, ok := p.Metrics["clones"]
-	if !ok {
-		clones = float64(p.Ops[OpClone].Count)
-	}
-	return measure{v: secs, x: clones, hasX: clones > 0, ok: true}
-}
-
-func bootP99(op Op) func([]*Run) measure {
-	return func(runs []*Run) measure {
-		_, p, m := clonebushPhase(runs, "boot")
-		if p == nil {
-			return m
-		}
-		o, ok := p.Ops[op]
-		if !ok || o.Count == 0 {
-			return measure{}
-		}
-		return measure{v: float64(o.P99), ok: true}
-	}
-}
-
-// phaseMetric reads Metrics[key] of the clonebush run's phase.
-func phaseMetric(phase, key string) func([]*Run) measure {
-	return func(runs []*Run) measure {
-		_, p, m := clonebushPhase(runs, phase)
-		if p == nil {
-			return m
-		}
-		v, ok := p.Metrics[key]
-		return measure{v: v, ok: ok}
-	}
-}
-
-func templateDeleted(runs []*Run) measure {
-	r := clonebush(runs)
-	if r == nil {
-		return measure{}
-	}
-	if r.Status == StatusUnsupported {
-		return measure{state: Unsupported}
-	}
-	for _, p := range r.Phases {
-		if v, ok := p.Metrics["template_deleted"]; ok {
-			return measure{v: v, ok: true}
-		}
-	}
-	if p := r.Phase("delete-template"); p != nil && p.Unsupported != "" {
-		return measure{state: Unsupported}
-	}
-	return measure{}
 }

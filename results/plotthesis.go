@@ -132,7 +132,7 @@ func (t thesis) phasesBy(phase, xKey string) ([]string, map[string][]phaseAt) {
 
 // curveOf is, per engine, the y of get at each phase (phases without a
 // value are left out).
-func curveOf(engs []string, by map[string][]phaseAt, get phaseValue) []plotterLine {
+func curveOf(engs []string, by map[string][]phaseAt, get PhaseValue) []plotterLine {
 	var lines []plotterLine
 	for _, e := range engs {
 		var xys plotter.XYs
@@ -247,8 +247,8 @@ const fanoutLabel = "fan-out: live snapshots or clones of the base"
 
 func (t thesis) overwriteLatency() (chart, bool) {
 	engs, by := t.phasesBy("overwrite", "fanout")
-	p50 := curveOf(engs, by, opP50(OpWrite))
-	p99 := curveOf(engs, by, opP99(OpWrite))
+	p50 := curveOf(engs, by, OpP50(OpWrite))
+	p99 := curveOf(engs, by, OpP99(OpWrite))
 	if !spans(p50) {
 		return chart{}, false
 	}
@@ -482,8 +482,8 @@ func (t thesis) treeOverTime() (chart, bool) {
 
 func (t thesis) chainLatency() (chart, bool) {
 	engs, by := t.phasesBy("read", "depth")
-	p50 := curveOf(engs, by, opP50(OpRead))
-	p99 := curveOf(engs, by, opP99(OpRead))
+	p50 := curveOf(engs, by, OpP50(OpRead))
+	p99 := curveOf(engs, by, OpP99(OpRead))
 	if !spans(p50) {
 		return chart{}, false
 	}

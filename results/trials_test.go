@@ -138,21 +138,6 @@ func TestHeadlineTrials(t *testing.T) {
 	}
 }
 
-// TestHeadlineRatioRows guards the row indices a growth row divides: the
-// most over the fewest of the same quantity, before it.
-func TestHeadlineRatioRows(t *testing.T) {
-	for i, hr := range headlineRows {
-		if hr.ratio == nil {
-			continue
-		}
-		hi, lo := headlineRows[hr.ratio[0]], headlineRows[hr.ratio[1]]
-		stem := func(l string) string { return l[:strings.LastIndex(l, ",")] }
-		if hr.ratio[0] >= i || hr.ratio[1] >= i || stem(hi.label) != stem(lo.label) || hi.scenario != hr.scenario || lo.scenario != hr.scenario {
-			t.Errorf("%s divides %q by %q", hr.label, hi.label, lo.label)
-		}
-	}
-}
-
 // TestHeadlineNoiseThreshold: a median within the row's noise factor
 // (NoiseCentral for a p50 row) of the lowest is "~" even when the min–max
 // ranges are apart; beyond it, apart ranges mark the engine slower and the
@@ -181,6 +166,39 @@ func TestHeadlineNoiseThreshold(t *testing.T) {
 			if got := h[row]["full"]; got != tc.wantFull {
 				t.Errorf("full: %q, want %q", got, tc.wantFull)
 			}
+		})
+	}
+}
+
+// TestRegisterHeadlineRefuses: a headline metric without a format, with
+// both a Get and a Growth, or with the key or order of a registered one is
+// a programming error: RegisterHeadline panics and registers nothing.
+func TestRegisterHeadlineRefuses(t *testing.T) {
+	reg := HeadlineMetrics()
+	if len(reg) == 0 {
+		t.Fatal("no headline metrics registered (the scenarios declare them)")
+	}
+	get := func([]*Run) Measure { return Measure{} }
+	for _, tc := range []struct {
+		name string
+		m    HeadlineMetric
+	}{
+		{"no format", HeadlineMetric{Order: -1, Label: "x", Key: "test_x", Get: get}},
+		{"get and growth", HeadlineMetric{Order: -1, Label: "x", Key: "test_x", Format: FormatNumber, Get: get, Growth: [2]string{"a", "b"}}},
+		{"neither", HeadlineMetric{Order: -1, Label: "x", Key: "test_x", Format: FormatNumber}},
+		{"same key", HeadlineMetric{Order: -1, Label: "x", Key: reg[0].Key, Format: FormatNumber, Get: get}},
+		{"same order", HeadlineMetric{Order: reg[0].Order, Label: "x", Key: "test_x", Format: FormatNumber, Get: get}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("RegisterHeadline did not panic")
+				}
+				if n := len(HeadlineMetrics()); n != len(reg) {
+					t.Errorf("%d metrics registered after the panic, want %d", n, len(reg))
+				}
+			}()
+			RegisterHeadline(tc.m)
 		})
 	}
 }

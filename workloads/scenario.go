@@ -65,6 +65,9 @@ type scenarioDef struct {
 	check    func(sc *Scenario) *ParamError // cross-field checks
 	run      func(s *session) error         // the phases
 	usesOps  bool
+	// headline are the scenario's rows of the headline table (see
+	// headline.go), registered with results.RegisterHeadline.
+	headline []results.HeadlineMetric
 }
 
 // registry lists the scenarios in display order (scenarioDef.order).
@@ -81,6 +84,7 @@ func register(d *scenarioDef) {
 	}
 	registry = append(registry, d)
 	sort.SliceStable(registry, func(i, j int) bool { return registry[i].order < registry[j].order })
+	results.RegisterHeadline(d.headline...)
 }
 
 func lookupDef(name string) (*scenarioDef, error) {

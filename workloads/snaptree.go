@@ -23,8 +23,9 @@ func init() { register(snaptreeDef()) }
 
 func snaptreeDef() *scenarioDef {
 	return &scenarioDef{
-		order: 10,
-		name:  "snaptree",
+		order:    10,
+		name:     "snaptree",
+		headline: snaptreeHeadline(),
 		doc: "Periodic, deep: one base under a steady write load; a snapshot of the base every `every` ops " +
 			"(or duration); with probability `branch` also a snapshot of a snapshot or a clone of a snapshot " +
 			"that then takes `branch_ops` writes; the oldest base snapshot expires beyond `retain` (with its " +
