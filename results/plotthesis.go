@@ -3,67 +3,99 @@ package results
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"gonum.org/v1/plot/plotter"
 )
 
-// thesisCharts are the figures that answer the suite's questions, each
-// drawn only when the runs carry its data (trials collapsed to their
-// median run):
-//
-//   - overwrite: base write latency (p50 | p99) against fan-out, log x with
-//     0 at the left; device bytes written per base write against fan-out,
-//     log–log; the base write latency distribution at the lowest and the
-//     highest fan-out
-//   - clonebush: clone burst time against burst size where clones was
-//     swept; the boot storm's read and write latency distributions; read
-//     and write p99 of each phase over the run's time
-//   - snaptree: base write latency (p50 | p99) and device bytes per base
-//     byte against live snapshots; live snapshots and data space over
-//     time; the steady phase's write latency distribution
-//   - chainread: read latency (p50 | p99) against chain depth
-//
-// A scenario run under several labels gets its figures once per label.
-// Legend labels carry an engine's condition ("cow (31/32 invalidated)").
-func thesisCharts(runs []*Run) []chart {
-	runs = sortedCopy(CollapseTrials(runs))
-	var out []chart
-	add := func(c chart, ok bool) {
-		if ok {
-			out = append(out, c)
+// ThesisFigure is one figure of plot's default set (the figures that
+// answer the suite's questions), declared by the scenario it illustrates
+// (ThesisScenario). It is drawn once per label the scenario ran under, only
+// when the runs carry its data (trials collapsed to their median run).
+type ThesisFigure struct {
+	Name    string // file name, after the label: "<label>-<Name>.svg"
+	Title   string // after the scenario's title: "<title>: <Title>"
+	Caption string
+	Draw    ThesisDraw
+}
+
+// ThesisScenario is a scenario's figures, in the order drawn.
+type ThesisScenario struct {
+	Scenario string
+	Title    string // readers' name of the scenario ("Clone bush")
+	Order    int    // place among the scenarios: lower first
+	Figures  []ThesisFigure
+}
+
+// ThesisDraw draws a figure's panels from the runs of one scenario label;
+// none when they lack the data. The constructors below are the kinds.
+type ThesisDraw struct {
+	draw func(t thesis) []*figure
+}
+
+var (
+	thesisMu        sync.Mutex
+	thesisScenarios []ThesisScenario // in Order
+)
+
+// RegisterThesis adds a scenario's figures to plot's default set. It
+// panics on a scenario without a name or title, a figure without a name
+// or a Draw, or a scenario or order already registered. Safe for
+// concurrent use (normally called from init functions).
+func RegisterThesis(ts ThesisScenario) {
+	thesisMu.Lock()
+	defer thesisMu.Unlock()
+	if ts.Scenario == "" || ts.Title == "" {
+		panic(fmt.Sprintf("results: thesis figures of %q: want a scenario and a title", ts.Scenario))
+	}
+	for _, f := range ts.Figures {
+		if f.Name == "" || f.Draw.draw == nil {
+			panic(fmt.Sprintf("results: thesis figure %q of %s: want a name and a Draw", f.Name, ts.Scenario))
 		}
 	}
-	for _, scen := range []string{"overwrite", "clonebush", "snaptree", "chainread"} {
+	for _, o := range thesisScenarios {
+		if o.Scenario == ts.Scenario || o.Order == ts.Order {
+			panic(fmt.Sprintf("results: thesis figures of %s registered with the scenario or order (%d) of %s", ts.Scenario, ts.Order, o.Scenario))
+		}
+	}
+	thesisScenarios = append(thesisScenarios, ts)
+	sort.SliceStable(thesisScenarios, func(i, j int) bool { return thesisScenarios[i].Order < thesisScenarios[j].Order })
+}
+
+// thesisCharts are the registered figures (RegisterThesis) the runs have
+// data for: per scenario in order, per label the scenario ran under, per
+// figure in order. A scenario run under several labels gets its figures
+// once per label. Legend labels carry an engine's condition ("cow (31/32
+// invalidated)").
+func thesisCharts(runs []*Run) []chart {
+	runs = sortedCopy(CollapseTrials(runs))
+	thesisMu.Lock()
+	scens := slices.Clone(thesisScenarios)
+	thesisMu.Unlock()
+	var out []chart
+	for _, ts := range scens {
 		for _, name := range scenarios(runs) {
 			var rs []*Run
 			for _, r := range runsOf(runs, name) {
-				if r.Scenario == scen {
+				if r.Scenario == ts.Scenario {
 					rs = append(rs, r)
 				}
 			}
 			if len(rs) == 0 {
 				continue
 			}
-			t := thesis{name: name, runs: rs}
-			switch scen {
-			case "overwrite":
-				add(t.overwriteLatency())
-				add(t.overwriteBytes())
-				add(t.overwriteDistribution())
-			case "clonebush":
-				add(t.burstTime())
-				add(t.bootDistribution())
-				add(t.overTime())
-			case "snaptree":
-				add(t.treeLatency())
-				add(t.treeAmp())
-				add(t.treeOverTime())
-				add(t.treeDistribution())
-			case "chainread":
-				add(t.chainLatency())
+			t := thesis{name: name, title: name, runs: rs}
+			if name == ts.Scenario {
+				t.title = ts.Title
+			}
+			for _, f := range ts.Figures {
+				if figs := f.Draw.draw(t); len(figs) > 0 {
+					out = append(out, newChart(t.chartName(f.Name), t.title+": "+f.Title, f.Caption, figs...))
+				}
 			}
 		}
 	}
@@ -73,8 +105,9 @@ func thesisCharts(runs []*Run) []chart {
 // thesis is the runs of one scenario name (label), one per engine and
 // sweep point.
 type thesis struct {
-	name string
-	runs []*Run
+	name  string // the label
+	title string // the scenario's title, or the label when it has its own
+	runs  []*Run
 }
 
 // legendLabel is the engine's name and, when one of its runs here is
@@ -228,54 +261,42 @@ func (t thesis) chartName(parts ...string) string {
 	return fileName(append([]string{t.name}, parts...)...)
 }
 
-func (t thesis) titled(what string) string {
-	if t.name == "overwrite" || t.name == "clonebush" || t.name == "snaptree" || t.name == "chainread" {
-		return scenarioTitle[t.name] + ": " + what
-	}
-	return t.name + ": " + what
-}
-
-// scenarioTitle names the default scenarios for readers.
-var scenarioTitle = map[string]string{
-	"overwrite": "Base volume overwrite",
-	"clonebush": "Clone bush",
-	"snaptree":  "Snapshot tree",
-	"chainread": "Chain read",
-}
-
-const fanoutLabel = "fan-out: live snapshots or clones of the base"
-
-func (t thesis) overwriteLatency() (chart, bool) {
-	engs, by := t.phasesBy("overwrite", "fanout")
-	p50 := curveOf(engs, by, OpP50(OpWrite))
-	p99 := curveOf(engs, by, OpP99(OpWrite))
-	if !spans(p50) {
-		return chart{}, false
-	}
-	return newChart(t.chartName("base-write-latency-vs-fanout"), t.titled("base write latency against fan-out"),
-		"Latency of writes to the base volume with N live dependents sharing all its chunks; a copy-on-write engine copies each first-written chunk into every dependent.",
-		t.latencyPanel("median (p50)", fanoutLabel, "base write latency", p50, true),
-		t.latencyPanel("99th percentile", fanoutLabel, "base write latency", p99, true)), true
-}
-
-func (t thesis) overwriteBytes() (chart, bool) {
-	engs, by := t.phasesBy("overwrite", "fanout")
-	lines := curveOf(engs, by, func(p *Phase) (float64, bool) {
-		if v, ok := p.Metrics["device_write_bytes_per_write"]; ok {
-			return v, v > 0
+// LatencyAgainst draws op's latency (p50 | p99) in the phases named phase
+// against their xKey (Metrics, else the run's parameter), log x with 0 at
+// the left; nothing unless some engine has two x or more.
+func LatencyAgainst(phase, xKey, xLabel, yLabel string, op Op) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		engs, by := t.phasesBy(phase, xKey)
+		p50 := curveOf(engs, by, OpP50(op))
+		p99 := curveOf(engs, by, OpP99(op))
+		if !spans(p50) {
+			return nil
 		}
-		if p.Logical.Writes == 0 || !p.DeviceCounted() || p.Device.WriteBytes == 0 {
-			return 0, false
+		return []*figure{t.latencyPanel("median (p50)", xLabel, yLabel, p50, true),
+			t.latencyPanel("99th percentile", xLabel, yLabel, p99, true)}
+	}}
+}
+
+// BytesPerWriteAgainst draws device bytes written per logical write in the
+// phases named phase (Metrics["device_write_bytes_per_write"], else
+// Device.WriteBytes / Logical.Writes) against their xKey, log–log.
+func BytesPerWriteAgainst(phase, xKey, xLabel, yLabel string) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		engs, by := t.phasesBy(phase, xKey)
+		lines := curveOf(engs, by, func(p *Phase) (float64, bool) {
+			if v, ok := p.Metrics["device_write_bytes_per_write"]; ok {
+				return v, v > 0
+			}
+			if p.Logical.Writes == 0 || !p.DeviceCounted() || p.Device.WriteBytes == 0 {
+				return 0, false
+			}
+			return float64(p.Device.WriteBytes) / float64(p.Logical.Writes), true
+		})
+		if !spans(lines) {
+			return nil
 		}
-		return float64(p.Device.WriteBytes) / float64(p.Logical.Writes), true
-	})
-	if !spans(lines) {
-		return chart{}, false
-	}
-	f := t.panel(panelSpec{xLabel: fanoutLabel, yLabel: "device bytes written per base write", unit: "bytes",
-		logX: true, logY: true}, lines)
-	return newChart(t.chartName("device-bytes-per-base-write-vs-fanout"), t.titled("device bytes written per base write against fan-out"),
-		"Device bytes written for each write to the base volume; deterministic for a seed at queue depth 1.", f), true
+		return []*figure{t.panel(panelSpec{xLabel: xLabel, yLabel: yLabel, unit: "bytes", logX: true, logY: true}, lines)}
+	}}
 }
 
 // spans reports whether lines have some engine with two points or more:
@@ -289,52 +310,67 @@ func spans(lines []plotterLine) bool {
 	return false
 }
 
-// overwriteDistribution draws the base write latency by percentile at the
-// lowest and the highest fan-out.
-func (t thesis) overwriteDistribution() (chart, bool) {
-	engs, by := t.phasesBy("overwrite", "fanout")
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, e := range engs {
-		for _, pa := range by[e] {
-			lo, hi = math.Min(lo, pa.x), math.Max(hi, pa.x)
-		}
-	}
-	if !(hi > lo) {
-		return chart{}, false
-	}
-	panel := func(x float64) *figure {
-		var lines []percentileLine
+// DistributionAtEnds draws op's latency by percentile in the phases named
+// phase at the lowest and the highest xKey, one panel each titled
+// "<xName> <x>".
+func DistributionAtEnds(phase, xKey, xName, yLabel string, op Op) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		engs, by := t.phasesBy(phase, xKey)
+		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, e := range engs {
 			for _, pa := range by[e] {
-				if pa.x != x {
-					continue
-				}
-				if h, err := pa.phase.Ops[OpWrite].Histogram(); err == nil && h != nil && h.TotalCount() >= minSamples {
-					lines = append(lines, percentileLine{engine: e, label: t.legendLabel(e), hist: h})
-				}
+				lo, hi = math.Min(lo, pa.x), math.Max(hi, pa.x)
 			}
 		}
-		return percentilePanel(fmt.Sprintf("fan-out %s", fmtRaw(x)), "base write latency", lines)
-	}
-	return newChart(t.chartName("base-write-latency-percentiles"), t.titled("base write latency by percentile, lowest and highest fan-out"),
-		"Each line is one engine's base write latency distribution; the x axis stretches the tail (1/(1−p), log scale) so p99 and p99.9 are visible.",
-		panel(lo), panel(hi)), true
+		if !(hi > lo) {
+			return nil
+		}
+		panel := func(x float64) *figure {
+			var lines []percentileLine
+			for _, e := range engs {
+				for _, pa := range by[e] {
+					if pa.x != x {
+						continue
+					}
+					if h, err := pa.phase.Ops[op].Histogram(); err == nil && h != nil && h.TotalCount() >= minSamples {
+						lines = append(lines, percentileLine{engine: e, label: t.legendLabel(e), hist: h})
+					}
+				}
+			}
+			return percentilePanel(fmt.Sprintf("%s %s", xName, fmtRaw(x)), yLabel, lines)
+		}
+		return []*figure{panel(lo), panel(hi)}
+	}}
 }
 
-// burstTime draws the clone burst's wall time against the burst size,
-// where the runs cover at least two burst sizes.
-func (t thesis) burstTime() (chart, bool) {
-	engs, by := t.phasesBy("burst", "clones")
-	lines := curveOf(engs, by, func(p *Phase) (float64, bool) {
-		v, ok := p.Metrics["burst_s"]
-		return v * 1e9, ok
-	})
-	if !spans(lines) {
-		return chart{}, false
-	}
-	return newChart(t.chartName("clone-burst-time-vs-clones"), t.titled("clone burst time against burst size"),
-		"Wall time to create a burst of N writable clones of one template.",
-		t.latencyPanel("", "clones in the burst", "burst time", lines, true)), true
+// SecondsAgainst draws Metrics[metric], in seconds, of the phases named
+// phase against their xKey, as a duration, log x; nothing unless some
+// engine has two x or more.
+func SecondsAgainst(phase, xKey, metric, xLabel, yLabel string) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		engs, by := t.phasesBy(phase, xKey)
+		lines := curveOf(engs, by, func(p *Phase) (float64, bool) {
+			v, ok := p.Metrics[metric]
+			return v * 1e9, ok
+		})
+		if !spans(lines) {
+			return nil
+		}
+		return []*figure{t.latencyPanel("", xLabel, yLabel, lines, true)}
+	}}
+}
+
+// PhaseDistribution draws the latency by percentile of each op of the
+// phase named phase, a panel per op (titled "<op>s" when there are
+// several).
+func PhaseDistribution(phase string, ops ...Op) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		figs := t.opDistribution(phase, ops...)
+		if len(ops) == 1 && len(figs) == 1 {
+			figs[0].p.Title.Text = ""
+		}
+		return figs
+	}}
 }
 
 // opDistribution draws one panel per op of the phase's latency by
@@ -359,64 +395,41 @@ func (t thesis) opDistribution(phase string, ops ...Op) []*figure {
 	return figs
 }
 
-func (t thesis) bootDistribution() (chart, bool) {
-	figs := t.opDistribution("boot", OpRead, OpWrite)
-	if len(figs) == 0 {
-		return chart{}, false
-	}
-	return newChart(t.chartName("boot-storm-latency-percentiles"), t.titled("boot storm latency by percentile"),
-		"Every clone boots at once: reads of the shared hot region and private writes. The x axis stretches the tail (1/(1−p), log scale).",
-		figs...), true
-}
-
-func (t thesis) treeDistribution() (chart, bool) {
-	figs := t.opDistribution("steady", OpWrite)
-	if len(figs) == 0 {
-		return chart{}, false
-	}
-	figs[0].p.Title.Text = ""
-	return newChart(t.chartName("steady-write-latency-percentiles"), t.titled("write latency by percentile under periodic snapshots"),
-		"Base volume writes while snapshots are taken and expired; the x axis stretches the tail (1/(1−p), log scale).",
-		figs...), true
-}
-
-// overTime draws each phase's read and write p99 at the phase's time in
-// the run: one step per phase, a line per engine.
-func (t thesis) overTime() (chart, bool) {
-	var figs []*figure
-	for _, op := range []Op{OpRead, OpWrite} {
-		var lines []plotterLine
-		for _, r := range t.runs {
-			var xys plotter.XYs
-			offset := 0.0
-			for i := range r.Phases {
-				p := &r.Phases[i]
-				start := offset
-				if !p.Started.IsZero() && !r.Started.IsZero() {
-					start = p.Started.Sub(r.Started).Seconds()
+// PhasesOverTime draws each phase's read and write p99 at the phase's time
+// in the run: one step per phase, a line per engine.
+func PhasesOverTime() ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		var figs []*figure
+		for _, op := range []Op{OpRead, OpWrite} {
+			var lines []plotterLine
+			for _, r := range t.runs {
+				var xys plotter.XYs
+				offset := 0.0
+				for i := range r.Phases {
+					p := &r.Phases[i]
+					start := offset
+					if !p.Started.IsZero() && !r.Started.IsZero() {
+						start = p.Started.Sub(r.Started).Seconds()
+					}
+					offset = start + p.Seconds
+					o, ok := p.Ops[op]
+					if p.Unsupported != "" || !ok || o.Count < minSamples || o.P99 <= 0 {
+						continue
+					}
+					xys = append(xys, plotter.XY{X: start, Y: float64(o.P99)}, plotter.XY{X: start + p.Seconds, Y: float64(o.P99)})
 				}
-				offset = start + p.Seconds
-				o, ok := p.Ops[op]
-				if p.Unsupported != "" || !ok || o.Count < minSamples || o.P99 <= 0 {
-					continue
+				if len(xys) > 2 {
+					lines = append(lines, plotterLine{engine: r.Engine, xys: xys})
 				}
-				xys = append(xys, plotter.XY{X: start, Y: float64(o.P99)}, plotter.XY{X: start + p.Seconds, Y: float64(o.P99)})
 			}
-			if len(xys) > 2 {
-				lines = append(lines, plotterLine{engine: r.Engine, xys: xys})
+			if len(lines) > 0 {
+				f := t.panel(panelSpec{title: string(op) + "s", xLabel: "time since the run started (s)",
+					yLabel: string(op) + " p99 latency", unit: "ns"}, lines)
+				figs = append(figs, f)
 			}
 		}
-		if len(lines) > 0 {
-			f := t.panel(panelSpec{title: string(op) + "s", xLabel: "time since the run started (s)",
-				yLabel: string(op) + " p99 latency", unit: "ns"}, lines)
-			figs = append(figs, f)
-		}
-	}
-	if len(figs) == 0 {
-		return chart{}, false
-	}
-	return newChart(t.chartName("latency-over-time"), t.titled("p99 latency over the run, phase by phase"),
-		"Each flat step is one phase (fill, boot storm, steady state, refresh...) drawn over its time span, at its p99.", figs...), true
+		return figs
+	}}
 }
 
 // seriesLines is, per engine, the named series of the phase.
@@ -441,56 +454,46 @@ func (t thesis) seriesLines(phase, name string) (lines []plotterLine, xUnit, yUn
 	return lines, xUnit, yUnit
 }
 
-func (t thesis) treeLatency() (chart, bool) {
-	p50, xUnit, _ := t.seriesLines("steady", "base_write_p50")
-	p99, _, _ := t.seriesLines("steady", "base_write_p99")
-	if len(p50) == 0 && len(p99) == 0 {
-		return chart{}, false
-	}
-	return newChart(t.chartName("base-write-latency-vs-live-snapshots"), t.titled("base write latency against live snapshots"),
-		"Latency of the base volume's writes while N snapshots of it are live.",
-		t.latencyPanel("median (p50)", xUnit, "base write latency", p50, false),
-		t.latencyPanel("99th percentile", xUnit, "base write latency", p99, false)), true
+// SeriesLatency draws two latency series of the phase (p50 | p99) against
+// their x (the series' XUnit).
+func SeriesLatency(phase, p50Series, p99Series, yLabel string) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		p50, xUnit, _ := t.seriesLines(phase, p50Series)
+		p99, _, _ := t.seriesLines(phase, p99Series)
+		if len(p50) == 0 && len(p99) == 0 {
+			return nil
+		}
+		return []*figure{t.latencyPanel("median (p50)", xUnit, yLabel, p50, false),
+			t.latencyPanel("99th percentile", xUnit, yLabel, p99, false)}
+	}}
 }
 
-func (t thesis) treeAmp() (chart, bool) {
-	lines, xUnit, _ := t.seriesLines("steady", "base_write_amp")
-	if len(lines) == 0 {
-		return chart{}, false
-	}
-	return newChart(t.chartName("device-bytes-per-base-byte-vs-live-snapshots"), t.titled("device bytes written per base byte against live snapshots"),
-		"Write amplification of the base volume's writes while N snapshots are live; deterministic for a seed at queue depth 1.",
-		t.panel(panelSpec{xLabel: xUnit, yLabel: "device bytes per base byte written", unit: "×"}, lines)), true
+// SeriesPanel is one panel of a series: its name in the phase, the
+// panel's title, y label and y unit ("ns" and "bytes" are scaled to a
+// readable unit).
+type SeriesPanel struct {
+	Series, Title, YLabel, Unit string
 }
 
-func (t thesis) treeOverTime() (chart, bool) {
-	live, xUnit, _ := t.seriesLines("steady", "live_snapshots")
-	space, _, _ := t.seriesLines("steady", "space_data")
-	var figs []*figure
-	if len(live) > 0 {
-		figs = append(figs, t.panel(panelSpec{title: "live snapshots", xLabel: "time in the steady phase (" + xUnit + ")", yLabel: "live snapshots"}, live))
-	}
-	if len(space) > 0 {
-		figs = append(figs, t.panel(panelSpec{title: "data space", xLabel: "time in the steady phase (" + xUnit + ")", yLabel: "data space used", unit: "bytes"}, space))
-	}
-	if len(figs) == 0 {
-		return chart{}, false
-	}
-	return newChart(t.chartName("snapshots-and-space-over-time"), t.titled("live snapshots and data space over time"),
-		"Snapshots are taken periodically and the oldest expire beyond the retention; the space the engine's data takes follows.", figs...), true
-}
-
-func (t thesis) chainLatency() (chart, bool) {
-	engs, by := t.phasesBy("read", "depth")
-	p50 := curveOf(engs, by, OpP50(OpRead))
-	p99 := curveOf(engs, by, OpP99(OpRead))
-	if !spans(p50) {
-		return chart{}, false
-	}
-	return newChart(t.chartName("read-latency-vs-depth"), t.titled("read latency against chain depth"),
-		"Latency of reads through a chain of N snapshots or clones.",
-		t.latencyPanel("median (p50)", "chain depth", "read latency", p50, true),
-		t.latencyPanel("99th percentile", "chain depth", "read latency", p99, true)), true
+// SeriesAgainst draws each panel's series of the phase against its x (the
+// series' XUnit), or, with overTime, against "time in the <phase> phase";
+// a panel whose series the runs lack is left out.
+func SeriesAgainst(phase string, overTime bool, panels ...SeriesPanel) ThesisDraw {
+	return ThesisDraw{func(t thesis) []*figure {
+		var figs []*figure
+		for _, sp := range panels {
+			lines, xUnit, _ := t.seriesLines(phase, sp.Series)
+			if len(lines) == 0 {
+				continue
+			}
+			xLabel := xUnit
+			if overTime {
+				xLabel = "time in the " + phase + " phase (" + xUnit + ")"
+			}
+			figs = append(figs, t.panel(panelSpec{title: sp.Title, xLabel: xLabel, yLabel: sp.YLabel, unit: sp.Unit}, lines))
+		}
+		return figs
+	}}
 }
 
 // humanNames are readers' names of series and metric keys.

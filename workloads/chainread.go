@@ -22,6 +22,7 @@ func chainreadDef() *scenarioDef {
 		order:    40,
 		name:     "chainread",
 		headline: chainreadHeadline(),
+		figures:  chainreadFigures(),
 		doc: "Read latency against snapshot chain depth: the head takes `level_ops` writes, then a new level " +
 			"is stacked (a snapshot of the base, or with chain=clones a clone of the head that becomes the new " +
 			"head), until each depth of `depths`; at each, `ops` random reads of the head. Phases: create, " +

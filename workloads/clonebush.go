@@ -28,6 +28,7 @@ func clonebushDef() *scenarioDef {
 		order:    20,
 		name:     "clonebush",
 		headline: clonebushHeadline(),
+		figures:  clonebushFigures(),
 		doc: "Bursty, wide: fill a template; create `clones` clones in one burst (CloneMany where the engine " +
 			"has it); optionally delete the template; boot storm: every clone at once reads the shared boot " +
 			"region and writes `boot_writes` private blocks; then a steady mixed phase across the clones; then " +

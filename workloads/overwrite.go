@@ -21,6 +21,7 @@ func overwriteDef() *scenarioDef {
 		order:    30,
 		name:     "overwrite",
 		headline: overwriteHeadline(),
+		figures:  overwriteFigures(),
 		doc: "The headline micro-benchmark: a base with N dependent snapshots (or clones), then random writes " +
 			"to the base, for each N of `fanout`: device writes and latency per base write as N grows. Phases: " +
 			"create, prefill, then per N: drop (deletes the previous step's copies), deps (makes N fresh copies, " +

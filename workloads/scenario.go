@@ -68,6 +68,9 @@ type scenarioDef struct {
 	// headline are the scenario's rows of the headline table (see
 	// headline.go), registered with results.RegisterHeadline.
 	headline []results.HeadlineMetric
+	// figures are the scenario's figures in plot's default set (see
+	// figures.go), registered with results.RegisterThesis.
+	figures results.ThesisScenario
 }
 
 // registry lists the scenarios in display order (scenarioDef.order).
@@ -85,6 +88,10 @@ func register(d *scenarioDef) {
 	registry = append(registry, d)
 	sort.SliceStable(registry, func(i, j int) bool { return registry[i].order < registry[j].order })
 	results.RegisterHeadline(d.headline...)
+	if len(d.figures.Figures) > 0 {
+		d.figures.Scenario = d.name
+		results.RegisterThesis(d.figures)
+	}
 }
 
 func lookupDef(name string) (*scenarioDef, error) {

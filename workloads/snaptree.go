@@ -26,6 +26,7 @@ func snaptreeDef() *scenarioDef {
 		order:    10,
 		name:     "snaptree",
 		headline: snaptreeHeadline(),
+		figures:  snaptreeFigures(),
 		doc: "Periodic, deep: one base under a steady write load; a snapshot of the base every `every` ops " +
 			"(or duration); with probability `branch` also a snapshot of a snapshot or a clone of a snapshot " +
 			"that then takes `branch_ops` writes; the oldest base snapshot expires beyond `retain` (with its " +
