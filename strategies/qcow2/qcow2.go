@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
@@ -48,172 +47,100 @@ func fsSpec() peer.FSSpec {
 // Engine is the qcow2 engine. Safe for concurrent use; metadata operations
 // are serialised.
 type Engine struct {
+	*peer.Base
 	peer.Copier // Snapshot, Clone and CloneMany (one frozen layer, one commit): copies
-	fs          *peer.FS
-	chunk       int
 	sockDir     string
-	mu          sync.Mutex
-	t           *peer.Table
 	open        map[strategies.VolumeID]*served // the qemu-nbd of each open volume
 	handles     peer.Handles[*volume]
-	closed      bool
 }
 
 // Format makes an XFS file system on dev (through a loop device) with an
 // empty volume table.
 func Format(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	if err := peer.CheckDevice(name, dev); err != nil {
+	if err := Validate(dev, opts); err != nil {
 		return nil, err
 	}
-	if err := Requirements(); err != nil {
-		return nil, err
-	}
-	fs, err := peer.Mount(name, dev, fsSpec(), true)
+	base, err := peer.FormatBase(name, dev, fsSpec(), opts, &peer.Table{Engine: name, NextID: 1, NextLayer: 1},
+		func(root string) error { return os.Mkdir(filepath.Join(root, LayerDir), 0o700) })
 	if err != nil {
 		return nil, err
 	}
-	e, err := newEngine(fs, opts)
-	if err != nil {
-		return nil, err
-	}
-	e.t = &peer.Table{Engine: name, NextID: 1, NextLayer: 1}
-	if st, err := fs.Statfs(); err == nil {
-		e.t.BaseUsed = int64(st.Blocks-st.Bfree) * st.Bsize
-	}
-	err = os.Mkdir(filepath.Join(fs.Root, LayerDir), 0o700)
-	if err == nil {
-		err = e.commit(e.t)
-	}
-	if err != nil {
-		e.Close()
-		return nil, fmt.Errorf("qcow2: format: %w", err)
-	}
-	return e, nil
+	return newEngine(base)
 }
 
 // Open mounts the file system on dev and loads its volume table; layer
 // files the table does not list (left by an operation a crash
 // interrupted) are removed.
 func Open(dev device.Device, opts strategies.Options) (strategies.Engine, error) {
-	if err := peer.CheckDevice(name, dev); err != nil {
+	if err := Validate(dev, opts); err != nil {
 		return nil, err
 	}
-	if err := Requirements(); err != nil {
-		return nil, err
-	}
-	fs, err := peer.Mount(name, dev, fsSpec(), false)
-	if err != nil {
-		return nil, err
-	}
-	e, err := newEngine(fs, opts)
-	if err != nil {
-		return nil, err
-	}
-	if e.t, err = peer.LoadTable(fs.Root, name); err == nil {
-		var extra []string
-		if extra, err = e.strayFiles(); err == nil {
-			for _, f := range extra {
-				if err = os.Remove(filepath.Join(fs.Root, f)); err != nil {
-					break
-				}
+	base, err := peer.OpenBase(name, dev, fsSpec(), opts, func(b *peer.Base) error {
+		extra, err := strayFiles(b)
+		for _, f := range extra {
+			if err = os.Remove(filepath.Join(b.FS.Root, f)); err != nil {
+				break
 			}
 		}
-	}
+		return err
+	})
 	if err != nil {
-		e.Close()
-		return nil, fmt.Errorf("qcow2: open: %w", err)
+		return nil, err
 	}
-	return e, nil
+	return newEngine(base)
 }
 
-func newEngine(fs *peer.FS, opts strategies.Options) (*Engine, error) {
+func newEngine(base *peer.Base) (*Engine, error) {
 	dir, err := os.MkdirTemp("", "snapbench-qcow2-nbd-")
 	if err != nil {
-		fs.Close()
+		base.FS.Close()
 		return nil, fmt.Errorf("qcow2: socket directory: %w", err)
 	}
-	e := &Engine{fs: fs, chunk: opts.ChunkSize, sockDir: dir, open: make(map[strategies.VolumeID]*served)}
+	e := &Engine{Base: base, sockDir: dir, open: make(map[strategies.VolumeID]*served)}
 	e.Copier = e.copies
 	return e, nil
 }
 
-// strayFiles lists files in LayerDir that the table does not list.
-func (e *Engine) strayFiles() ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(e.fs.Root, LayerDir))
+// strayFiles lists files in LayerDir that b's table does not list.
+func strayFiles(b *peer.Base) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(b.FS.Root, LayerDir))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, de := range ents {
 		f := filepath.Join(LayerDir, de.Name())
-		if layerOf(e.t, f) == nil {
+		if layerOf(b.T, f) == nil {
 			out = append(out, f)
 		}
 	}
 	return out, nil
 }
 
-func (e *Engine) Name() string { return name }
-
 func (e *Engine) Caps() strategies.Caps {
 	return strategies.Caps{Snapshot: true, Clone: true, Nested: true, DeleteParent: true, MultiVolume: true, Thin: true}
 }
 
-// Root is the mount point of the file system (for tests and diagnostics).
-func (e *Engine) Root() string { return e.fs.Root }
-
-func (e *Engine) errClosed() error { return fmt.Errorf("qcow2: %w", strategies.ErrClosed) }
-
-// commit saves the table and syncs the file system; on error the table
-// is rolled back to old.
-func (e *Engine) commit(old *peer.Table) error {
-	if err := peer.CommitTable(e.fs, e.t); err != nil {
-		e.t = old
-		return err
-	}
-	return nil
-}
-
 // addLayer creates a new layer over backing and records it in the table.
 func (e *Engine) addLayer(backing string, size int64) (string, error) {
-	f := layerName(e.t.NextLayer)
-	if err := newLayer(e.fs.Root, f, backing, size, e.chunk); err != nil {
+	f := layerName(e.T.NextLayer)
+	if err := newLayer(e.FS.Root, f, backing, size, e.Chunk); err != nil {
 		return "", err
 	}
-	e.t.NextLayer++
-	e.t.Layers = append(e.t.Layers, peer.Layer{File: f, Backing: backing})
+	e.T.NextLayer++
+	e.T.Layers = append(e.T.Layers, peer.Layer{File: f, Backing: backing})
 	return f, nil
 }
 
 func (e *Engine) Create(vname string, size int64) (strategies.VolumeID, error) {
-	if err := strategies.ValidateName(name, vname); err != nil {
-		return 0, err
-	}
-	if err := strategies.ValidateSize(name, size, e.chunk); err != nil {
-		return 0, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return 0, e.errClosed()
-	}
-	if err := e.t.Vols.CheckFree(name, strategies.KindBase, []string{vname}); err != nil {
-		return 0, err
-	}
-	old := e.t.Clone()
-	f, err := e.addLayer("", size)
-	if err != nil {
-		e.t = old
-		return 0, fmt.Errorf("qcow2: create %q: %w", vname, err)
-	}
-	r := peer.Record{VolumeMeta: peer.VolumeMeta{ID: e.t.NextID, Name: vname, Kind: strategies.KindBase, Size: size}, File: f}
-	e.t.NextID++
-	e.t.Vols = append(e.t.Vols, r)
-	if err := e.commit(old); err != nil {
-		os.Remove(filepath.Join(e.fs.Root, f))
-		return 0, fmt.Errorf("qcow2: create %q: %w", vname, err)
-	}
-	return r.ID, nil
+	return e.CreateVolume(vname, size, func(r *peer.Record) (func(), error) {
+		f, err := e.addLayer("", size)
+		if err != nil {
+			return nil, err
+		}
+		r.File = f
+		return func() { os.Remove(filepath.Join(e.FS.Root, f)) }, nil
+	})
 }
 
 // copies makes snapshots or clones of src. A writable source's top layer
@@ -225,22 +152,22 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 	if err := peer.ValidateNames(name, names); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return nil, e.ErrClosed()
 	}
-	s, err := e.t.Vols.CopyTarget(name, kind, src, names)
+	s, err := e.T.Vols.CopyTarget(name, kind, src, names)
 	if err != nil {
 		return nil, err
 	}
 	srcRec := *s
-	old := e.t.Clone()
+	old := e.T.Clone()
 	var made []string // layer files created, removed again on failure
 	fail := func(err error) ([]strategies.VolumeID, error) {
-		e.t = old
+		e.T = old
 		for _, f := range made {
-			os.Remove(filepath.Join(e.fs.Root, f))
+			os.Remove(filepath.Join(e.FS.Root, f))
 		}
 		return nil, fmt.Errorf("qcow2: %s of %q: %w", kind, srcRec.Name, err)
 	}
@@ -253,11 +180,11 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 		}
 		made = append(made, f)
 		newTop = f
-		e.t.Vols.Find(src).File = f
+		e.T.Vols.Find(src).File = f
 	}
 	ids := make([]strategies.VolumeID, 0, len(names))
 	for _, n := range names {
-		r := peer.Record{VolumeMeta: peer.VolumeMeta{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
+		r := peer.Record{VolumeMeta: peer.VolumeMeta{ID: e.T.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
 			ReadOnly: kind == strategies.KindSnapshot}, File: frozen}
 		if kind == strategies.KindClone {
 			f, err := e.addLayer(frozen, srcRec.Size)
@@ -267,8 +194,8 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 			made = append(made, f)
 			r.File = f
 		}
-		e.t.NextID++
-		e.t.Vols = append(e.t.Vols, r)
+		e.T.NextID++
+		e.T.Vols = append(e.T.Vols, r)
 		ids = append(ids, r.ID)
 	}
 	// An open source moves to its new top before the table says so: its
@@ -278,7 +205,7 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 			return fail(err)
 		}
 	}
-	if err := e.commit(old); err != nil {
+	if err := e.Commit(old); err != nil {
 		if sv := e.open[src]; sv != nil && newTop != "" {
 			e.swap(sv, src, frozen, newTop)
 		}
@@ -293,7 +220,7 @@ func (e *Engine) swap(sv *served, id strategies.VolumeID, to, from string) error
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	if sv.srv == nil {
-		return e.errClosed()
+		return e.ErrClosed()
 	}
 	err := sv.srv.client.Flush()
 	if serr := sv.srv.stop(); err == nil {
@@ -301,13 +228,13 @@ func (e *Engine) swap(sv *served, id strategies.VolumeID, to, from string) error
 	}
 	if err != nil {
 		// Keep the volume usable on its old top.
-		srv, rerr := startServer(filepath.Join(e.fs.Root, from), e.sockDir, fmt.Sprint(id), false)
+		srv, rerr := startServer(filepath.Join(e.FS.Root, from), e.sockDir, fmt.Sprint(id), false)
 		sv.srv = srv
 		return errors.Join(fmt.Errorf("stop qemu-nbd of volume %d: %w", id, err), rerr)
 	}
-	srv, err := startServer(filepath.Join(e.fs.Root, to), e.sockDir, fmt.Sprint(id), false)
+	srv, err := startServer(filepath.Join(e.FS.Root, to), e.sockDir, fmt.Sprint(id), false)
 	if err != nil {
-		sv.srv, _ = startServer(filepath.Join(e.fs.Root, from), e.sockDir, fmt.Sprint(id), false)
+		sv.srv, _ = startServer(filepath.Join(e.FS.Root, from), e.sockDir, fmt.Sprint(id), false)
 		return err
 	}
 	sv.srv = srv
@@ -317,12 +244,12 @@ func (e *Engine) swap(sv *served, id strategies.VolumeID, to, from string) error
 // Delete removes the volume and every layer nothing else needs any more.
 // Layers still backing other volumes stay, unmerged, until those go too.
 func (e *Engine) Delete(id strategies.VolumeID) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return e.ErrClosed()
 	}
-	r := e.t.Vols.Find(id)
+	r := e.T.Vols.Find(id)
 	if r == nil {
 		return fmt.Errorf("qcow2: delete volume %d: %w", id, strategies.ErrNotFound)
 	}
@@ -330,14 +257,14 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 		return err
 	}
 	vname := r.Name
-	old := e.t.Clone()
-	e.t.Vols = e.t.Vols.Without(id)
-	gone := unreferenced(e.t)
-	if err := e.commit(old); err != nil {
+	old := e.T.Clone()
+	e.T.Vols = e.T.Vols.Without(id)
+	gone := unreferenced(e.T)
+	if err := e.Commit(old); err != nil {
 		return fmt.Errorf("qcow2: delete %q: %w", vname, err)
 	}
 	for _, f := range gone { // a crash from here leaves files that Open removes
-		if err := os.Remove(filepath.Join(e.fs.Root, f)); err != nil {
+		if err := os.Remove(filepath.Join(e.FS.Root, f)); err != nil {
 			return fmt.Errorf("qcow2: delete %q: %w", vname, err)
 		}
 	}
@@ -347,30 +274,30 @@ func (e *Engine) Delete(id strategies.VolumeID) error {
 // Open starts qemu-nbd on the volume's top layer for its first handle;
 // further handles share it.
 func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return nil, e.ErrClosed()
 	}
-	r := e.t.Vols.Find(id)
+	r := e.T.Vols.Find(id)
 	if r == nil {
 		return nil, fmt.Errorf("qcow2: open volume %d: %w", id, strategies.ErrNotFound)
 	}
 	sv := e.open[id]
 	if sv == nil {
-		srv, err := startServer(filepath.Join(e.fs.Root, r.File), e.sockDir, fmt.Sprint(id), r.ReadOnly)
+		srv, err := startServer(filepath.Join(e.FS.Root, r.File), e.sockDir, fmt.Sprint(id), r.ReadOnly)
 		if err != nil {
 			return nil, fmt.Errorf("qcow2: open %q: %w", r.Name, err)
 		}
-		if srv.client.Size() != r.Size || srv.client.SectorSize() > e.fs.Sector {
+		if srv.client.Size() != r.Size || srv.client.SectorSize() > e.FS.Sector {
 			srv.stop()
 			return nil, fmt.Errorf("qcow2: open %q: %w: qemu-nbd exports %d bytes with %d-byte blocks, want %d with %d",
-				r.Name, strategies.ErrCorrupt, srv.client.Size(), srv.client.SectorSize(), r.Size, e.fs.Sector)
+				r.Name, strategies.ErrCorrupt, srv.client.Size(), srv.client.SectorSize(), r.Size, e.FS.Sector)
 		}
 		sv = &served{srv: srv}
 		e.open[id] = sv
 	}
-	v := &volume{e: e, sv: sv, id: id, size: r.Size, sector: e.fs.Sector, readOnly: r.ReadOnly}
+	v := &volume{e: e, sv: sv, id: id, size: r.Size, sector: e.FS.Sector, readOnly: r.ReadOnly}
 	// The last handle of a volume to close stops its qemu-nbd.
 	v.Init(fmt.Sprintf("qcow2: volume %d", id), nil, func() error { return e.release(v) })
 	e.handles.Add(id, v)
@@ -378,8 +305,8 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 }
 
 func (e *Engine) release(v *volume) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
 	if _, last, ok := e.handles.Release(v); !ok || !last {
 		return nil
 	}
@@ -401,18 +328,18 @@ func (e *Engine) stopServed(sv *served) error {
 // Volumes lists the volumes; PrivateBytes is the space of the layers that
 // deleting the volume alone would free.
 func (e *Engine) Volumes() []strategies.VolumeInfo {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
 		return nil
 	}
-	r := refs(e.t)
-	out := make([]strategies.VolumeInfo, 0, len(e.t.Vols))
-	for _, v := range e.t.Vols {
+	r := refs(e.T)
+	out := make([]strategies.VolumeInfo, 0, len(e.T.Vols))
+	for _, v := range e.T.Vols {
 		var private int64
 		for f := v.File; f != "" && r[f] == 1; {
-			private += allocated(filepath.Join(e.fs.Root, f))
-			l := layerOf(e.t, f)
+			private += allocated(filepath.Join(e.FS.Root, f))
+			l := layerOf(e.T, f)
 			if l == nil {
 				break
 			}
@@ -427,12 +354,12 @@ func (e *Engine) Volumes() []strategies.VolumeInfo {
 }
 
 func (e *Engine) Space() strategies.Space {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
 		return strategies.Space{}
 	}
-	s, err := peer.StatfsSpace(e.fs, e.t, -1)
+	s, err := peer.StatfsSpace(e.FS, e.T, -1)
 	if err != nil {
 		return strategies.Space{}
 	}
@@ -441,10 +368,10 @@ func (e *Engine) Space() strategies.Space {
 
 // Flush flushes every open volume's qemu-nbd, then the file system.
 func (e *Engine) Flush() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return e.ErrClosed()
 	}
 	var errs []error
 	for id, sv := range e.open {
@@ -456,7 +383,7 @@ func (e *Engine) Flush() error {
 		}
 		sv.mu.RUnlock()
 	}
-	if err := e.fs.Sync(); err != nil {
+	if err := e.FS.Sync(); err != nil {
 		errs = append(errs, peer.NoSpace(err))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -470,41 +397,40 @@ func (e *Engine) Flush() error {
 // image of its volume's size whose header names the recorded backing
 // file, is reachable from a volume, and no other file is in LayerDir.
 func (e *Engine) Check() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return e.ErrClosed()
 	}
-	disk, err := peer.LoadTable(e.fs.Root, name)
+	diff, err := e.CheckTable()
 	if err != nil {
 		return err
 	}
 	var errs []error
-	if len(disk.Vols) != len(e.t.Vols) || len(disk.Layers) != len(e.t.Layers) || disk.NextID != e.t.NextID {
-		errs = append(errs, fmt.Errorf("the table on disk (%d volumes, %d layers) differs from the one in memory (%d, %d)",
-			len(disk.Vols), len(disk.Layers), len(e.t.Vols), len(e.t.Layers)))
+	if diff != nil {
+		errs = append(errs, diff)
 	}
 	sizes := make(map[string]int64)
-	for _, v := range e.t.Vols {
-		if layerOf(e.t, v.File) == nil {
+	for _, v := range e.T.Vols {
+		if layerOf(e.T, v.File) == nil {
 			errs = append(errs, fmt.Errorf("volume %q: top layer %s is not in the table", v.Name, v.File))
 		}
 		for f := v.File; f != ""; {
 			sizes[f] = v.Size
-			l := layerOf(e.t, f)
+			l := layerOf(e.T, f)
 			if l == nil {
 				break
 			}
 			f = l.Backing
 		}
 	}
-	for _, l := range e.t.Layers {
+	for _, l := range e.T.Layers {
 		size, ok := sizes[l.File]
 		if !ok {
 			errs = append(errs, fmt.Errorf("layer %s is in no volume's chain", l.File))
 			continue
 		}
-		h, err := readHeader(filepath.Join(e.fs.Root, l.File))
+		h, err := readHeader(filepath.Join(e.FS.Root, l.File))
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -514,7 +440,7 @@ func (e *Engine) Check() error {
 			errs = append(errs, fmt.Errorf("layer %s: backing file %q, table says %q", l.File, h.backing, l.Backing))
 		}
 	}
-	if stray, err := e.strayFiles(); err != nil {
+	if stray, err := strayFiles(e.Base); err != nil {
 		errs = append(errs, err)
 	} else {
 		for _, f := range stray {
@@ -527,29 +453,19 @@ func (e *Engine) Check() error {
 	return nil
 }
 
-// Stats reports the IO the file system did on its device (Statser).
-func (e *Engine) Stats() map[string]int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return map[string]int64{}
-	}
-	return e.fs.Stats()
-}
-
 // Close stops every qemu-nbd (closing their handles), unmounts the file
 // system and detaches its loop device. It does not flush beyond what
 // qemu-nbd does when its client leaves.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	e.Mu.Lock()
+	if e.Closed {
+		e.Mu.Unlock()
 		return nil
 	}
-	e.closed = true
+	e.Closed = true
 	open, handles := e.open, e.handles.Take()
 	e.open = map[strategies.VolumeID]*served{}
-	e.mu.Unlock()
+	e.Mu.Unlock()
 	for _, v := range handles {
 		v.Close() // the engine no longer knows v: its release does nothing
 	}
@@ -557,7 +473,7 @@ func (e *Engine) Close() error {
 	for _, sv := range open {
 		errs = append(errs, e.stopServed(sv))
 	}
-	errs = append(errs, e.fs.Close(), os.RemoveAll(e.sockDir))
+	errs = append(errs, e.FS.Close(), os.RemoveAll(e.sockDir))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("qcow2: close: %w", err)
 	}

@@ -6,7 +6,10 @@
 // kept as a checksummed JSON file inside that file system; volumes that are
 // files opened with O_DIRECT; and the loop device's IO counters, since IO
 // the kernel does for the file system never passes through snapbench's own
-// device and its counters.
+// device and its counters. Base holds what every such engine keeps the same
+// way (the mounted file system, the table, the lock, formatting, opening,
+// committing, creating a volume, checking the table); Engine is a peer over
+// a Backend (btrfs, xfs-reflink) and qcow2 its own engine on Base.
 //
 // What it is not: a mechanism. The snapshots and clones are the kernel's
 // (btrfs subvolume snapshots, XFS reflinks) or qemu's (qcow2 backing

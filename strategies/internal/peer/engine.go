@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/snapbench/snapbench/device"
 	"github.com/snapbench/snapbench/strategies"
@@ -78,91 +77,58 @@ func Factory(b Backend, doc string) strategies.Factory {
 // Engine is a peer engine over files on a kernel file system. It is safe
 // for concurrent use; metadata operations are serialised.
 type Engine struct {
+	*Base
 	Copier // Snapshot, Clone and CloneMany (one commit): copies
 	b      Backend
-	name   string
-	fs     *FS
-	chunk  int
-	mu     sync.Mutex
-	t      *Table
 	vols   Handles[*FileVolume]
-	closed bool
 }
 
 // FormatEngine lays a new file system on dev and an empty table in it.
 func FormatEngine(b Backend, dev device.Device, opts strategies.Options) (*Engine, error) {
-	fs, err := Mount(b.Name(), dev, b.FS(), true)
+	base, err := FormatBase(b.Name(), dev, b.FS(), opts, &Table{Engine: b.Name(), NextID: 1},
+		func(root string) error { return os.Mkdir(filepath.Join(root, VolDir), 0o700) })
 	if err != nil {
 		return nil, err
 	}
-	e := newEngine(b, fs, opts)
-	fail := func(err error) (*Engine, error) {
-		fs.Close()
-		return nil, fmt.Errorf("%s: format: %w", e.name, err)
-	}
-	if err := os.Mkdir(filepath.Join(fs.Root, VolDir), 0o700); err != nil {
-		return fail(err)
-	}
-	if err := fs.Sync(); err != nil {
-		return fail(err)
-	}
-	e.t = &Table{Engine: e.name, NextID: 1}
-	if st, err := fs.Statfs(); err == nil {
-		e.t.BaseUsed = int64(st.Blocks-st.Bfree) * st.Bsize
-	}
-	if err := SaveTable(fs.Root, e.t); err != nil {
-		return fail(err)
-	}
-	if err := fs.Sync(); err != nil {
-		return fail(err)
-	}
-	return e, nil
+	return newEngine(b, base), nil
 }
 
 // OpenEngine mounts the file system on dev and loads its table. Volume
 // entries that the table does not list (left by an operation a crash
 // interrupted) are removed.
 func OpenEngine(b Backend, dev device.Device, opts strategies.Options) (*Engine, error) {
-	fs, err := Mount(b.Name(), dev, b.FS(), false)
-	if err != nil {
-		return nil, err
-	}
-	e := newEngine(b, fs, opts)
-	if e.t, err = LoadTable(fs.Root, e.name); err != nil {
-		fs.Close()
-		return nil, err
-	}
-	orphans, err := e.orphans()
-	if err == nil {
+	base, err := OpenBase(b.Name(), dev, b.FS(), opts, func(base *Base) error {
+		orphans, err := orphans(b, base)
 		for _, o := range orphans {
-			if err = b.Remove(fs.Root, o); err != nil {
+			if err = b.Remove(base.FS.Root, o); err != nil {
 				break
 			}
 		}
-	}
+		return err
+	})
 	if err != nil {
-		fs.Close()
-		return nil, fmt.Errorf("%s: open: %w", e.name, err)
+		return nil, err
 	}
-	return e, nil
+	return newEngine(b, base), nil
 }
 
-func newEngine(b Backend, fs *FS, opts strategies.Options) *Engine {
-	e := &Engine{b: b, name: b.Name(), fs: fs, chunk: opts.ChunkSize}
+func newEngine(b Backend, base *Base) *Engine {
+	e := &Engine{Base: base, b: b}
 	e.Copier = e.copies
 	return e
 }
 
-// orphans lists entries in VolDir that no record owns, as records with
-// only the id guessed from the entry (ids are the entry's number).
-func (e *Engine) orphans() ([]Record, error) {
-	ents, err := os.ReadDir(filepath.Join(e.fs.Root, VolDir))
+// orphans lists entries in VolDir that no record of base's table owns,
+// as records with only the id guessed from the entry (ids are the entry's
+// number).
+func orphans(b Backend, base *Base) ([]Record, error) {
+	ents, err := os.ReadDir(filepath.Join(base.FS.Root, VolDir))
 	if err != nil {
 		return nil, err
 	}
-	owned := make(map[string]bool, len(e.t.Vols))
-	for _, r := range e.t.Vols {
-		owned[e.b.Entry(r.ID)] = true
+	owned := make(map[string]bool, len(base.T.Vols))
+	for _, r := range base.T.Vols {
+		owned[b.Entry(r.ID)] = true
 	}
 	var out []Record
 	for _, de := range ents {
@@ -170,118 +136,66 @@ func (e *Engine) orphans() ([]Record, error) {
 			continue
 		}
 		var id strategies.VolumeID
-		if _, err := fmt.Sscanf(de.Name(), "%d", &id); err != nil || e.b.Entry(id) != de.Name() {
+		if _, err := fmt.Sscanf(de.Name(), "%d", &id); err != nil || b.Entry(id) != de.Name() {
 			return nil, fmt.Errorf("%w: unknown entry %s/%s", strategies.ErrCorrupt, VolDir, de.Name())
 		}
-		out = append(out, Record{VolumeMeta: VolumeMeta{ID: id}, File: e.b.DataFile(id)})
+		out = append(out, Record{VolumeMeta: VolumeMeta{ID: id}, File: b.DataFile(id)})
 	}
 	return out, nil
 }
 
-func (e *Engine) Name() string          { return e.name }
 func (e *Engine) Caps() strategies.Caps { return e.b.Caps() }
 
-// Root is the mount point of the file system (for tests and diagnostics).
-func (e *Engine) Root() string { return e.fs.Root }
-
-func (e *Engine) errClosed() error { return fmt.Errorf("%s: %w", e.name, strategies.ErrClosed) }
-
-// commit saves the table and makes the file system durable; on error the
-// table is rolled back to old.
-func (e *Engine) commit(old *Table) error {
-	if err := CommitTable(e.fs, e.t); err != nil {
-		e.t = old
-		return err
-	}
-	return nil
-}
-
-// CommitTable saves t in fs and makes the file system durable (syncfs);
-// a full file system reads as strategies.ErrNoSpace.
-func CommitTable(fs *FS, t *Table) error {
-	err := SaveTable(fs.Root, t)
-	if err == nil {
-		err = fs.Sync()
-	}
-	if err != nil {
-		return NoSpace(err)
-	}
-	return nil
-}
-
 func (e *Engine) Create(name string, size int64) (strategies.VolumeID, error) {
-	if err := strategies.ValidateName(e.name, name); err != nil {
-		return 0, err
-	}
-	if err := strategies.ValidateSize(e.name, size, e.chunk); err != nil {
-		return 0, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return 0, e.errClosed()
-	}
-	if err := e.t.Vols.CheckFree(e.name, strategies.KindBase, []string{name}); err != nil {
-		return 0, err
-	}
-	old := e.t.Clone()
-	r := Record{VolumeMeta: VolumeMeta{ID: e.t.NextID, Name: name, Kind: strategies.KindBase, Size: size},
-		File: e.b.DataFile(e.t.NextID)}
-	if err := e.b.Make(e.fs.Root, r); err != nil {
-		e.b.Remove(e.fs.Root, r)
-		return 0, fmt.Errorf("%s: create %q: %w", e.name, name, NoSpace(err))
-	}
-	e.t.NextID++
-	e.t.Vols = append(e.t.Vols, r)
-	if err := e.commit(old); err != nil {
-		e.b.Remove(e.fs.Root, r)
-		return 0, fmt.Errorf("%s: create %q: %w", e.name, name, err)
-	}
-	return r.ID, nil
+	return e.CreateVolume(name, size, func(r *Record) (func(), error) {
+		r.File = e.b.DataFile(r.ID)
+		undo := func() { e.b.Remove(e.FS.Root, *r) }
+		return undo, e.b.Make(e.FS.Root, *r)
+	})
 }
 
 func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies.Kind) ([]strategies.VolumeID, error) {
 	caps := e.b.Caps()
-	if err := ValidateNames(e.name, names); err != nil {
+	if err := ValidateNames(e.EngineName, names); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return nil, e.ErrClosed()
 	}
-	s, err := e.t.Vols.CopyTarget(e.name, kind, src, names)
+	s, err := e.T.Vols.CopyTarget(e.EngineName, kind, src, names)
 	if err != nil {
 		return nil, err
 	}
 	if (kind == strategies.KindSnapshot && !caps.Snapshot) || (kind == strategies.KindClone && !caps.Clone) ||
 		(s.Kind != strategies.KindBase && !caps.Nested) {
-		return nil, fmt.Errorf("%s: %s of a %s: %w", e.name, kind, s.Kind, strategies.ErrUnsupported)
+		return nil, fmt.Errorf("%s: %s of a %s: %w", e.EngineName, kind, s.Kind, strategies.ErrUnsupported)
 	}
 	srcRec := *s
-	old := e.t.Clone()
+	old := e.T.Clone()
 	made := make([]Record, 0, len(names))
 	undo := func() {
 		for _, r := range made {
-			e.b.Remove(e.fs.Root, r)
+			e.b.Remove(e.FS.Root, r)
 		}
 	}
 	for _, n := range names {
-		r := Record{VolumeMeta: VolumeMeta{ID: e.t.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
-			ReadOnly: kind == strategies.KindSnapshot}, File: e.b.DataFile(e.t.NextID)}
-		if err := e.b.Copy(e.fs.Root, srcRec, r); err != nil {
-			e.b.Remove(e.fs.Root, r)
+		r := Record{VolumeMeta: VolumeMeta{ID: e.T.NextID, Name: n, Parent: src, Kind: kind, Size: srcRec.Size,
+			ReadOnly: kind == strategies.KindSnapshot}, File: e.b.DataFile(e.T.NextID)}
+		if err := e.b.Copy(e.FS.Root, srcRec, r); err != nil {
+			e.b.Remove(e.FS.Root, r)
 			undo()
-			e.t = old
-			return nil, fmt.Errorf("%s: %s %q of %q: %w", e.name, kind, n, srcRec.Name, NoSpace(err))
+			e.T = old
+			return nil, fmt.Errorf("%s: %s %q of %q: %w", e.EngineName, kind, n, srcRec.Name, NoSpace(err))
 		}
-		e.t.NextID++
-		e.t.Vols = append(e.t.Vols, r)
+		e.T.NextID++
+		e.T.Vols = append(e.T.Vols, r)
 		made = append(made, r)
 	}
-	if err := e.commit(old); err != nil {
+	if err := e.Commit(old); err != nil {
 		undo()
-		return nil, fmt.Errorf("%s: %s of %q: %w", e.name, kind, srcRec.Name, err)
+		return nil, fmt.Errorf("%s: %s of %q: %w", e.EngineName, kind, srcRec.Name, err)
 	}
 	ids := make([]strategies.VolumeID, len(made))
 	for i, r := range made {
@@ -291,43 +205,43 @@ func (e *Engine) copies(src strategies.VolumeID, names []string, kind strategies
 }
 
 func (e *Engine) Delete(id strategies.VolumeID) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return e.ErrClosed()
 	}
-	r := e.t.Vols.Find(id)
+	r := e.T.Vols.Find(id)
 	if r == nil {
-		return fmt.Errorf("%s: delete volume %d: %w", e.name, id, strategies.ErrNotFound)
+		return fmt.Errorf("%s: delete volume %d: %w", e.EngineName, id, strategies.ErrNotFound)
 	}
-	if err := e.vols.Busy(e.name, "delete", id, r.Name); err != nil {
+	if err := e.vols.Busy(e.EngineName, "delete", id, r.Name); err != nil {
 		return err
 	}
 	rec := *r
-	old := e.t.Clone()
-	e.t.Vols = e.t.Vols.Without(id)
-	if err := e.commit(old); err != nil {
-		return fmt.Errorf("%s: delete %q: %w", e.name, rec.Name, err)
+	old := e.T.Clone()
+	e.T.Vols = e.T.Vols.Without(id)
+	if err := e.Commit(old); err != nil {
+		return fmt.Errorf("%s: delete %q: %w", e.EngineName, rec.Name, err)
 	}
 	// The table no longer lists it: a crash from here leaves an orphan
 	// entry that the next Open removes.
-	if err := e.b.Remove(e.fs.Root, rec); err != nil {
-		return fmt.Errorf("%s: delete %q: %w", e.name, rec.Name, err)
+	if err := e.b.Remove(e.FS.Root, rec); err != nil {
+		return fmt.Errorf("%s: delete %q: %w", e.EngineName, rec.Name, err)
 	}
 	return nil
 }
 
 func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return nil, e.ErrClosed()
 	}
-	r := e.t.Vols.Find(id)
+	r := e.T.Vols.Find(id)
 	if r == nil {
-		return nil, fmt.Errorf("%s: open volume %d: %w", e.name, id, strategies.ErrNotFound)
+		return nil, fmt.Errorf("%s: open volume %d: %w", e.EngineName, id, strategies.ErrNotFound)
 	}
-	v, err := OpenFile(e.name, id, filepath.Join(e.fs.Root, r.File), r.Size, e.fs.Sector, r.ReadOnly, e.release)
+	v, err := OpenFile(e.EngineName, id, filepath.Join(e.FS.Root, r.File), r.Size, e.FS.Sector, r.ReadOnly, e.release)
 	if err != nil {
 		return nil, err
 	}
@@ -336,27 +250,27 @@ func (e *Engine) Open(id strategies.VolumeID) (strategies.Volume, error) {
 }
 
 func (e *Engine) release(v *FileVolume) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
 	e.vols.Release(v)
 }
 
 func (e *Engine) Volumes() []strategies.VolumeInfo {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
 		return nil
 	}
-	return e.t.Vols.Infos()
+	return e.T.Vols.Infos()
 }
 
 func (e *Engine) Space() strategies.Space {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
 		return strategies.Space{}
 	}
-	s, err := e.b.Space(e.fs, e.t)
+	s, err := e.b.Space(e.FS, e.T)
 	if err != nil {
 		return strategies.Space{}
 	}
@@ -365,13 +279,13 @@ func (e *Engine) Space() strategies.Space {
 
 // Flush makes the whole file system durable (syncfs).
 func (e *Engine) Flush() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return e.ErrClosed()
 	}
-	if err := e.fs.Sync(); err != nil {
-		return fmt.Errorf("%s: flush: %w", e.name, NoSpace(err))
+	if err := e.FS.Sync(); err != nil {
+		return fmt.Errorf("%s: flush: %w", e.EngineName, NoSpace(err))
 	}
 	return nil
 }
@@ -380,28 +294,27 @@ func (e *Engine) Flush() error {
 // the file system: every volume's entry and data file exist with the
 // recorded size and mode, and nothing else is in VolDir.
 func (e *Engine) Check() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return e.errClosed()
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	if e.Closed {
+		return e.ErrClosed()
 	}
 	var errs []error
-	disk, err := LoadTable(e.fs.Root, e.name)
+	diff, err := e.CheckTable()
 	if err != nil {
 		return err
 	}
-	if len(disk.Vols) != len(e.t.Vols) || disk.NextID != e.t.NextID {
-		errs = append(errs, fmt.Errorf("the table on disk (%d volumes, next id %d) differs from the one in memory (%d, %d)",
-			len(disk.Vols), disk.NextID, len(e.t.Vols), e.t.NextID))
+	if diff != nil {
+		errs = append(errs, diff)
 	}
-	for _, r := range e.t.Vols {
-		if err := CheckDataFile(e.fs.Root, r); err != nil {
+	for _, r := range e.T.Vols {
+		if err := CheckDataFile(e.FS.Root, r); err != nil {
 			errs = append(errs, err)
-		} else if err := e.b.Verify(e.fs.Root, r); err != nil {
+		} else if err := e.b.Verify(e.FS.Root, r); err != nil {
 			errs = append(errs, fmt.Errorf("volume %q: %w", r.Name, err))
 		}
 	}
-	if orphans, err := e.orphans(); err != nil {
+	if orphans, err := orphans(e.b, e.Base); err != nil {
 		errs = append(errs, err)
 	} else {
 		for _, o := range orphans {
@@ -409,7 +322,7 @@ func (e *Engine) Check() error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w: %w", e.name, strategies.ErrCorrupt, errors.Join(errs...))
+		return fmt.Errorf("%s: %w: %w", e.EngineName, strategies.ErrCorrupt, errors.Join(errs...))
 	}
 	return nil
 }
@@ -427,33 +340,23 @@ func CheckDataFile(root string, r Record) error {
 	return nil
 }
 
-// Stats reports the IO the file system did on its device (Statser).
-func (e *Engine) Stats() map[string]int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return map[string]int64{}
-	}
-	return e.fs.Stats()
-}
-
 // Close closes every handle still open, unmounts the file system and
 // detaches its loop device. It does not flush; what the kernel had not
 // written yet is written by the unmount.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	e.Mu.Lock()
+	if e.Closed {
+		e.Mu.Unlock()
 		return nil
 	}
-	e.closed = true
+	e.Closed = true
 	vols := e.vols.Take()
-	e.mu.Unlock()
+	e.Mu.Unlock()
 	for _, v := range vols {
 		v.Close()
 	}
-	if err := e.fs.Close(); err != nil {
-		return fmt.Errorf("%s: close: %w", e.name, err)
+	if err := e.FS.Close(); err != nil {
+		return fmt.Errorf("%s: close: %w", e.EngineName, err)
 	}
 	return nil
 }

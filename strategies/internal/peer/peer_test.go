@@ -73,3 +73,37 @@ func TestTable(t *testing.T) {
 		t.Errorf("duplicate names: %v", err)
 	}
 }
+
+// TestCheckTable: the table on disk agrees with the one in memory, or the
+// difference (a volume, a layer, a next id) is reported; a missing table is
+// an error of its own.
+func TestCheckTable(t *testing.T) {
+	dir := t.TempDir()
+	tab := &Table{Engine: "peer", NextID: 2, NextLayer: 3, Layers: []Layer{{File: "layers/1.qcow2"}},
+		Vols: Vols{{VolumeMeta: VolumeMeta{ID: 1, Name: "a", Kind: strategies.KindBase, Size: 4096}, File: "layers/1.qcow2"}}}
+	b := &Base{EngineName: "peer", FS: &FS{Root: dir}, T: tab}
+	if _, err := b.CheckTable(); err == nil {
+		t.Fatal("CheckTable without a table on disk: no error")
+	}
+	if err := SaveTable(dir, tab); err != nil {
+		t.Fatal(err)
+	}
+	if diff, err := b.CheckTable(); diff != nil || err != nil {
+		t.Fatalf("CheckTable of the saved table = %v, %v", diff, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(t *Table)
+	}{
+		{"volume", func(t *Table) { t.Vols = nil }},
+		{"layer", func(t *Table) { t.Layers = append(t.Layers, Layer{File: "layers/2.qcow2"}) }},
+		{"next id", func(t *Table) { t.NextID++ }},
+		{"next layer", func(t *Table) { t.NextLayer++ }},
+	} {
+		b.T = tab.Clone()
+		tc.change(b.T)
+		if diff, err := b.CheckTable(); diff == nil || err != nil {
+			t.Errorf("%s differs: CheckTable = %v, %v; want a difference", tc.name, diff, err)
+		}
+	}
+}
