@@ -94,185 +94,223 @@ func cloneNames(n int) []string {
 // used is the space the engine has handed out.
 func used(sp strategies.Space) int64 { return sp.Capacity - sp.Free }
 
+// clonebushRun is one run of the clone bush: a template, the burst of
+// clones made from it, and what the later phases need to know about them.
+// Each phase is a method; runClonebush runs them in order.
+type clonebushRun struct {
+	s    *session
+	p    *ClonebushParams
+	ws   int64
+	caps strategies.Caps
+
+	tmpl         *vol
+	clones       []*vol
+	spaceBefore  int64 // space used before the first burst
+	templateGone bool
+}
+
 func runClonebush(s *session) error {
-	p := s.sc.Params.(*ClonebushParams)
-	ws := s.sc.workingSet()
-	caps := s.eng.Caps()
-	tmpl, err := s.template(p.Fill)
-	if err != nil {
+	r := &clonebushRun{s: s, p: s.sc.Params.(*ClonebushParams), ws: s.sc.workingSet(), caps: s.eng.Caps()}
+	var err error
+	if r.tmpl, err = s.template(r.p.Fill); err != nil {
 		return err
 	}
-	var clones []*vol
-	var spaceBefore int64
-	burst := func(ph *phaseState) error {
-		if err := s.need(caps.Clone, "clones"); err != nil {
-			return err
-		}
-		s.release(tmpl)
-		before := used(s.eng.Space())
-		if spaceBefore == 0 {
-			spaceBefore = before
-		}
-		var d time.Duration
-		var batched bool
-		var err error
-		clones, d, batched, err = s.cloneMany(tmpl, cloneNames(p.Clones), p.Batch)
-		m := ph.m.Metrics
-		m["clones"] = float64(len(clones))
-		m["burst_s"] = d.Seconds()
-		if len(clones) > 0 && d > 0 {
-			m["clones_per_s"] = float64(len(clones)) / d.Seconds()
-			m["clone_mean_us"] = float64(d.Microseconds()) / float64(len(clones))
-		}
-		m["batched"] = b2f(batched)
-		if err == nil {
-			// the burst's metadata committed before its space is read
-			err = s.commit()
-		}
-		if len(clones) > 0 {
-			v := float64(used(s.eng.Space())-before) / float64(len(clones))
-			m["space_per_clone_at_creation_bytes"] = v
-			m["space_per_clone_bytes"] = v // the name before the split; kept for older readers
-		}
+	if err := s.phase("burst", r.burst); err != nil {
 		return err
 	}
-	if err := s.phase("burst", burst); err != nil {
-		return err
-	}
-	templateGone := false
-	if p.DeleteTemplate {
-		err := s.phase("delete-template", func(ph *phaseState) error {
-			if err := s.need(caps.DeleteParent, "deleting a template that has clones"); err != nil {
-				return err
-			}
-			if err := s.remove(tmpl); err != nil {
-				return err
-			}
-			templateGone = true
-			ph.m.Metrics["template_deleted"] = 1
-			return nil
-		})
-		if err != nil && !errors.Is(err, strategies.ErrUnsupported) {
+	if r.p.DeleteTemplate {
+		if err := s.phase("delete-template", r.deleteTemplate); err != nil && !errors.Is(err, strategies.ErrUnsupported) {
 			return err
 		}
 	}
-	bootOne := func(ph *phaseState, writes int) error {
-		per := make([][]*vol, min(s.sc.QD, len(clones)))
-		for i, c := range clones {
-			per[i%len(per)] = append(per[i%len(per)], c)
-		}
-		st := make([]stream, len(per))
-		no := s.streams
-		s.streams++
-		for i, vs := range per {
-			bs := &bootStream{readBS: int(p.BootBS), reads: int(p.BootSize / p.BootBS), writes: writes}
-			for _, v := range vs {
-				t, err := s.target(v)
-				if err != nil {
-					return err
-				}
-				bs.active = append(bs.active, &bootClone{t: t})
-			}
-			if writes > 0 {
-				wp := s.sc.Pattern
-				wp.ReadPct, wp.Rate = 0, 0
-				g, err := NewGenerator(GenConfig{Pattern: wp, Start: 0, Len: ws, Seed: deriveSeed(s.sc.Seed, no, uint64(i))})
-				if err != nil {
-					return fmt.Errorf("workloads: %w", err)
-				}
-				bs.gen = g
-			}
-			st[i] = bs
-		}
-		total := int64(len(clones)) * int64(int(p.BootSize/p.BootBS)+writes)
-		start := mono()
-		for _, x := range st {
-			x.(*bootStream).start = start
-		}
-		_, err := s.io(ioRun{streams: st, total: total})
-		ph.m.Metrics["all_booted_s"] = (mono() - start).Seconds()
-		ph.m.Metrics["clones"] = float64(len(clones))
-		return err
-	}
-	if err := s.phase("boot", func(ph *phaseState) error {
-		if err := bootOne(ph, p.BootWrites); err != nil {
-			return err
-		}
-		if err := s.commit(); err != nil {
-			return err
-		}
-		if len(clones) > 0 {
-			v := float64(used(s.eng.Space())-spaceBefore) / float64(len(clones))
-			ph.m.Metrics["space_per_clone_after_boot_bytes"] = v
-			ph.m.Metrics["space_per_clone_bytes"] = v // the name before the split; kept for older readers
-		}
-		return nil
-	}); err != nil {
+	if err := s.phase("boot", r.bootStorm); err != nil {
 		return err
 	}
 	if s.sc.Ops > 0 || s.sc.Duration > 0 {
-		if err := s.phase("steady", func(ph *phaseState) error {
-			n := min(s.sc.QD, len(clones))
-			per := make([][]*ioTarget, n)
-			for i, c := range clones {
-				t, err := s.target(c)
-				if err != nil {
-					return err
-				}
-				per[i%n] = append(per[i%n], t)
-			}
-			st, err := s.spreadStreams(s.sc.Pattern, per, 0, ws, s.mainBudget())
+		if err := s.phase("steady", r.steady); err != nil {
+			return err
+		}
+	}
+	if !r.p.Refresh || r.templateGone {
+		return nil
+	}
+	if err := s.phase("refresh", r.refresh); err != nil {
+		return err
+	}
+	if r.p.BootSize == 0 {
+		return nil
+	}
+	return s.phase("refresh-check", r.refreshCheck)
+}
+
+// burst makes the clones of the template in one burst (CloneMany when
+// batch is set and the engine has it), commits, and records the burst's
+// time and the space each clone took.
+func (r *clonebushRun) burst(ph *phaseState) error {
+	s := r.s
+	if err := s.need(r.caps.Clone, "clones"); err != nil {
+		return err
+	}
+	s.release(r.tmpl)
+	before := used(s.eng.Space())
+	if r.spaceBefore == 0 {
+		r.spaceBefore = before
+	}
+	var d time.Duration
+	var batched bool
+	var err error
+	r.clones, d, batched, err = s.cloneMany(r.tmpl, cloneNames(r.p.Clones), r.p.Batch)
+	m := ph.m.Metrics
+	m["clones"] = float64(len(r.clones))
+	m["burst_s"] = d.Seconds()
+	if len(r.clones) > 0 && d > 0 {
+		m["clones_per_s"] = float64(len(r.clones)) / d.Seconds()
+		m["clone_mean_us"] = float64(d.Microseconds()) / float64(len(r.clones))
+	}
+	m["batched"] = b2f(batched)
+	if err == nil {
+		// the burst's metadata committed before its space is read
+		err = s.commit()
+	}
+	if len(r.clones) > 0 {
+		v := float64(used(s.eng.Space())-before) / float64(len(r.clones))
+		m["space_per_clone_at_creation_bytes"] = v
+		m["space_per_clone_bytes"] = v // the name before the split; kept for older readers
+	}
+	return err
+}
+
+// deleteTemplate deletes the template while its clones live.
+func (r *clonebushRun) deleteTemplate(ph *phaseState) error {
+	if err := r.s.need(r.caps.DeleteParent, "deleting a template that has clones"); err != nil {
+		return err
+	}
+	if err := r.s.remove(r.tmpl); err != nil {
+		return err
+	}
+	r.templateGone = true
+	ph.m.Metrics["template_deleted"] = 1
+	return nil
+}
+
+// boot boots every clone at once: each reads the boot region and writes
+// writes private blocks, the clones spread over the queue-depth workers.
+func (r *clonebushRun) boot(ph *phaseState, writes int) error {
+	s, p := r.s, r.p
+	per := make([][]*vol, min(s.sc.QD, len(r.clones)))
+	for i, c := range r.clones {
+		per[i%len(per)] = append(per[i%len(per)], c)
+	}
+	st := make([]stream, len(per))
+	no := s.streams
+	s.streams++
+	for i, vs := range per {
+		bs := &bootStream{readBS: int(p.BootBS), reads: int(p.BootSize / p.BootBS), writes: writes}
+		for _, v := range vs {
+			t, err := s.target(v)
 			if err != nil {
 				return err
 			}
-			ph.m.Metrics["clones"] = float64(len(clones))
-			return s.runMain(st)
-		}); err != nil {
+			bs.active = append(bs.active, &bootClone{t: t})
+		}
+		if writes > 0 {
+			wp := s.sc.Pattern
+			wp.ReadPct, wp.Rate = 0, 0
+			g, err := NewGenerator(GenConfig{Pattern: wp, Start: 0, Len: r.ws, Seed: deriveSeed(s.sc.Seed, no, uint64(i))})
+			if err != nil {
+				return fmt.Errorf("workloads: %w", err)
+			}
+			bs.gen = g
+		}
+		st[i] = bs
+	}
+	total := int64(len(r.clones)) * int64(int(p.BootSize/p.BootBS)+writes)
+	start := mono()
+	for _, x := range st {
+		x.(*bootStream).start = start
+	}
+	_, err := s.io(ioRun{streams: st, total: total})
+	ph.m.Metrics["all_booted_s"] = (mono() - start).Seconds()
+	ph.m.Metrics["clones"] = float64(len(r.clones))
+	return err
+}
+
+// bootStorm is the boot phase: the storm with its private writes, then the
+// space each clone takes after it.
+func (r *clonebushRun) bootStorm(ph *phaseState) error {
+	if err := r.boot(ph, r.p.BootWrites); err != nil {
+		return err
+	}
+	if err := r.s.commit(); err != nil {
+		return err
+	}
+	if len(r.clones) > 0 {
+		v := float64(used(r.s.eng.Space())-r.spaceBefore) / float64(len(r.clones))
+		ph.m.Metrics["space_per_clone_after_boot_bytes"] = v
+		ph.m.Metrics["space_per_clone_bytes"] = v // the name before the split; kept for older readers
+	}
+	return nil
+}
+
+// steady is the mixed main phase across the clones.
+func (r *clonebushRun) steady(ph *phaseState) error {
+	s := r.s
+	n := min(s.sc.QD, len(r.clones))
+	per := make([][]*ioTarget, n)
+	for i, c := range r.clones {
+		t, err := s.target(c)
+		if err != nil {
 			return err
 		}
+		per[i%n] = append(per[i%n], t)
 	}
-	if !p.Refresh || templateGone {
-		return nil
+	st, err := s.spreadStreams(s.sc.Pattern, per, 0, r.ws, s.mainBudget())
+	if err != nil {
+		return err
 	}
-	if err := s.phase("refresh", func(ph *phaseState) error {
-		t0 := mono()
-		if p.Batch {
-			// one DeleteMany: an engine with a BatchDeleter commits once
-			if _, err := s.removeMany(clones); err != nil {
+	ph.m.Metrics["clones"] = float64(len(r.clones))
+	return s.runMain(st)
+}
+
+// refresh deletes every clone (one DeleteMany with batch) and makes the
+// burst again.
+func (r *clonebushRun) refresh(ph *phaseState) error {
+	s := r.s
+	t0 := mono()
+	if r.p.Batch {
+		// one DeleteMany: an engine with a BatchDeleter commits once
+		if _, err := s.removeMany(r.clones); err != nil {
+			return err
+		}
+	} else {
+		for i := len(r.clones) - 1; i >= 0; i-- {
+			if err := s.remove(r.clones[i]); err != nil {
 				return err
 			}
-		} else {
-			for i := len(clones) - 1; i >= 0; i-- {
-				if err := s.remove(clones[i]); err != nil {
-					return err
-				}
-			}
 		}
-		del := mono() - t0
-		deleted := len(clones)
-		clones = nil
-		if err := burst(ph); err != nil {
-			return err
-		}
-		ph.m.Metrics["delete_s"] = del.Seconds()
-		// With batch, the delete op count is 1 (one DeleteMany, timed
-		// whole); this says how many volumes it removed.
-		ph.m.Metrics["deleted_volumes"] = float64(deleted)
-		ph.m.Metrics["refresh_s"] = (mono() - t0).Seconds()
-		return nil
-	}); err != nil {
+	}
+	del := mono() - t0
+	deleted := len(r.clones)
+	r.clones = nil
+	if err := r.burst(ph); err != nil {
 		return err
 	}
-	if p.BootSize == 0 {
-		return nil
+	ph.m.Metrics["delete_s"] = del.Seconds()
+	// With batch, the delete op count is 1 (one DeleteMany, timed
+	// whole); this says how many volumes it removed.
+	ph.m.Metrics["deleted_volumes"] = float64(deleted)
+	ph.m.Metrics["refresh_s"] = (mono() - t0).Seconds()
+	return nil
+}
+
+// refreshCheck boots the new clones once more, reads only: they must read
+// as the template did.
+func (r *clonebushRun) refreshCheck(ph *phaseState) error {
+	err := r.boot(ph, 0)
+	for _, c := range r.clones {
+		r.s.release(c)
 	}
-	return s.phase("refresh-check", func(ph *phaseState) error {
-		err := bootOne(ph, 0)
-		for _, c := range clones {
-			s.release(c)
-		}
-		return err
-	})
+	return err
 }
 
 func b2f(b bool) float64 {
