@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync"
 )
 
 // headlineCell is a headline value or the reason there is none.
@@ -50,44 +49,30 @@ type HeadlineMetric struct {
 	Growth [2]string
 }
 
-var (
-	headlineMu      sync.Mutex
-	headlineMetrics []HeadlineMetric // in Order
-)
+var headlineMetrics = ordered[HeadlineMetric]{what: "headline metric",
+	id: func(m HeadlineMetric) (string, int) { return m.Key, m.Order }}
 
 // RegisterHeadline adds metrics to the headline table. It panics on a
 // metric without a label, key or format, with both or neither of Get and
 // Growth, or with the key or order of one already registered: programming
-// errors that any test of the registering package catches. Safe for
-// concurrent use (normally called from init functions).
+// errors that any test of the registering package catches. Call it from
+// init functions (see ordered).
 func RegisterHeadline(ms ...HeadlineMetric) {
-	headlineMu.Lock()
-	defer headlineMu.Unlock()
 	for _, m := range ms {
 		growth := m.Growth != [2]string{}
 		if m.Label == "" || m.Key == "" || m.Format == nil || (m.Get == nil) == !growth {
 			panic(fmt.Sprintf("results: headline metric %q: want a label, a key, a format, and a Get or a Growth", m.Key))
 		}
-		for _, o := range headlineMetrics {
-			if o.Key == m.Key || o.Order == m.Order {
-				panic(fmt.Sprintf("results: headline metric %q registered with the key or order (%d) of %q", m.Key, m.Order, o.Key))
-			}
-		}
-		headlineMetrics = append(headlineMetrics, m)
+		headlineMetrics.add(m)
 	}
-	sort.SliceStable(headlineMetrics, func(i, j int) bool { return headlineMetrics[i].Order < headlineMetrics[j].Order })
 }
 
 // HeadlineMetrics returns the registered headline metrics in order.
-func HeadlineMetrics() []HeadlineMetric {
-	headlineMu.Lock()
-	defer headlineMu.Unlock()
-	return slices.Clone(headlineMetrics)
-}
+func HeadlineMetrics() []HeadlineMetric { return slices.Clone(headlineMetrics.items) }
 
 // growthRows resolves the Growth keys of rows to their indices in rows:
-// [numerator, denominator], or nil for a row with a Get. A key that names
-// no row gives -1 (the row then shows no value).
+// [numerator, denominator]; -1 for a key that names no row (the row then
+// shows no value) and for both of a row with a Get.
 func growthRows(rows []HeadlineMetric) [][2]int {
 	at := map[string]int{}
 	for i, m := range rows {

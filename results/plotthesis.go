@@ -3,10 +3,8 @@ package results
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"gonum.org/v1/plot/plotter"
@@ -37,18 +35,14 @@ type ThesisDraw struct {
 	draw func(t thesis) []*figure
 }
 
-var (
-	thesisMu        sync.Mutex
-	thesisScenarios []ThesisScenario // in Order
-)
+var thesisScenarios = ordered[ThesisScenario]{what: "thesis figures of scenario",
+	id: func(ts ThesisScenario) (string, int) { return ts.Scenario, ts.Order }}
 
 // RegisterThesis adds a scenario's figures to plot's default set. It
 // panics on a scenario without a name or title, a figure without a name
-// or a Draw, or a scenario or order already registered. Safe for
-// concurrent use (normally called from init functions).
+// or a Draw, or a scenario or order already registered. Call it from init
+// functions (see ordered).
 func RegisterThesis(ts ThesisScenario) {
-	thesisMu.Lock()
-	defer thesisMu.Unlock()
 	if ts.Scenario == "" || ts.Title == "" {
 		panic(fmt.Sprintf("results: thesis figures of %q: want a scenario and a title", ts.Scenario))
 	}
@@ -57,13 +51,7 @@ func RegisterThesis(ts ThesisScenario) {
 			panic(fmt.Sprintf("results: thesis figure %q of %s: want a name and a Draw", f.Name, ts.Scenario))
 		}
 	}
-	for _, o := range thesisScenarios {
-		if o.Scenario == ts.Scenario || o.Order == ts.Order {
-			panic(fmt.Sprintf("results: thesis figures of %s registered with the scenario or order (%d) of %s", ts.Scenario, ts.Order, o.Scenario))
-		}
-	}
-	thesisScenarios = append(thesisScenarios, ts)
-	sort.SliceStable(thesisScenarios, func(i, j int) bool { return thesisScenarios[i].Order < thesisScenarios[j].Order })
+	thesisScenarios.add(ts)
 }
 
 // thesisCharts are the registered figures (RegisterThesis) the runs have
@@ -73,11 +61,8 @@ func RegisterThesis(ts ThesisScenario) {
 // invalidated)").
 func thesisCharts(runs []*Run) []chart {
 	runs = sortedCopy(CollapseTrials(runs))
-	thesisMu.Lock()
-	scens := slices.Clone(thesisScenarios)
-	thesisMu.Unlock()
 	var out []chart
-	for _, ts := range scens {
+	for _, ts := range thesisScenarios.items {
 		for _, name := range scenarios(runs) {
 			var rs []*Run
 			for _, r := range runsOf(runs, name) {

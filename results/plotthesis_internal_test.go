@@ -6,9 +6,7 @@ import "testing"
 // Draw, or a scenario or order already registered, are programming
 // errors: RegisterThesis panics and registers nothing.
 func TestRegisterThesisRefuses(t *testing.T) {
-	thesisMu.Lock()
-	reg := append([]ThesisScenario(nil), thesisScenarios...)
-	thesisMu.Unlock()
+	reg := append([]ThesisScenario(nil), thesisScenarios.items...)
 	if len(reg) == 0 {
 		t.Fatal("no thesis figures registered (the scenarios declare them)")
 	}
@@ -29,10 +27,7 @@ func TestRegisterThesisRefuses(t *testing.T) {
 				if recover() == nil {
 					t.Error("RegisterThesis did not panic")
 				}
-				thesisMu.Lock()
-				n := len(thesisScenarios)
-				thesisMu.Unlock()
-				if n != len(reg) {
+				if n := len(thesisScenarios.items); n != len(reg) {
 					t.Errorf("%d scenarios registered after the panic, want %d", n, len(reg))
 				}
 			}()

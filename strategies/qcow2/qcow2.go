@@ -60,7 +60,7 @@ func Format(dev device.Device, opts strategies.Options) (strategies.Engine, erro
 	if err := Validate(dev, opts); err != nil {
 		return nil, err
 	}
-	base, err := peer.FormatBase(name, dev, fsSpec(), opts, &peer.Table{Engine: name, NextID: 1, NextLayer: 1},
+	base, err := peer.FormatBase(dev, fsSpec(), opts, &peer.Table{Engine: name, NextID: 1, NextLayer: 1},
 		func(root string) error { return os.Mkdir(filepath.Join(root, LayerDir), 0o700) })
 	if err != nil {
 		return nil, err

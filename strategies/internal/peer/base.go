@@ -23,18 +23,15 @@ type Base struct {
 }
 
 // FormatBase lays a new file system on dev (FSSpec spec) and commits an
-// empty table in it: t, with the space the file system uses once init
-// (when not nil: the engine's directories) has run and been synced as its
-// BaseUsed. On failure the file system is unmounted.
-func FormatBase(name string, dev device.Device, spec FSSpec, opts strategies.Options, t *Table, init func(root string) error) (*Base, error) {
-	fs, err := Mount(name, dev, spec, true)
+// empty table in it: t, of engine t.Engine, with the space the file system
+// uses once init (the engine's directories) has run and been synced as
+// its BaseUsed. On failure the file system is unmounted.
+func FormatBase(dev device.Device, spec FSSpec, opts strategies.Options, t *Table, init func(root string) error) (*Base, error) {
+	fs, err := Mount(t.Engine, dev, spec, true)
 	if err != nil {
 		return nil, err
 	}
-	b := &Base{EngineName: name, FS: fs, Chunk: opts.ChunkSize, T: t}
-	if init != nil {
-		err = init(fs.Root)
-	}
+	err = init(fs.Root)
 	if err == nil {
 		err = fs.Sync()
 	}
@@ -46,14 +43,14 @@ func FormatBase(name string, dev device.Device, spec FSSpec, opts strategies.Opt
 	}
 	if err != nil {
 		fs.Close()
-		return nil, fmt.Errorf("%s: format: %w", name, err)
+		return nil, fmt.Errorf("%s: format: %w", t.Engine, err)
 	}
-	return b, nil
+	return &Base{EngineName: t.Engine, FS: fs, Chunk: opts.ChunkSize, T: t}, nil
 }
 
-// OpenBase mounts the file system on dev and loads its table; repair, when
-// not nil, then removes what an interrupted operation left (entries the
-// table does not list). On failure the file system is unmounted.
+// OpenBase mounts the file system on dev and loads its table; repair then
+// removes what an interrupted operation left (entries the table does not
+// list). On failure the file system is unmounted.
 func OpenBase(name string, dev device.Device, spec FSSpec, opts strategies.Options, repair func(b *Base) error) (*Base, error) {
 	fs, err := Mount(name, dev, spec, false)
 	if err != nil {
@@ -64,11 +61,9 @@ func OpenBase(name string, dev device.Device, spec FSSpec, opts strategies.Optio
 		fs.Close()
 		return nil, err // it names the engine
 	}
-	if repair != nil {
-		if err := repair(b); err != nil {
-			fs.Close()
-			return nil, fmt.Errorf("%s: open: %w", name, err)
-		}
+	if err := repair(b); err != nil {
+		fs.Close()
+		return nil, fmt.Errorf("%s: open: %w", name, err)
 	}
 	return b, nil
 }

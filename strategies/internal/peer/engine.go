@@ -85,7 +85,7 @@ type Engine struct {
 
 // FormatEngine lays a new file system on dev and an empty table in it.
 func FormatEngine(b Backend, dev device.Device, opts strategies.Options) (*Engine, error) {
-	base, err := FormatBase(b.Name(), dev, b.FS(), opts, &Table{Engine: b.Name(), NextID: 1},
+	base, err := FormatBase(dev, b.FS(), opts, &Table{Engine: b.Name(), NextID: 1},
 		func(root string) error { return os.Mkdir(filepath.Join(root, VolDir), 0o700) })
 	if err != nil {
 		return nil, err
