@@ -551,7 +551,10 @@ func TestURingSetupFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	release := unix.ByteSliceToString(u.Release[:])
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", release, err)
+	}
 	if (major > 5 || major == 5 && minor >= 19) && r.setupFlags&uringSetupCoopTaskrun == 0 {
 		t.Errorf("kernel %d.%d: ring set up with flags %#x, without COOP_TASKRUN", major, minor, r.setupFlags)
 	}
