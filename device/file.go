@@ -48,9 +48,9 @@ type File struct {
 	ring   *uring // nil: pread/pwrite (see SetIOEngine)
 	// ringActive counts the reads and writes in progress while ring is
 	// set. A lone one (no other in progress) is a plain pread/pwrite: at
-	// queue depth 1 that is the shortest path (the ring's submit, the
-	// completion's wake-up through the eventfd, the netpoller and the
-	// scheduler cost 1.3-1.8x per 4 KiB IO: BenchmarkFileEngineQD1).
+	// queue depth 1 that is the shortest path (through the ring, the
+	// hand-off to the ring thread and back costs more per 4 KiB IO than the
+	// IO itself on a fast device: BenchmarkFileEngineQD1).
 	// Concurrent ones go through the ring, where no waiting goroutine holds
 	// a thread.
 	ringActive atomic.Int32

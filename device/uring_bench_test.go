@@ -5,10 +5,9 @@ import (
 )
 
 // BenchmarkFileEngineQD1 compares the IO paths at queue depth 1 (4 KiB
-// random reads and writes of a filled file): psync, the ring with
-// completions through the eventfd and the netpoller, the ring with
-// submit-and-wait in one io_uring_enter (waitInline), and the uring engine
-// as File uses it (a lone request is a plain pread/pwrite: a raw system
+// random reads and writes of a filled file): psync, every request
+// through the ring (the hand-off to the ring thread and back), and the
+// uring engine as File uses it (a lone request is a plain pread/pwrite: a raw system
 // call, or through the runtime's syscall path with -syscall). Run them
 // interleaved and compare ratios:
 //
@@ -17,12 +16,10 @@ func BenchmarkFileEngineQD1(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		engine  IOEngine
-		inline  bool
 		always  bool // every request through the ring
 		syscall bool // a lone request through os.File, not a raw system call
-	}{{"psync", IOEnginePsync, false, false, false}, {"uring-eventfd", IOEngineURing, false, true, false},
-		{"uring-inline", IOEngineURing, true, true, false}, {"uring-file", IOEngineURing, false, false, false},
-		{"uring-file-syscall", IOEngineURing, false, false, true}} {
+	}{{"psync", IOEnginePsync, false, false}, {"uring-ring", IOEngineURing, true, false},
+		{"uring-file", IOEngineURing, false, false}, {"uring-file-syscall", IOEngineURing, false, true}} {
 		for _, write := range []bool{false, true} {
 			name := bc.name + "/read"
 			if write {
@@ -32,9 +29,6 @@ func BenchmarkFileEngineQD1(b *testing.B) {
 				d := benchFile(b, true).(*File)
 				if _, err := d.SetIOEngine(bc.engine); err != nil {
 					b.Skipf("%v", err)
-				}
-				if d.ring != nil {
-					d.ring.waitInline = bc.inline
 				}
 				d.ringAlways = bc.always
 				if bc.syscall {

@@ -18,9 +18,10 @@ const (
 	// IOEngineAuto uses io_uring where the kernel allows it and psync
 	// otherwise.
 	IOEngineAuto IOEngine = "auto"
-	// IOEngineURing submits reads, writes and flushes through an io_uring:
-	// a goroutine waiting for IO holds no OS thread, so any number of
-	// concurrent callers share the runtime's few threads. A read or write
+	// IOEngineURing submits reads, writes and flushes through an io_uring
+	// that one OS thread of its own submits and reaps: a goroutine waiting
+	// for IO holds no OS thread, so any number of concurrent callers share
+	// the runtime's few threads. A read or write
 	// made while no other is in progress (queue depth 1) is a plain
 	// pread/pwrite instead, the shortest path for a lone request (a raw
 	// system call when GOMAXPROCS > 1: see File.loneRaw).

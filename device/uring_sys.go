@@ -27,10 +27,10 @@ const (
 
 	uringSQCQOverflow = 1 << 1 // sq ring flags: completions wait in the kernel's overflow list
 
-	uringRegisterEventfd = 4
-
-	uringSetupClamp       = 1 << 4
-	uringSetupCoopTaskrun = 1 << 8 // Linux 5.19
+	uringSetupClamp        = 1 << 4
+	uringSetupCoopTaskrun  = 1 << 8  // Linux 5.19
+	uringSetupSingleIssuer = 1 << 12 // Linux 6.0
+	uringSetupDeferTaskrun = 1 << 13 // Linux 6.1, with SINGLE_ISSUER
 )
 
 type uringSQOffsets struct {
@@ -100,13 +100,4 @@ func uringEnter(fd int, toSubmit, minComplete, flags uint32) (int, error) {
 		return int(n), errno
 	}
 	return int(n), nil
-}
-
-func uringRegister(fd int, opcode uint32, arg unsafe.Pointer, nrArgs uint32) error {
-	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(opcode), uintptr(arg),
-		uintptr(nrArgs), 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }

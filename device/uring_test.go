@@ -331,36 +331,6 @@ func TestURingSmallRingBackpressure(t *testing.T) {
 	}
 }
 
-// TestURingWaitInline: the queue-depth-1 path (submit and wait in one
-// io_uring_enter) gives the same results, alone and under concurrency.
-func TestURingWaitInline(t *testing.T) {
-	r, err := newUring(8)
-	if err != nil {
-		t.Skipf("io_uring unavailable: %v", err)
-	}
-	defer r.close()
-	r.waitInline = true
-	for range 100 {
-		if res, err := r.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
-			t.Fatalf("nop = %d, %v", res, err)
-		}
-	}
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 50 {
-				if res, err := r.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
-					t.Errorf("nop = %d, %v", res, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // TestURingBadRequest: a request the kernel rejects completes with -errno
 // rather than failing the ring (a read on a closed descriptor: EBADF).
 func TestURingBadRequest(t *testing.T) {
@@ -387,8 +357,10 @@ func TestURingBroken(t *testing.T) {
 	if err != nil {
 		t.Skipf("io_uring unavailable: %v", err)
 	}
+	r.mu.Lock()
 	fd := r.fd
-	r.fd = -1 // io_uring_enter now fails with EBADF
+	r.fd = -1 // the ring thread's next io_uring_enter fails with EBADF
+	r.mu.Unlock()
 	_, err = r.do(uringOpNop, -1, 0, 0, 0, 0)
 	if err == nil || !errors.Is(err, unix.EBADF) {
 		t.Errorf("do on a broken ring = %v, want an error wrapping EBADF", err)
@@ -397,7 +369,9 @@ func TestURingBroken(t *testing.T) {
 	if err == nil {
 		t.Errorf("second do on a broken ring succeeded")
 	}
+	r.mu.Lock()
 	r.fd = fd
+	r.mu.Unlock()
 	if err := r.close(); err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +441,7 @@ func TestIOEngineFallback(t *testing.T) {
 
 // TestFileLoneRequestSkipsRing: with the uring engine, a read or write made
 // while no other is in progress is a plain pread/pwrite (no SQE is
-// published), and with ringAlways it goes through the ring.
+// queued), and with ringAlways it goes through the ring.
 func TestFileLoneRequestSkipsRing(t *testing.T) {
 	for _, fp := range filePaths[1:] {
 		t.Run(fp.name, func(t *testing.T) {
@@ -477,12 +451,15 @@ func TestFileLoneRequestSkipsRing(t *testing.T) {
 			if got := mustRead(t, d, 8192, 4096); !bytes.Equal(got, buf) {
 				t.Fatal("read back differs")
 			}
-			want := uint32(0)
+			want := uint64(0)
 			if fp.always {
 				want = 2
 			}
-			if tail := *d.ring.sqTail; tail != want {
-				t.Errorf("SQ tail %d after a lone write and read, want %d", tail, want)
+			d.ring.mu.Lock()
+			n := d.ring.requests
+			d.ring.mu.Unlock()
+			if n != want {
+				t.Errorf("%d requests through the ring after a lone write and read, want %d", n, want)
 			}
 			if n := d.ringActive.Load(); n != 0 {
 				t.Errorf("%d requests still counted in progress", n)
@@ -537,9 +514,10 @@ func TestProcsFor(t *testing.T) {
 	}
 }
 
-// TestURingSetupFlags: newUring asks for IORING_SETUP_COOP_TASKRUN and gets
-// it from a kernel that has it (5.19 on); setup flags a kernel refuses
-// (here a bit no kernel defines) are dropped, and that ring works.
+// TestURingSetupFlags: newUring asks for SINGLE_ISSUER|DEFER_TASKRUN and
+// gets it from a kernel that has it (6.1 on), else COOP_TASKRUN (5.19 on);
+// setup flags a kernel refuses (here bits no kernel defines) are dropped
+// in turn, and that ring works.
 func TestURingSetupFlags(t *testing.T) {
 	r, err := newUring(8)
 	if err != nil {
@@ -555,19 +533,41 @@ func TestURingSetupFlags(t *testing.T) {
 	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
 		t.Fatalf("kernel release %q: %v", release, err)
 	}
-	if (major > 5 || major == 5 && minor >= 19) && r.setupFlags&uringSetupCoopTaskrun == 0 {
-		t.Errorf("kernel %d.%d: ring set up with flags %#x, without COOP_TASKRUN", major, minor, r.setupFlags)
+	deferred := uint32(uringSetupSingleIssuer | uringSetupDeferTaskrun)
+	switch {
+	case major > 6 || major == 6 && minor >= 1:
+		if r.setupFlags&deferred != deferred {
+			t.Errorf("kernel %d.%d: ring set up with flags %#x, without SINGLE_ISSUER|DEFER_TASKRUN", major, minor, r.setupFlags)
+		}
+	case major == 6 || major == 5 && minor >= 19:
+		if r.setupFlags&uringSetupCoopTaskrun == 0 {
+			t.Errorf("kernel %d.%d: ring set up with flags %#x, without COOP_TASKRUN", major, minor, r.setupFlags)
+		}
 	}
 
-	old, err := newUringFlags(8, 1<<30)
-	if err != nil {
-		t.Fatalf("an unknown setup flag was not dropped: %v", err)
-	}
-	defer old.close()
-	if old.setupFlags != uringSetupClamp {
-		t.Errorf("fallback ring set up with flags %#x, want %#x", old.setupFlags, uringSetupClamp)
-	}
-	if res, err := old.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
-		t.Errorf("nop on the fallback ring = %d, %v", res, err)
+	for _, c := range []struct {
+		name   string
+		prefer []uint32
+		want   uint32
+	}{
+		{"unknown, then none", []uint32{1 << 30}, uringSetupClamp},
+		{"unknown, then COOP_TASKRUN", []uint32{1 << 30, 1 << 29, uringSetupCoopTaskrun}, uringSetupClamp | uringSetupCoopTaskrun},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			old, err := newUringFlags(8, c.prefer...)
+			if err != nil {
+				t.Fatalf("unknown setup flags were not dropped: %v", err)
+			}
+			defer old.close()
+			if c.want&uringSetupCoopTaskrun != 0 && old.setupFlags&uringSetupCoopTaskrun == 0 {
+				t.Skipf("kernel %d.%d has no COOP_TASKRUN", major, minor)
+			}
+			if old.setupFlags != c.want {
+				t.Errorf("fallback ring set up with flags %#x, want %#x", old.setupFlags, c.want)
+			}
+			if res, err := old.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
+				t.Errorf("nop on the fallback ring = %d, %v", res, err)
+			}
+		})
 	}
 }
