@@ -32,7 +32,7 @@ func BenchmarkFileEngineQD1(b *testing.B) {
 				}
 				d.ringAlways = bc.always
 				if bc.syscall {
-					d.loneRaw = false
+					d.directRaw = false
 				}
 				benchRandIO(b, d, write)
 			})

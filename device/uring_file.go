@@ -21,10 +21,10 @@ const (
 	// IOEngineURing submits reads, writes and flushes through an io_uring
 	// that one OS thread of its own submits and reaps: a goroutine waiting
 	// for IO holds no OS thread, so any number of concurrent callers share
-	// the runtime's few threads. A read or write
-	// made while no other is in progress (queue depth 1) is a plain
-	// pread/pwrite instead, the shortest path for a lone request (a raw
-	// system call when GOMAXPROCS > 1: see File.loneRaw).
+	// the runtime's few threads. A read or write made while no more than
+	// GOMAXPROCS are in progress (a low queue depth) is a plain pread/pwrite
+	// instead, the shortest path there (a raw system call when GOMAXPROCS >
+	// 1: see File.directRaw).
 	IOEngineURing IOEngine = "uring"
 	// IOEnginePsync is pread/pwrite/fdatasync: each caller blocks an OS
 	// thread for the duration of its IO (the default of Open). Concurrent
@@ -62,11 +62,13 @@ var uringOpen = newUring
 const uringEntries = 256
 
 // SetIOEngine selects how d does ReadAt, WriteAt and Flush, and returns the
-// engine in use, which Info().IOEngine reports too (psync until it is called). IOEngineURing fails (and
-// leaves d on psync) where io_uring cannot be set up (an old kernel, ENOSYS;
+// engine in use, which Info().IOEngine reports too (psync until it is
+// called). IOEngineURing fails (and leaves d on psync) where io_uring cannot be set up (an old kernel, ENOSYS;
 // a container's seccomp policy, EPERM; the kernel.io_uring_disabled sysctl);
-// IOEngineAuto then falls back to psync. Call it before d is used
-// concurrently: it is not safe for concurrent use with IO on d.
+// IOEngineAuto then falls back to psync. The uring engine reads GOMAXPROCS
+// here, for the queue depths it serves with direct calls (File.directMax).
+// Call it before d is used concurrently: it is not safe for concurrent use
+// with IO on d.
 func (d *File) SetIOEngine(e IOEngine) (IOEngine, error) {
 	if d.closed.Load() {
 		return "", ErrClosed
@@ -75,7 +77,7 @@ func (d *File) SetIOEngine(e IOEngine) (IOEngine, error) {
 	case IOEnginePsync:
 		if d.ring != nil {
 			d.ring.close()
-			d.ring, d.loneRaw = nil, false
+			d.ring, d.directMax, d.directRaw = nil, 0, false
 		}
 	case IOEngineURing, IOEngineAuto:
 		if d.ring == nil {
@@ -90,7 +92,8 @@ func (d *File) SetIOEngine(e IOEngine) (IOEngine, error) {
 			// fdatasync need anyway; regular files are never polled.
 			d.fd, d.ring = int32(d.f.Fd()), r
 		}
-		d.loneRaw = runtime.GOMAXPROCS(0) > 1
+		procs := runtime.GOMAXPROCS(0)
+		d.directMax, d.directRaw = int32(procs), procs > 1
 	default:
 		return d.engine(), fmt.Errorf("device: unknown IO engine %q", e)
 	}
@@ -116,7 +119,7 @@ func (d *File) ringRW(op uint8, p []byte, off int64) (int, error) {
 }
 
 // rawRW reads or writes all of p at off with pread/pwrite made as raw
-// system calls (see File.loneRaw and transfer).
+// system calls (see File.directRaw and transfer).
 func (d *File) rawRW(op uint8, p []byte, off int64) (int, error) {
 	sys := uintptr(unix.SYS_PREAD64)
 	if op == uringOpWrite {

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -47,7 +48,7 @@ type filePath struct {
 	name    string
 	engine  IOEngine
 	always  bool // File.ringAlways
-	syscall bool // File.loneRaw off
+	syscall bool // File.directRaw off
 }
 
 var filePaths = []filePath{{"psync", IOEnginePsync, false, false}, {"uring", IOEngineURing, false, false},
@@ -62,7 +63,7 @@ func (fp filePath) open(t testing.TB, dir string, size int64) *File {
 func (fp filePath) set(d *File) {
 	d.ringAlways = fp.always
 	if fp.syscall {
-		d.loneRaw = false
+		d.directRaw = false
 	}
 }
 
@@ -440,51 +441,98 @@ func TestIOEngineFallback(t *testing.T) {
 }
 
 // TestFileLoneRequestSkipsRing: with the uring engine, a read or write made
-// while no other is in progress is a plain pread/pwrite (no SQE is
-// queued), and with ringAlways it goes through the ring.
+// while no more than directMax are in progress is a plain pread/pwrite (no
+// SQE is queued); with ringAlways, or directMax 0, it goes through the
+// ring.
 func TestFileLoneRequestSkipsRing(t *testing.T) {
 	for _, fp := range filePaths[1:] {
-		t.Run(fp.name, func(t *testing.T) {
-			d := fp.open(t, diskDir(t), 1<<20)
-			buf := stamp(4096, d.SectorSize(), 7)
-			mustWrite(t, d, buf, 8192)
-			if got := mustRead(t, d, 8192, 4096); !bytes.Equal(got, buf) {
-				t.Fatal("read back differs")
-			}
-			want := uint64(0)
-			if fp.always {
-				want = 2
-			}
-			d.ring.mu.Lock()
-			n := d.ring.requests
-			d.ring.mu.Unlock()
-			if n != want {
-				t.Errorf("%d requests through the ring after a lone write and read, want %d", n, want)
-			}
-			if n := d.ringActive.Load(); n != 0 {
-				t.Errorf("%d requests still counted in progress", n)
-			}
-		})
+		for _, directMax := range []int32{-1, 0} { // -1: as SetIOEngine set it
+			t.Run(fmt.Sprintf("%s/%d", fp.name, directMax), func(t *testing.T) {
+				d := fp.open(t, diskDir(t), 1<<20)
+				if directMax >= 0 {
+					d.directMax = directMax
+				}
+				buf := stamp(4096, d.SectorSize(), 7)
+				mustWrite(t, d, buf, 8192)
+				if got := mustRead(t, d, 8192, 4096); !bytes.Equal(got, buf) {
+					t.Fatal("read back differs")
+				}
+				want := uint64(0)
+				if fp.always || directMax == 0 {
+					want = 2
+				}
+				d.ring.mu.Lock()
+				n := d.ring.requests
+				d.ring.mu.Unlock()
+				if n != want {
+					t.Errorf("%d requests through the ring after a lone write and read, want %d", n, want)
+				}
+				if n := d.ringActive.Load(); n != 0 {
+					t.Errorf("%d requests still counted in progress", n)
+				}
+			})
+		}
 	}
 }
 
-// TestFileLoneRawFollowsProcs: the lone pread/pwrite is a raw system call
-// only when other Ps can run everything else while it blocks its own.
-func TestFileLoneRawFollowsProcs(t *testing.T) {
-	for _, procs := range []int{1, 2} {
+// TestFileDirectWaitsForRing: while the ring has a request in flight (here
+// a read of an empty pipe), even a lone write goes through the ring, so
+// that direct calls and the ring do not take turns at one queue depth.
+func TestFileDirectWaitsForRing(t *testing.T) {
+	d := engineFile(t, diskDir(t), 1<<20, IOEngineURing)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	one := make([]byte, 1)
+	read := make(chan int32, 1)
+	go func() {
+		res, err := d.ring.do(uringOpRead, int32(pr.Fd()), uintptrOf(one), 1, ^uint64(0), 0)
+		if err != nil {
+			res = -1
+		}
+		read <- res
+	}()
+	for d.ring.inflight.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	buf := stamp(4096, d.SectorSize(), 5)
+	mustWrite(t, d, buf, 0)
+	d.ring.mu.Lock()
+	n := d.ring.requests
+	d.ring.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d requests through the ring, want 2 (the pipe read and the write)", n)
+	}
+	if _, err := pw.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-read; res != 1 {
+		t.Errorf("pipe read through the ring = %d, want 1", res)
+	}
+	runtime.KeepAlive(one)
+}
+
+// TestFileDirectFollowsProcs: the uring engine serves up to GOMAXPROCS
+// requests in progress with direct calls, and those are raw system calls
+// only when other Ps can run everything else while one blocks its own.
+func TestFileDirectFollowsProcs(t *testing.T) {
+	for _, procs := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint(procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 			d := engineFile(t, diskDir(t), 1<<20, IOEngineURing)
-			if want := procs > 1; d.loneRaw != want {
-				t.Errorf("GOMAXPROCS %d: loneRaw %v, want %v", procs, d.loneRaw, want)
+			if want := procs > 1; d.directRaw != want || d.directMax != int32(procs) {
+				t.Errorf("GOMAXPROCS %d: directRaw %v, directMax %d; want %v, %d", procs, d.directRaw, d.directMax, want, procs)
 			}
 			buf := stamp(4096, d.SectorSize(), 3)
 			mustWrite(t, d, buf, 4096)
 			if got := mustRead(t, d, 4096, 4096); !bytes.Equal(got, buf) {
 				t.Fatal("read back differs")
 			}
-			if _, err := d.SetIOEngine(IOEnginePsync); err != nil || d.loneRaw {
-				t.Errorf("psync: loneRaw %v, err %v", d.loneRaw, err)
+			if _, err := d.SetIOEngine(IOEnginePsync); err != nil || d.directRaw || d.directMax != 0 {
+				t.Errorf("psync: directRaw %v, directMax %d, err %v", d.directRaw, d.directMax, err)
 			}
 		})
 	}
