@@ -196,11 +196,28 @@ func TestFileEngineErrno(t *testing.T) {
 
 // TestFileEngineConcurrent: many goroutines, each owning a region, write,
 // read back and flush at once; more of them than the ring has entries, so
-// backpressure is exercised too.
+// backpressure is exercised too. The ring runs with each set of setup
+// flags newUring may fall back to on an older kernel.
 func TestFileEngineConcurrent(t *testing.T) {
-	for _, e := range fileEngines {
-		t.Run(string(e), func(t *testing.T) {
-			d := engineFile(t, diskDir(t), 32<<20, e)
+	for _, c := range []struct {
+		name   string
+		engine IOEngine
+		flags  []uint32 // the ring's setup flags to try; nil: newUring's
+	}{
+		{"psync", IOEnginePsync, nil},
+		{"uring", IOEngineURing, nil},
+		{"uring-coop-taskrun", IOEngineURing, []uint32{uringSetupCoopTaskrun}},
+		{"uring-no-flags", IOEngineURing, []uint32{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.flags != nil {
+				defer func(open func(uint32) (*uring, error)) { uringOpen = open }(uringOpen)
+				uringOpen = func(n uint32) (*uring, error) { return newUringFlags(n, c.flags...) }
+			}
+			d := engineFile(t, diskDir(t), 32<<20, c.engine)
+			if c.flags != nil && d.ring.setupFlags&^uringSetupClamp != 0 && len(c.flags) == 0 {
+				t.Fatalf("ring set up with flags %#x, want none beyond CLAMP", d.ring.setupFlags)
+			}
 			workers := 2*uringEntries + 3
 			const rounds = 8
 			sec := d.SectorSize()
