@@ -74,6 +74,11 @@ type Info struct {
 	Discard        bool   `json:"discard"`
 	Backing        string `json:"backing,omitempty"`   // loop devices: the backing file
 	IOEngine       string `json:"io_engine,omitempty"` // how File does IO: uring or psync (see File.SetIOEngine)
+	// IOSetup, for the uring engine, names the io_uring setup flags the
+	// kernel accepted beyond CLAMP: "single_issuer,defer_taskrun" (Linux
+	// 6.1 on), "coop_taskrun" (5.19 on) or "none". They change what a
+	// completion costs, so results from different kernels can differ.
+	IOSetup string `json:"io_setup,omitempty"`
 }
 
 // Describe returns the Info of d, or of the first device it wraps that can

@@ -408,6 +408,9 @@ func (d *File) SectorSize() int { return d.info.LogicalSector }
 func (d *File) Info() Info {
 	info := d.info
 	info.IOEngine = string(d.engine())
+	if d.ring != nil {
+		info.IOSetup = d.ring.setupNames()
+	}
 	return info
 }
 

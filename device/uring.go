@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,6 +196,25 @@ func setupUring(entries uint32, prefer []uint32) (*uring, error) {
 	}
 	r.queueBellLocked()
 	return r, nil
+}
+
+// setupNames names the optional setup flags the ring was set up with (see
+// Info.IOSetup).
+func (r *uring) setupNames() string {
+	var names []string
+	for _, f := range []struct {
+		bit  uint32
+		name string
+	}{{uringSetupCoopTaskrun, "coop_taskrun"}, {uringSetupSingleIssuer, "single_issuer"},
+		{uringSetupDeferTaskrun, "defer_taskrun"}} {
+		if r.setupFlags&f.bit != 0 {
+			names = append(names, f.name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ",")
 }
 
 // release unmaps the ring and closes its descriptors.

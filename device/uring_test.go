@@ -548,8 +548,14 @@ func TestFileDirectFollowsProcs(t *testing.T) {
 			if got := mustRead(t, d, 4096, 4096); !bytes.Equal(got, buf) {
 				t.Fatal("read back differs")
 			}
+			if got := d.Info().IOSetup; got != d.ring.setupNames() || got == "" {
+				t.Errorf("uring: Info().IOSetup %q, want the ring's setup names %q", got, d.ring.setupNames())
+			}
 			if _, err := d.SetIOEngine(IOEnginePsync); err != nil || d.directRaw || d.directMax != 0 {
 				t.Errorf("psync: directRaw %v, directMax %d, err %v", d.directRaw, d.directMax, err)
+			}
+			if got := d.Info().IOSetup; got != "" {
+				t.Errorf("psync: Info().IOSetup %q, want none", got)
 			}
 		})
 	}
@@ -610,13 +616,17 @@ func TestURingSetupFlags(t *testing.T) {
 		}
 	}
 
+	if r.setupFlags&deferred == deferred && r.setupNames() != "single_issuer,defer_taskrun" {
+		t.Errorf("setup names %q, want single_issuer,defer_taskrun", r.setupNames())
+	}
 	for _, c := range []struct {
-		name   string
-		prefer []uint32
-		want   uint32
+		name     string
+		prefer   []uint32
+		want     uint32
+		wantName string // Info.IOSetup
 	}{
-		{"unknown, then none", []uint32{1 << 30}, uringSetupClamp},
-		{"unknown, then COOP_TASKRUN", []uint32{1 << 30, 1 << 29, uringSetupCoopTaskrun}, uringSetupClamp | uringSetupCoopTaskrun},
+		{"unknown, then none", []uint32{1 << 30}, uringSetupClamp, "none"},
+		{"unknown, then COOP_TASKRUN", []uint32{1 << 30, 1 << 29, uringSetupCoopTaskrun}, uringSetupClamp | uringSetupCoopTaskrun, "coop_taskrun"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			old, err := newUringFlags(8, c.prefer...)
@@ -629,6 +639,9 @@ func TestURingSetupFlags(t *testing.T) {
 			}
 			if old.setupFlags != c.want {
 				t.Errorf("fallback ring set up with flags %#x, want %#x", old.setupFlags, c.want)
+			}
+			if got := old.setupNames(); got != c.wantName {
+				t.Errorf("setup names %q, want %q", got, c.wantName)
 			}
 			if res, err := old.do(uringOpNop, -1, 0, 0, 0, 0); err != nil || res != 0 {
 				t.Errorf("nop on the fallback ring = %d, %v", res, err)

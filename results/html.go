@@ -168,7 +168,7 @@ func htmlEnvs(runs []*Run) []htmlEnv {
 				{"device", strings.TrimSpace(fmt.Sprintf("%s %s %s", d.Kind, d.Path, d.Model))},
 				{"device size", fmtBytes(float64(d.Size))},
 				{"sectors", fmt.Sprintf("%d B logical, %d B physical", d.LogicalSector, d.PhysicalSector)},
-				{"IO", ioDescription(d.DirectIO, d.IOEngine, d.Rotational, d.Discard)},
+				{"IO", ioDescription(d.DirectIO, d.IOEngine, d.IOSetup, d.Rotational, d.Discard)},
 			}
 			if d.Backing != "" {
 				f = append(f, [2]string{"backing file", d.Backing})
@@ -190,14 +190,17 @@ func htmlEnvs(runs []*Run) []htmlEnv {
 	return out
 }
 
-func ioDescription(direct bool, engine string, rotational, discard bool) string {
+func ioDescription(direct bool, engine, setup string, rotational, discard bool) string {
 	var parts []string
 	if direct {
 		parts = append(parts, "direct IO")
 	} else {
 		parts = append(parts, "buffered IO")
 	}
-	if engine != "" {
+	switch {
+	case engine != "" && setup != "":
+		parts = append(parts, engine+" ("+setup+")")
+	case engine != "":
 		parts = append(parts, engine)
 	}
 	if rotational {

@@ -145,6 +145,7 @@ type DeviceInfo struct {
 	Discard        bool   `json:"discard"`
 	Backing        string `json:"backing,omitempty"`   // loop devices: the backing file
 	IOEngine       string `json:"io_engine,omitempty"` // how the device did IO: uring or psync
+	IOSetup        string `json:"io_setup,omitempty"`  // uring: the io_uring setup flags the kernel accepted (device.Info.IOSetup)
 }
 
 // DeviceCounters are the device operations of a phase (the same fields

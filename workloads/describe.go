@@ -15,7 +15,8 @@ import (
 func resultDeviceInfo(i device.Info) results.DeviceInfo {
 	return results.DeviceInfo{Path: i.Path, Kind: string(i.Kind), Size: i.Size, LogicalSector: i.LogicalSector,
 		PhysicalSector: i.PhysicalSector, MemAlign: i.MemAlign, Rotational: i.Rotational, Model: i.Model,
-		DirectIO: i.DirectIO, Discard: i.Discard, Backing: i.Backing, IOEngine: i.IOEngine}
+		DirectIO: i.DirectIO, Discard: i.Discard, Backing: i.Backing, IOEngine: i.IOEngine,
+		IOSetup: i.IOSetup}
 }
 
 func resultCounters(c device.Counters) results.DeviceCounters { return results.DeviceCounters(c) }

@@ -34,7 +34,8 @@ func TestResultTypesMirrorLayers(t *testing.T) {
 	}
 	// Every field set to a distinct non-zero value comes through.
 	in := device.Info{Path: "p", Kind: device.KindBlock, Size: 1, LogicalSector: 2, PhysicalSector: 3, MemAlign: 4,
-		Rotational: true, Model: "m", DirectIO: true, Discard: true, Backing: "b", IOEngine: "uring"}
+		Rotational: true, Model: "m", DirectIO: true, Discard: true, Backing: "b", IOEngine: "uring",
+		IOSetup: "coop_taskrun"}
 	out := resultDeviceInfo(in)
 	iv, ov := reflect.ValueOf(in), reflect.ValueOf(out)
 	for i := range iv.NumField() {
