@@ -60,7 +60,7 @@ type File struct {
 	// on a direct-IO loop device and +65-85% on an ext4 file; 3, 4 and 8
 	// the same within noise.
 	ringActive atomic.Int32
-	directMax  int32
+	directMax  int32 // see ringActive; 0 without a ring
 	// directRaw makes those direct pread/pwrite calls raw system calls,
 	// which keep the caller's P while its thread waits in the kernel
 	// instead of going through the runtime's syscall entry and exit: 4 KiB

@@ -63,9 +63,10 @@ const uringEntries = 256
 
 // SetIOEngine selects how d does ReadAt, WriteAt and Flush, and returns the
 // engine in use, which Info().IOEngine reports too (psync until it is
-// called). IOEngineURing fails (and leaves d on psync) where io_uring cannot be set up (an old kernel, ENOSYS;
-// a container's seccomp policy, EPERM; the kernel.io_uring_disabled sysctl);
-// IOEngineAuto then falls back to psync. The uring engine reads GOMAXPROCS
+// called). IOEngineURing fails (and leaves d on psync) where io_uring
+// cannot be set up (an old kernel, ENOSYS; a container's seccomp policy,
+// EPERM; the kernel.io_uring_disabled sysctl); IOEngineAuto then falls back
+// to psync. The uring engine reads GOMAXPROCS
 // here, for the queue depths it serves with direct calls (File.directMax).
 // Call it before d is used concurrently: it is not safe for concurrent use
 // with IO on d.
