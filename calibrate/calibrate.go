@@ -166,7 +166,11 @@ func Median(ms []Measure) Measure {
 
 // WriteTable prints rows as an aligned text table.
 func WriteTable(w io.Writer, rows []Row, repeat int, runtime time.Duration) {
-	fmt.Fprintf(w, "median of %d runs of %v each, interleaved; ratio = snapbench IOPS / fio IOPS\n", repeat, runtime)
+	if repeat == 1 {
+		fmt.Fprintf(w, "one run of %v each; ratio = snapbench IOPS / fio IOPS\n", runtime)
+	} else {
+		fmt.Fprintf(w, "median of %d runs of %v each, interleaved; ratio = snapbench IOPS / fio IOPS\n", repeat, runtime)
+	}
 	fmt.Fprintf(w, "%-18s %10s %10s %9s %9s %9s %9s %9s %9s %6s\n", "workload", "fio IOPS", "sb IOPS",
 		"fio MB/s", "sb MB/s", "fio p50", "sb p50", "fio p99", "sb p99", "ratio")
 	for _, r := range rows {

@@ -135,6 +135,11 @@ func TestRunInterleavesAndTables(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	b.Reset()
+	WriteTable(&b, rows, 1, time.Second)
+	if out := b.String(); !strings.HasPrefix(out, "one run of 1s each;") {
+		t.Errorf("table of one run begins %q", strings.SplitN(out, "\n", 2)[0])
+	}
 	// A failing tool fails the calibration with both names in the error.
 	order = nil
 	_, err = Run(context.Background(), Config{Workloads: []Workload{w}, Repeat: 1}, &fakeTool{name: "fio", fail: true, order: &order}, snap)
