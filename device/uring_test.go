@@ -561,26 +561,30 @@ func TestFileDirectFollowsProcs(t *testing.T) {
 	}
 }
 
-// TestProcsFor: psync gets GOMAXPROCS raised for its blocked callers and
-// restored after; the uring engine leaves it alone.
+// TestProcsFor: psync gets GOMAXPROCS raised for its blocked callers, uring
+// to at least uringMinProcs for its ring thread, and both restore it after.
 func TestProcsFor(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, tc := range []struct {
 		engine IOEngine
+		procs  int // before
 		qd     int
 		want   int
 	}{
-		{IOEnginePsync, 32, 32 + runtime.NumCPU()},
-		{IOEnginePsync, 1, max(1+runtime.NumCPU(), 2)},
-		{IOEngineURing, 32, 2},
+		{IOEnginePsync, 2, 32, 32 + runtime.NumCPU()},
+		{IOEnginePsync, 2, 1, max(1+runtime.NumCPU(), 2)},
+		{IOEngineURing, 2, 32, 2},
+		{IOEngineURing, 1, 32, uringMinProcs},
+		{IOEngineURing, 3, 1, 3},
 	} {
+		runtime.GOMAXPROCS(tc.procs)
 		restore := ProcsFor(tc.engine, tc.qd)
 		if got := runtime.GOMAXPROCS(0); got != tc.want {
-			t.Errorf("%s qd %d: GOMAXPROCS %d, want %d", tc.engine, tc.qd, got, tc.want)
+			t.Errorf("%s GOMAXPROCS %d qd %d: GOMAXPROCS %d, want %d", tc.engine, tc.procs, tc.qd, got, tc.want)
 		}
 		restore()
-		if got := runtime.GOMAXPROCS(0); got != 2 {
-			t.Errorf("%s qd %d: GOMAXPROCS %d after restore, want 2", tc.engine, tc.qd, got)
+		if got := runtime.GOMAXPROCS(0); got != tc.procs {
+			t.Errorf("%s GOMAXPROCS %d qd %d: GOMAXPROCS %d after restore", tc.engine, tc.procs, tc.qd, got)
 		}
 	}
 }

@@ -251,7 +251,8 @@ func (c *Config) checkDevice(need, want int64) error {
 // choice changed in the process. psync gets GOMAXPROCS raised to the
 // deepest queue of the runs plus the cores (device.PsyncProcs) while the
 // benchmark lasts, so that workers blocked in pread/pwrite do not wait for
-// a thread; uring needs nothing, its waiters hold no thread.
+// a thread; uring, whose waiters hold no thread, gets at least two Ps (one
+// for its ring thread: device.ProcsFor).
 func (c *Config) setIOEngine(dev device.Device) (device.IOEngine, func(), error) {
 	f, ok := dev.(*device.File)
 	if !ok {

@@ -167,6 +167,8 @@ func runServe(args []string) int {
 
 	if usedIO == device.IOEnginePsync {
 		defer setServeProcs()()
+	} else {
+		defer device.ProcsFor(usedIO, 1)() // the ring thread's P
 	}
 	ctx, stop := serveContext()
 	defer stop()
