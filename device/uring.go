@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,8 +138,9 @@ func newUringFlags(entries uint32, prefer ...uint32) (*uring, error) {
 // setupUring makes and maps the ring and its doorbell, on the ring thread.
 func setupUring(entries uint32, prefer []uint32) (*uring, error) {
 	var p uringParams
-	fd, err := -1, error(unix.EINVAL)
-	for _, extra := range append(prefer, 0) {
+	var fd int
+	var err error
+	for _, extra := range append(slices.Clip(prefer), 0) { // never into the caller's array
 		p = uringParams{Flags: uringSetupClamp | extra}
 		if fd, err = uringSetup(entries, &p); !errors.Is(err, unix.EINVAL) {
 			break
@@ -265,10 +267,10 @@ func (r *uring) do(op uint8, fd int32, addr uintptr, n uint32, off uint64, opFla
 	r.requests++
 	r.queueLocked(uringSQE{Opcode: op, Fd: fd, Off: off, Addr: uint64(addr), Len: n, OpFlags: opFlags,
 		UserData: uint64(idx)})
-	ring := r.waiting
+	wake := r.waiting
 	r.waiting = false
 	r.mu.Unlock()
-	if ring {
+	if wake {
 		r.ringBell()
 	}
 	res := <-r.slots[idx].done
@@ -320,10 +322,10 @@ func (r *uring) run() {
 			r.mu.Unlock()
 			break
 		}
-		n, fd := r.queued, r.fd
+		n := r.queued
 		r.waiting = true
 		r.mu.Unlock()
-		got, err := uringEnter(fd, n, 1, uringEnterGetEvents)
+		got, err := uringEnter(r.fd, n, 1, uringEnterGetEvents)
 		r.mu.Lock()
 		r.waiting = false
 		if got > 0 {
@@ -334,7 +336,7 @@ func (r *uring) run() {
 			r.failQueuedLocked()
 		}
 		r.mu.Unlock()
-		if r.reap(fd) {
+		if r.reap() {
 			r.mu.Lock()
 			r.queueBellLocked()
 			r.mu.Unlock()
@@ -353,14 +355,14 @@ func (r *uring) run() {
 func (r *uring) settleBroken() {
 	for {
 		r.mu.Lock()
-		stop, fd := r.stop, r.fd
+		stop := r.stop
 		r.mu.Unlock()
 		if stop {
 			return
 		}
 		if r.inflight.Load() > 0 {
-			if _, err := uringEnter(fd, 0, 1, uringEnterGetEvents); err == nil {
-				r.reap(fd)
+			if _, err := uringEnter(r.fd, 0, 1, uringEnterGetEvents); err == nil {
+				r.reap()
 				continue
 			}
 		}
@@ -386,7 +388,7 @@ func (r *uring) failQueuedLocked() {
 // reap hands every completion in the CQ ring to its slot, on the ring
 // thread, and reports whether the doorbell's read was among them (it is
 // then queued again).
-func (r *uring) reap(fd int) (bell bool) {
+func (r *uring) reap() (bell bool) {
 	for {
 		head := *r.cqHead // only the ring thread writes it
 		tail := atomic.LoadUint32(r.cqTail)
@@ -395,7 +397,7 @@ func (r *uring) reap(fd int) (bell bool) {
 				return bell
 			}
 			// Completions wait in the kernel's overflow list: flush them.
-			if _, err := uringEnter(fd, 0, 0, uringEnterGetEvents); err != nil {
+			if _, err := uringEnter(r.fd, 0, 0, uringEnterGetEvents); err != nil {
 				return bell
 			}
 			continue

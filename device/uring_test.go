@@ -368,28 +368,39 @@ func TestURingBadRequest(t *testing.T) {
 }
 
 // TestURingBroken: when io_uring_enter itself fails (here: the ring's
-// descriptor is gone), queued requests fail with an error instead of
-// hanging, and so does every later one.
+// descriptor number now names /dev/null), queued requests fail with an
+// error instead of hanging, and so does every later one.
 func TestURingBroken(t *testing.T) {
 	r, err := newUring(8)
 	if err != nil {
 		t.Skipf("io_uring unavailable: %v", err)
 	}
-	r.mu.Lock()
-	fd := r.fd
-	r.fd = -1 // the ring thread's next io_uring_enter fails with EBADF
-	r.mu.Unlock()
+	saved, err := unix.Dup(r.fd) // keeps the ring alive
+	if err != nil {
+		t.Fatal(err)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ring thread's next io_uring_enter, on /dev/null, fails with
+	// EOPNOTSUPP.
+	if err := unix.Dup2(int(null.Fd()), r.fd); err != nil {
+		t.Fatal(err)
+	}
+	null.Close()
 	_, err = r.do(uringOpNop, -1, 0, 0, 0, 0)
-	if err == nil || !errors.Is(err, unix.EBADF) {
-		t.Errorf("do on a broken ring = %v, want an error wrapping EBADF", err)
+	if err == nil || !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Errorf("do on a broken ring = %v, want an error wrapping EOPNOTSUPP", err)
 	}
 	_, err = r.do(uringOpNop, -1, 0, 0, 0, 0)
 	if err == nil {
 		t.Errorf("second do on a broken ring succeeded")
 	}
-	r.mu.Lock()
-	r.fd = fd
-	r.mu.Unlock()
+	if err := unix.Dup2(saved, r.fd); err != nil { // the ring back, for close
+		t.Fatal(err)
+	}
+	unix.Close(saved)
 	if err := r.close(); err != nil {
 		t.Fatal(err)
 	}
